@@ -1,0 +1,1 @@
+"""The example app deployed by default and run by the demo."""

@@ -1,0 +1,256 @@
+"""The Squall app: the task registry, its queues, its settings and its AWS clients."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+
+from squall import config, limits, producer
+from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
+from squall.result import AsyncResult
+from squall.store import TaskStore
+from squall.task import Signature, Task, TaskContext, TaskOptions
+from squall.topology import Queue
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Squall:
+    """A task app: ``app = Squall("shop")``, then ``@app.task`` to declare tasks.
+
+    ``queues`` declares the app's queues (names or :class:`Queue` with polling settings); ``settings``
+    pins resource locations instead of discovering them (see :mod:`squall.config`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        queues: Iterable[Queue | str] = (limits.DEFAULT_QUEUE,),
+        settings: config.Settings | None = None,
+        session: boto3.Session | None = None,
+    ) -> None:
+        self.name = config.check_app_name(name)
+        self.queues: dict[str, Queue] = {}
+        for queue in queues:
+            declared = Queue(queue) if isinstance(queue, str) else queue
+            self.queues[declared.name] = declared
+        if not self.queues:
+            raise TaskDefinitionError(f"app {name!r} declares no queue")
+        self.default_queue = next(iter(self.queues))
+        self.tasks: dict[str, Task[..., Any]] = {}
+        self._settings = settings
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Squall {self.name} tasks={len(self.tasks)} queues={list(self.queues)}>"
+
+    # --- declaring tasks ------------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self, *, bind: Literal[True], name: str | None = ..., queue: str | None = ..., max_retries: int = ...,
+        retry_backoff: float | bool = ..., retry_backoff_max: float = ..., retry_jitter: bool = ...,
+        autoretry_for: Sequence[type[BaseException]] = ...,
+        dont_autoretry_for: Sequence[type[BaseException]] = ..., ignore_result: bool = ..., result_ttl: int = ...,
+    ) -> Callable[[Callable[Concatenate[TaskContext, P], R]], Task[P, R]]: ...
+
+    @overload
+    def task(
+        self, *, bind: Literal[False] = ..., name: str | None = ..., queue: str | None = ...,
+        max_retries: int = ..., retry_backoff: float | bool = ..., retry_backoff_max: float = ...,
+        retry_jitter: bool = ..., autoretry_for: Sequence[type[BaseException]] = ...,
+        dont_autoretry_for: Sequence[type[BaseException]] = ..., ignore_result: bool = ..., result_ttl: int = ...,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        bind: bool = False,
+        name: str | None = None,
+        queue: str | None = None,
+        max_retries: int = limits.DEFAULT_MAX_RETRIES,
+        retry_backoff: float | bool = limits.DEFAULT_RETRY_BACKOFF,
+        retry_backoff_max: float = limits.DEFAULT_RETRY_BACKOFF_MAX,
+        retry_jitter: bool = True,
+        autoretry_for: Sequence[type[BaseException]] = (Exception,),
+        dont_autoretry_for: Sequence[type[BaseException]] = (),
+        ignore_result: bool = False,
+        result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS,
+    ) -> Any:
+        """Declare a task; usable bare (``@app.task``) or with options (``@app.task(max_retries=5)``)."""
+
+        def register(function: Callable[..., Any]) -> Task[Any, Any]:
+            options = TaskOptions(
+                name=name or default_task_name(function),
+                queue=queue or self.default_queue,
+                max_retries=max_retries,
+                retry_backoff=0.0 if retry_backoff is False else float(retry_backoff),
+                retry_backoff_max=retry_backoff_max,
+                retry_jitter=retry_jitter,
+                autoretry_for=tuple(autoretry_for),
+                dont_autoretry_for=tuple(dont_autoretry_for),
+                ignore_result=ignore_result,
+                result_ttl=result_ttl,
+                bind=bind,
+            )
+            if options.queue not in self.queues:
+                raise TaskDefinitionError(
+                    f"task {options.name!r} names queue {options.queue!r}, which app {self.name!r} does not "
+                    f"declare; declared: {', '.join(self.queues)}"
+                )
+            if options.name in self.tasks:
+                raise TaskDefinitionError(
+                    f"two tasks are named {options.name!r}; give one of them name='...'"
+                )
+            task: Task[Any, Any] = Task(self, function, options)
+            self.tasks[options.name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def get_task(self, name: str) -> Task[..., Any]:
+        """The registered task called ``name``; TaskNotRegistered lists the known ones."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise TaskNotRegistered(name, list(self.tasks)) from None
+
+    # --- sending --------------------------------------------------------------------------------------
+
+    def send(
+        self,
+        signature: Signature[R],
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        task_id: str | None = None,
+        queue: str | None = None,
+    ) -> AsyncResult[R]:
+        """Send one task call; see :meth:`Task.apply_async`."""
+        message = producer.prepare(signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta)
+        url = self.settings.queue(message.envelope.queue).url
+        try:
+            producer.send_one(self.sqs, url, message)
+        except Exception as exc:  # noqa: BLE001 - re-raised as the domain error naming the task
+            raise EnqueueError({message.envelope.id: f"{type(exc).__name__}: {exc}"}) from exc
+        return AsyncResult(message.envelope.id, app=self)
+
+    def send_batch(self, signatures: Iterable[Signature[Any]]) -> list[AsyncResult[Any]]:
+        """Send many task calls with SendMessageBatch (10 per request); all are checked before any goes.
+
+        Raises EnqueueError naming each task that did not go (``.sent`` lists those that did).
+        """
+        messages = [
+            producer.prepare(sig, task_id=None, queue=None, countdown=None, eta=None) for sig in signatures
+        ]
+        by_queue: dict[str, list[producer.Outgoing]] = {}
+        for message in messages:
+            by_queue.setdefault(message.envelope.queue, []).append(message)
+        sent: list[str] = []
+        failed: dict[str, str] = {}
+        for queue, group in by_queue.items():
+            try:
+                sent.extend(producer.send_many(lambda: self.sqs, self.settings.queue(queue).url, group))
+            except EnqueueError as exc:
+                sent.extend(exc.sent)
+                failed.update(exc.failed)
+        if failed:
+            raise EnqueueError(failed, sent)
+        return [AsyncResult(m.envelope.id, app=self) for m in messages]
+
+    def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name for it
+        """A handle on the task ``task_id``, to read its state and result."""
+        return AsyncResult(task_id, app=self)
+
+    # --- settings and clients -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> config.Settings:
+        """Where this app's resources are, resolved on first use (see :mod:`squall.config`)."""
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._settings = config.load_settings(self.name, read_parameter=self._read_parameter)
+        return self._settings
+
+    def configure(self, settings: config.Settings | None, session: boto3.Session | None = None) -> None:
+        """Point the app at other resources (the local runtime does this); drops cached clients."""
+        if settings is not None and settings.app != self.name:
+            raise ConfigurationError(f"settings are for app {settings.app!r}, not {self.name!r}")
+        with self._lock:
+            self._settings = settings
+            self._session = session
+            self._clients.clear()
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client for ``service`` in the app's region and endpoint."""
+        client = self._clients.get(service)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(service)
+                if client is None:
+                    settings = self.settings
+                    client = self._boto_session().client(
+                        service, region_name=settings.region, endpoint_url=settings.endpoint_url
+                    )
+                    self._clients[service] = client
+        return client
+
+    @property
+    def sqs(self) -> SQSClient:
+        """The SQS client."""
+        return self.client("sqs")  # type: ignore[no-any-return]
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        """The DynamoDB client."""
+        return self.client("dynamodb")  # type: ignore[no-any-return]
+
+    @property
+    def store(self) -> TaskStore:
+        """The task-state store."""
+        return TaskStore(lambda: self.dynamodb, self.settings.table)
+
+    def _boto_session(self) -> boto3.Session:
+        if self._session is None:
+            import boto3
+
+            self._session = boto3.Session()
+        return self._session
+
+    def _read_parameter(self, name: str, region: str | None) -> str | None:
+        ssm = self._boto_session().client("ssm", region_name=region, endpoint_url=config.endpoint_from_env())
+        try:
+            return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
+
+def default_task_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname``, like Celery; a script run as ``__main__`` uses its file's name."""
+    module = fn.__module__
+    if module == "__main__":
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        file = getattr(main, "__file__", None)
+        module = spec.name if spec is not None else Path(file).stem if file else "main"
+    return f"{module}.{fn.__qualname__}"

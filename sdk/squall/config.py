@@ -1,0 +1,209 @@
+"""Where an app's AWS resources are: read once, explicit argument > environment > SSM > error.
+
+The stack publishes one JSON document (see :meth:`Settings.to_document`) in two places: the worker's
+``SQUALL_CONFIG`` environment variable, and the SSM parameter ``/squall/<app>/config`` that producers read
+with one call. The local runtime builds the same document for the resources it provisions. This is the
+only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from squall.errors import ConfigurationError
+
+ENV_CONFIG = "SQUALL_CONFIG"
+ENV_CONFIG_PARAMETER = "SQUALL_CONFIG_PARAMETER"
+ENV_APP = "SQUALL_APP"
+ENV_SIGNING = "SQUALL_SIGNING_PARAMETER"
+_APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+
+
+def check_app_name(name: str) -> str:
+    """Return ``name`` if it can prefix AWS resource names, else raise ConfigurationError."""
+    if not _APP_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"app name {name!r} cannot name AWS resources: use 1-40 lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
+    return name
+
+
+def parameter_name(app: str) -> str:
+    """The SSM parameter holding an app's published settings."""
+    return f"/squall/{app}/config"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAddress:
+    """Where one logical queue and its dead-letter queue live."""
+
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+    max_receive_count: int
+
+    @property
+    def physical_name(self) -> str:
+        """The SQS queue name (the last part of its ARN)."""
+        return self.arn.rsplit(":", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved location of every resource an app uses."""
+
+    app: str
+    region: str
+    table: str
+    queues: Mapping[str, QueueAddress]
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    scheduler_dlq_arn: str = ""
+    endpoint_url: str | None = None
+    _by_arn: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_arn.update({address.arn: name for name, address in self.queues.items()})
+
+    def queue(self, name: str) -> QueueAddress:
+        """The address of logical queue ``name``; ConfigurationError names the known queues if absent."""
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"queue {name!r} is not deployed for app {self.app!r}; known queues: "
+                f"{', '.join(sorted(self.queues)) or 'none'}. Declare it in Squall(queues=...) and redeploy."
+            ) from None
+
+    def queue_name_for_arn(self, arn: str) -> str | None:
+        """The logical name of the queue with this ARN, if it is one of the app's."""
+        return self._by_arn.get(arn)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON-ready document the stack publishes and :meth:`from_document` reads."""
+        return {
+            "app": self.app,
+            "region": self.region,
+            "table": self.table,
+            "queues": {
+                name: {
+                    "url": q.url,
+                    "arn": q.arn,
+                    "dlq_url": q.dlq_url,
+                    "dlq_arn": q.dlq_arn,
+                    "max_receive_count": q.max_receive_count,
+                }
+                for name, q in self.queues.items()
+            },
+            "schedule_group": self.schedule_group,
+            "scheduler_role_arn": self.scheduler_role_arn,
+            "scheduler_dlq_arn": self.scheduler_dlq_arn,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], *, source: str, endpoint_url: str | None = None) -> Settings:
+        """Build Settings from a published document; ConfigurationError lists every missing key."""
+        missing = [key for key in ("app", "region", "table", "queues") if not doc.get(key)]
+        queues: dict[str, QueueAddress] = {}
+        for name, q in dict(doc.get("queues") or {}).items():
+            gaps = [k for k in ("url", "arn", "dlq_url", "dlq_arn", "max_receive_count") if k not in q]
+            missing.extend(f"queues.{name}.{k}" for k in gaps)
+            if not gaps:
+                queues[name] = QueueAddress(
+                    q["url"], q["arn"], q["dlq_url"], q["dlq_arn"], int(q["max_receive_count"])
+                )
+        if missing:
+            raise ConfigurationError(
+                f"Squall settings from {source} lack: {', '.join(missing)}. Redeploy the stack, or fix {source}.",
+                missing=missing,
+            )
+        return cls(
+            app=doc["app"],
+            region=doc["region"],
+            table=doc["table"],
+            queues=queues,
+            schedule_group=doc.get("schedule_group", ""),
+            scheduler_role_arn=doc.get("scheduler_role_arn", ""),
+            scheduler_dlq_arn=doc.get("scheduler_dlq_arn", ""),
+            endpoint_url=endpoint_url,
+        )
+
+
+def region_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The region boto3 would use, from the environment."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+
+
+def endpoint_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """``AWS_ENDPOINT_URL``, which boto3 honours too (set by ``squall dev`` for local servers)."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_ENDPOINT_URL") or None
+
+
+def app_spec_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The worker's ``module:attribute`` of its Squall app, from ``SQUALL_APP``."""
+    env = os.environ if environ is None else environ
+    spec = env.get(ENV_APP, "")
+    if ":" not in spec:
+        raise ConfigurationError(
+            f"{ENV_APP} must name the worker's app as 'module:attribute' (for example 'tasks:app'), "
+            f"got {spec!r}",
+            missing=[ENV_APP] if not spec else [],
+        )
+    return spec
+
+
+def signing_parameter_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """Name of the SSM/Secrets parameter holding the envelope signing key, if signing is on."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_SIGNING) or None
+
+
+def load_settings(
+    app: str,
+    *,
+    read_parameter: Callable[[str, str | None], str | None],
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve an app's settings: ``SQUALL_CONFIG`` first, then its SSM parameter.
+
+    ``read_parameter(name, region)`` returns the parameter's value, or None if it does not exist.
+    Explicit settings never reach here: :class:`squall.Squall` uses them as given.
+    """
+    env = os.environ if environ is None else environ
+    endpoint = endpoint_from_env(env)
+    raw = env.get(ENV_CONFIG)
+    if raw:
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{ENV_CONFIG} is not valid JSON: {exc}") from exc
+        settings = Settings.from_document(doc, source=ENV_CONFIG, endpoint_url=endpoint)
+        if settings.app != app:
+            raise ConfigurationError(
+                f"{ENV_CONFIG} describes app {settings.app!r}, but this code defines Squall({app!r})"
+            )
+        return settings
+    name = env.get(ENV_CONFIG_PARAMETER) or parameter_name(app)
+    region = region_from_env(env)
+    value = read_parameter(name, region)
+    if value is None:
+        raise ConfigurationError(
+            f"no settings found for Squall app {app!r}: neither {ENV_CONFIG} is set nor does the SSM "
+            f"parameter {name} exist in region {region or '(none set)'}. Deploy the stack (cdk deploy), "
+            f"set AWS_REGION to the stack's region, or run locally with squall.local.run(app).",
+            missing=[ENV_CONFIG, name],
+        )
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"SSM parameter {name} is not valid JSON: {exc}") from exc
+    return Settings.from_document(doc, source=f"SSM parameter {name}", endpoint_url=endpoint)

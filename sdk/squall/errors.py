@@ -1,0 +1,122 @@
+"""Squall's errors: one root, a small tree, context on attributes, messages that say what to do.
+
+``Retry`` is not here: it is control flow, raised by a task to ask for another attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class SquallError(Exception):
+    """Root of every error Squall raises."""
+
+
+class ConfigurationError(SquallError):
+    """Squall cannot find or accept its settings (queue URLs, table name, region...)."""
+
+    def __init__(self, message: str, *, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+
+class TaskDefinitionError(SquallError, ValueError):
+    """A task was declared with options that cannot work (a bad name, retry setting or queue)."""
+
+
+class TaskNotRegistered(SquallError, LookupError):
+    """No task of this name is registered with the app."""
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        hint = f" Registered tasks: {', '.join(sorted(known))}." if known else ""
+        super().__init__(
+            f"no task named {name!r} is registered with this app.{hint} "
+            "Check the task's name, and that the module defining it is imported by the worker."
+        )
+        self.name = name
+
+
+class EncodeError(SquallError, ValueError):
+    """A value cannot be carried as JSON; ``path`` names the argument and where inside it."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class InvalidArguments(SquallError, TypeError):
+    """The arguments do not bind to the task's signature."""
+
+
+class MessageTooLarge(SquallError, ValueError):
+    """An encoded task exceeds the SQS message size limit."""
+
+    def __init__(self, task_name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"task {task_name!r} encodes to {size:,} bytes, over the SQS limit of {limit:,} bytes. "
+            "Pass a reference (an S3 key, a database id) instead of the data itself."
+        )
+        self.size = size
+        self.limit = limit
+
+
+class DecodeError(SquallError, ValueError):
+    """A message body is not a valid Squall envelope; ``reason`` says what is wrong."""
+
+    def __init__(self, reason: str, *, task_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.task_id = task_id
+
+
+class InvalidSchedule(SquallError, ValueError):
+    """A schedule expression, time zone or delay cannot be used; the message names the field."""
+
+
+class EnqueueError(SquallError):
+    """Some tasks were not enqueued; ``failed`` maps each task id to why, ``sent`` lists those that went."""
+
+    def __init__(self, failed: dict[str, str], sent: Sequence[str] = ()) -> None:
+        detail = "; ".join(f"{task_id}: {why}" for task_id, why in list(failed.items())[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        super().__init__(
+            f"{len(failed)} task(s) were not enqueued: {detail}{more}. "
+            "They may be sent again with the same task ids; duplicates are run once."
+        )
+        self.failed = dict(failed)
+        self.sent = tuple(sent)
+
+
+class StoreError(SquallError):
+    """A state write was refused; ``current`` holds the item as it stands, when DynamoDB returned it."""
+
+
+class LeaseLost(StoreError):
+    """This attempt's claim on the task lapsed and another attempt took it over; stop working on it."""
+
+
+class ResultTimeout(SquallError, TimeoutError):
+    """``AsyncResult.get`` waited its whole timeout without the task finishing."""
+
+
+class TaskFailed(SquallError):
+    """The task is DEAD: its retries are exhausted or its message could not be run.
+
+    The original exception is never rebuilt; its type, message and traceback are kept as strings.
+    """
+
+    def __init__(self, task_id: str, exc_type: str, message: str, traceback: str = "") -> None:
+        super().__init__(f"task {task_id} failed: {exc_type}: {message}")
+        self.task_id = task_id
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+
+class TaskRevoked(SquallError):
+    """The task was revoked before it ran."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} was revoked before it ran")
+        self.task_id = task_id

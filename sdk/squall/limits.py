@@ -1,0 +1,94 @@
+"""AWS limits and Squall's defaults: every figure that shapes behaviour, each with its unit and source.
+
+Sources: the SQS, Lambda, DynamoDB and EventBridge Scheduler developer guides and the botocore 1.43
+service models, as collected in November 2026. Re-check them when upgrading boto3 or aws-cdk-lib.
+"""
+
+from __future__ import annotations
+
+# --- SQS (Amazon SQS Developer Guide, "Quotas"; botocore sqs service model) -------------------------
+
+#: Largest message (body plus message attributes), in bytes. Raised from 256 KiB to 1 MiB in 2025.
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+#: Largest per-message DelaySeconds, in seconds; per-message delays are refused on FIFO queues.
+SQS_MAX_DELAY_SECONDS = 900
+#: Most entries in one SendMessageBatch / DeleteMessageBatch / ReceiveMessage call.
+SQS_MAX_BATCH_ENTRIES = 10
+#: Largest whole SendMessageBatch request, in bytes (BatchRequestTooLong above it).
+SQS_MAX_BATCH_BYTES = 1_048_576
+#: Most message attributes on one message.
+SQS_MAX_MESSAGE_ATTRIBUTES = 10
+#: Longest visibility timeout, in seconds (12 hours); ChangeMessageVisibility restarts the clock.
+SQS_MAX_VISIBILITY_SECONDS = 43_200
+#: Longest message retention, in seconds (14 days).
+SQS_MAX_RETENTION_SECONDS = 1_209_600
+#: Redrive policy maxReceiveCount bounds; >= 5 is AWS's advice for Lambda consumers (throttles use receives).
+SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA = 5
+SQS_MAX_RECEIVE_COUNT = 1000
+
+# --- Lambda and its SQS event source mapping (AWS Lambda Developer Guide, "Using Lambda with SQS") ----
+
+#: Longest Lambda function timeout, in seconds.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+#: AWS guidance: queue visibility timeout >= 6 x function timeout, so Lambda can retry throttled batches.
+VISIBILITY_TO_TIMEOUT_RATIO = 6
+#: Largest MaximumBatchingWindowInSeconds, in seconds.
+ESM_MAX_BATCHING_WINDOW_SECONDS = 300
+#: Largest standard-queue batch size; above 10 a batching window is required.
+ESM_MAX_BATCH_SIZE = 10_000
+ESM_MAX_BATCH_SIZE_WITHOUT_WINDOW = 10
+#: ScalingConfig.MaximumConcurrency bounds per event source mapping.
+ESM_MIN_MAX_CONCURRENCY = 2
+ESM_MAX_MAX_CONCURRENCY = 1000
+
+# --- DynamoDB (Amazon DynamoDB Developer Guide, "Quotas") ----------------------------------------------
+
+#: Largest item, in bytes (attribute names count too).
+DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+#: Bytes per write request unit; a write of a larger item costs ceil(size / 1 KB) units.
+DYNAMODB_WRITE_UNIT_BYTES = 1024
+
+# --- Squall's own defaults -------------------------------------------------------------------------------
+
+#: Envelope format version written by this SDK; the worker refuses others.
+ENVELOPE_VERSION = 1
+#: Default queue name a task goes to.
+DEFAULT_QUEUE = "default"
+#: Default retries after the first attempt (Celery's default is 3 as well).
+DEFAULT_MAX_RETRIES = 3
+#: Largest max_retries a task may declare: attempts must fit under SQS's maxReceiveCount ceiling.
+MAX_RETRIES_CEILING = 900
+#: Default exponential backoff base, in seconds (delay = base * 2**retry, capped, full jitter).
+DEFAULT_RETRY_BACKOFF = 2.0
+#: Default cap on one backoff delay, in seconds.
+DEFAULT_RETRY_BACKOFF_MAX = 600.0
+#: Receives allowed beyond the declared attempts before SQS's redrive policy dead-letters a message:
+#: room for throttled batches, crashed or timed-out attempts and concurrent duplicate deliveries.
+RECEIVE_COUNT_HEADROOM = 4
+#: How long a result stays readable after the task finishes, in seconds (DynamoDB TTL).
+DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 3600
+#: How long a DEAD task's record is kept, in seconds: as long as the DLQ keeps its message.
+DEAD_RECORD_TTL_SECONDS = SQS_MAX_RETENTION_SECONDS
+#: Minimum time between two progress writes of one attempt, in seconds; later reports are coalesced.
+PROGRESS_MIN_INTERVAL_SECONDS = 1.0
+#: Largest JSON result stored inline, in bytes: an item's limit less room for the other attributes.
+MAX_RESULT_BYTES = 350_000
+#: Longest stored error message and traceback, in characters (DynamoDB item size).
+MAX_ERROR_MESSAGE_CHARS = 4_096
+MAX_TRACEBACK_CHARS = 16_384
+#: Longest dead-letter reason carried as an SQS message attribute, in characters.
+MAX_REASON_CHARS = 1_024
+#: Slack added to a claim's lease beyond the invocation's remaining time, in seconds (clock skew).
+LEASE_SLACK_SECONDS = 5.0
+#: Default worker Lambda timeout and memory (CDK context may override both).
+DEFAULT_WORKER_TIMEOUT_SECONDS = 60
+DEFAULT_WORKER_MEMORY_MB = 256
+#: Source queue retention, in seconds (SQS's own default, 4 days); DLQs keep the maximum, 14 days,
+#: because a standard-queue DLQ keeps the original enqueue time and must outlive its source.
+DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS
+#: Default ESM batch size and batching window, in records and seconds.
+DEFAULT_BATCH_SIZE = 10
+DEFAULT_BATCHING_WINDOW_SECONDS = 0
+#: Longest task id, in characters; ids are DynamoDB keys and SQS attribute values.
+MAX_TASK_ID_CHARS = 128

@@ -1,0 +1,126 @@
+"""AsyncResult: a handle on one task's state, progress and result, read from DynamoDB."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from squall import clock, codec
+from squall.errors import ResultTimeout, TaskFailed, TaskRevoked
+from squall.states import FINAL_STATES, State
+from squall.store import ErrorInfo, Progress, TaskRecord
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+
+R = TypeVar("R")
+
+#: Polling of ``get``: first interval, growth factor and cap, in seconds.
+_POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
+
+
+class AsyncResult(Generic[R]):
+    """The state and outcome of task ``id``. An unknown or expired id reads PENDING, as in Celery."""
+
+    def __init__(self, id: str, *, app: Squall) -> None:  # noqa: A002 - Celery's parameter name
+        self.id = id
+        self.app = app
+        self._record: TaskRecord | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def refresh(self) -> TaskRecord | None:
+        """Read the task's record now (a final record is cached and not read again)."""
+        if self._record is None or self._record.state not in FINAL_STATES:
+            self._record = self.app.store.get(self.id)
+        return self._record
+
+    @property
+    def record(self) -> TaskRecord | None:
+        """The stored record, read now; None while PENDING."""
+        return self.refresh()
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        record = self.refresh()
+        return State.PENDING if record is None else record.state
+
+    def ready(self) -> bool:
+        """Whether the task reached a final state (SUCCESS, DEAD or REVOKED)."""
+        return self.state in FINAL_STATES
+
+    def successful(self) -> bool:
+        """Whether the task finished with SUCCESS."""
+        return self.state is State.SUCCESS
+
+    def failed(self) -> bool:
+        """Whether the task is DEAD."""
+        return self.state is State.DEAD
+
+    @property
+    def result(self) -> R | None:
+        """The result once SUCCESS (None with ignore_result, or before)."""
+        record = self.refresh()
+        if record is None or record.state is not State.SUCCESS or record.result_json is None:
+            return None
+        value: R = codec.loads(record.result_json)
+        return value
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        """The latest failure (while RETRY, or once DEAD)."""
+        record = self.refresh()
+        return None if record is None else record.error
+
+    @property
+    def progress(self) -> Progress | None:
+        """The latest stored progress report."""
+        record = self.refresh()
+        return None if record is None else record.progress
+
+    @property
+    def info(self) -> Any:
+        """Celery's ``info``: the result on SUCCESS, the error on RETRY/DEAD, else the progress."""
+        record = self.refresh()
+        if record is None:
+            return None
+        if record.state is State.SUCCESS:
+            return self.result
+        if record.state in (State.RETRY, State.DEAD):
+            return record.error
+        return record.progress
+
+    def get(self, timeout: float | None = 30.0, *, interval: float = _POLL_FIRST) -> R | None:
+        """Wait for the task to finish and return its result.
+
+        Polls with backoff (``interval``, growing to 2 s). Raises TaskFailed if DEAD, TaskRevoked if
+        revoked, ResultTimeout after ``timeout`` seconds (None waits forever; 0 checks once).
+        """
+        deadline = None if timeout is None else clock.now() + timeout
+        while True:
+            record = self.refresh()
+            if record is not None and record.state in FINAL_STATES:
+                return self._outcome(record)
+            remaining = None if deadline is None else deadline - clock.now()
+            if remaining is not None and remaining <= 0:
+                raise ResultTimeout(
+                    f"task {self.id} is still {State.PENDING if record is None else record.state} after "
+                    f"{timeout} s; call get() again, or raise the timeout"
+                )
+            clock.sleep(interval if remaining is None else min(interval, remaining))
+            interval = min(interval * _POLL_FACTOR, _POLL_MAX)
+
+    def _outcome(self, record: TaskRecord) -> R | None:
+        if record.state is State.DEAD:
+            error = record.error or ErrorInfo("Unknown", record.reason or "no error recorded")
+            raise TaskFailed(self.id, error.type, error.message, error.traceback)
+        if record.state is State.REVOKED:
+            raise TaskRevoked(self.id)
+        return self.result

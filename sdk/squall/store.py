@@ -1,0 +1,360 @@
+"""Task state in DynamoDB: the item schema, its key format, and every state change as a conditional write.
+
+One item per task, key ``pk = "task#<id>"`` (the prefix leaves room for other item kinds in the same
+table). Attributes, all optional but ``pk``:
+
+=================  ====  ===============================================================
+name               type  meaning
+=================  ====  ===============================================================
+name, queue        S     task name and logical queue
+state              S     a :class:`~squall.states.State` value
+attempt            N     attempts claimed so far (1 on the first run)
+max_retries        N     the task's retry budget when last claimed
+created_at         N     when the producer enqueued it (epoch seconds; all times are)
+eta                N     when it was due, if delayed
+started_at         N     when the latest attempt claimed it
+failed_at          N     when the latest attempt failed (FAILURE and RETRY/DEAD share it)
+next_attempt_at    N     when a RETRY becomes visible again
+finished_at        N     when it reached SUCCESS, DEAD or REVOKED
+updated_at         N     the latest write
+lease_until        N     a STARTED attempt's claim lapses at this time
+token              S     the claiming attempt's secret; every later write of that attempt
+                         is conditional on it
+result             S     the JSON result (absent with ignore_result)
+error              M     {type, message, traceback}: strings, never rebuilt into exceptions
+progress           S     JSON {"percent", "message", "meta"}
+reason             S     why it is DEAD
+redrives           N     times brought back from the DLQ
+expires_at         N     DynamoDB TTL; reads treat an expired item as absent
+=================  ====  ===============================================================
+
+Each transition is one UpdateItem whose condition encodes the state machine; a failed condition returns
+the current item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``, no extra read) and is translated into
+meaning here. Items stay small and fixed-size so that each write costs one write unit.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from squall import clock
+from squall.errors import LeaseLost, StoreError
+from squall.states import State
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KEY_ATTRIBUTE = "pk"
+TTL_ATTRIBUTE = "expires_at"
+_KEY_PREFIX = "task#"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+# Placeholders for every attribute name: several (name, state, token, result, error) are reserved words.
+_NAMES = {
+    f"#{n}": n
+    for n in (
+        "pk name queue state attempt max_retries created_at eta started_at failed_at next_attempt_at "
+        "finished_at updated_at lease_until token result error progress reason redrives expires_at"
+    ).split()
+}
+
+
+def task_key(task_id: str) -> dict[str, Any]:
+    """The DynamoDB key of a task's item."""
+    return {KEY_ATTRIBUTE: {"S": _KEY_PREFIX + task_id}}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exception as stored: type name, message and traceback, all plain strings."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A task's latest progress report."""
+
+    percent: float
+    message: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Compact JSON for storage."""
+        return json.dumps({"percent": self.percent, "message": self.message, "meta": self.meta},
+                          separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Progress:
+        """Inverse of :meth:`to_json`."""
+        doc = json.loads(text)
+        return cls(float(doc["percent"]), doc.get("message"), dict(doc.get("meta") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task's stored state, as read."""
+
+    id: str
+    state: State
+    name: str | None = None
+    queue: str | None = None
+    attempt: int = 0
+    max_retries: int | None = None
+    created_at: float | None = None
+    eta: float | None = None
+    started_at: float | None = None
+    failed_at: float | None = None
+    next_attempt_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float | None = None
+    lease_until: float | None = None
+    result_json: str | None = None
+    error: ErrorInfo | None = None
+    progress: Progress | None = None
+    reason: str | None = None
+    redrives: int = 0
+    expires_at: float | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> TaskRecord:
+        """Build a record from a DynamoDB item in the low-level (typed) format."""
+        def num(key: str) -> float | None:
+            return float(item[key]["N"]) if key in item else None
+
+        def text(key: str) -> str | None:
+            return item[key]["S"] if key in item else None
+
+        error = item.get("error", {}).get("M")
+        progress = text("progress")
+        return cls(
+            id=item[KEY_ATTRIBUTE]["S"].removeprefix(_KEY_PREFIX),
+            state=State(item.get("state", {}).get("S", State.PENDING)),
+            name=text("name"),
+            queue=text("queue"),
+            attempt=int(num("attempt") or 0),
+            max_retries=None if "max_retries" not in item else int(num("max_retries") or 0),
+            created_at=num("created_at"),
+            eta=num("eta"),
+            started_at=num("started_at"),
+            failed_at=num("failed_at"),
+            next_attempt_at=num("next_attempt_at"),
+            finished_at=num("finished_at"),
+            updated_at=num("updated_at"),
+            lease_until=num("lease_until"),
+            result_json=text("result"),
+            error=None if error is None else ErrorInfo(
+                error.get("type", {}).get("S", ""),
+                error.get("message", {}).get("S", ""),
+                error.get("traceback", {}).get("S", ""),
+            ),
+            progress=None if progress is None else Progress.from_json(progress),
+            reason=text("reason"),
+            redrives=int(num("redrives") or 0),
+            expires_at=num("expires_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a claim attempt found: ``claimed`` (run it), ``finished`` (ack it) or ``busy`` (not now)."""
+
+    outcome: Literal["claimed", "finished", "busy"]
+    attempt: int = 0
+    token: str = ""
+    current: TaskRecord | None = None
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _error_value(error: ErrorInfo) -> dict[str, Any]:
+    return {"M": {"type": _s(error.type), "message": _s(error.message), "traceback": _s(error.traceback)}}
+
+
+class TaskStore:
+    """Reads and conditionally writes task items; the only code that knows the item schema."""
+
+    def __init__(self, client: Callable[[], DynamoDBClient], table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _update(
+        self, task_id: str, update: str, condition: str, values: dict[str, Any], *, returning: bool = False
+    ) -> dict[str, Any]:
+        names = {k: v for k, v in _NAMES.items() if k in update or k in condition}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": task_key(task_id),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if returning:
+            kwargs["ReturnValues"] = "UPDATED_NEW"
+        return dict(self._client().update_item(**kwargs))
+
+    def claim(
+        self, task_id: str, *, name: str, queue: str, created: float, eta: float | None,
+        max_retries: int, lease_seconds: float, ttl_seconds: int,
+    ) -> Claim:
+        """Take the task for one attempt, unless it is finished or another attempt holds a live lease."""
+        now = clock.now()
+        token = secrets.token_hex(8)
+        values: dict[str, Any] = {
+            ":started": _s(State.STARTED), ":pending": _s(State.PENDING), ":retry": _s(State.RETRY),
+            ":name": _s(name), ":queue": _s(queue), ":zero": _n(0), ":one": _n(1), ":now": _n(now),
+            ":lease": _n(now + lease_seconds), ":token": _s(token), ":created": _n(created),
+            ":exp": _n(int(now) + ttl_seconds), ":maxr": _n(max_retries),
+        }
+        update = (
+            "SET #state = :started, #name = :name, #queue = :queue, "
+            "#attempt = if_not_exists(#attempt, :zero) + :one, #lease_until = :lease, #token = :token, "
+            "#started_at = :now, #updated_at = :now, #created_at = if_not_exists(#created_at, :created), "
+            "#expires_at = :exp, #max_retries = :maxr"
+        )
+        if eta is not None:
+            update += ", #eta = :eta"
+            values[":eta"] = _n(eta)
+        condition = (
+            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) "
+            "OR (#state = :started AND #lease_until < :now)"
+        )
+        try:
+            response = self._update(task_id, update, condition, values, returning=True)
+        except ClientError as exc:
+            current = self._current(exc)
+            if current is None:
+                raise
+            if current.state in (State.SUCCESS, State.DEAD, State.REVOKED):
+                return Claim("finished", current=current)
+            return Claim("busy", current=current)
+        attempt = int(response["Attributes"]["attempt"]["N"])
+        return Claim("claimed", attempt=attempt, token=token)
+
+    def finish(
+        self, task_id: str, token: str, *, result_json: str | None, progress: Progress | None, ttl_seconds: int
+    ) -> None:
+        """Record SUCCESS (with the result, and the last coalesced progress report) for this attempt."""
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":success": _s(State.SUCCESS), ":now": _n(now), ":exp": _n(int(now) + ttl_seconds),
+            ":token": _s(token),
+        }
+        update = "SET #state = :success, #finished_at = :now, #updated_at = :now, #expires_at = :exp"
+        if result_json is not None:
+            update += ", #result = :result"
+            values[":result"] = _s(result_json)
+        if progress is not None:
+            update += ", #progress = :progress"
+            values[":progress"] = _s(progress.to_json())
+        self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
+
+    def retry(
+        self, task_id: str, token: str, *, error: ErrorInfo, next_attempt_at: float, progress: Progress | None
+    ) -> None:
+        """Record a failed attempt that will be retried: FAILURE and RETRY in one write."""
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":retry": _s(State.RETRY), ":now": _n(now), ":next": _n(next_attempt_at),
+            ":error": _error_value(error), ":token": _s(token),
+        }
+        update = (
+            "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, "
+            "#error = :error"
+        )
+        if progress is not None:
+            update += ", #progress = :progress"
+            values[":progress"] = _s(progress.to_json())
+        self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
+
+    def progress(self, task_id: str, token: str, progress: Progress) -> None:
+        """Store a progress report of the attempt holding ``token``."""
+        values = {":progress": _s(progress.to_json()), ":now": _n(clock.now()), ":token": _s(token)}
+        self._owned_write(task_id, token, "SET #progress = :progress, #updated_at = :now", values)
+
+    def dead(
+        self, task_id: str, *, reason: str, error: ErrorInfo, ttl_seconds: int, token: str | None = None,
+        name: str | None = None, queue: str | None = None, created: float | None = None,
+    ) -> bool:
+        """Record DEAD. With ``token``, for the attempt holding it; without, for a message never claimed.
+
+        Returns False, changing nothing, when an unclaimed task already finished (SUCCESS or REVOKED).
+        """
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":dead": _s(State.DEAD), ":now": _n(now), ":exp": _n(int(now) + ttl_seconds),
+            ":reason": _s(reason), ":error": _error_value(error),
+        }
+        update = (
+            "SET #state = :dead, #reason = :reason, #error = :error, #failed_at = :now, "
+            "#finished_at = :now, #updated_at = :now, #expires_at = :exp"
+        )
+        for attr, value in (("name", name), ("queue", queue)):
+            if value is not None:
+                update += f", #{attr} = :{attr}"
+                values[f":{attr}"] = _s(value)
+        if created is not None:
+            update += ", #created_at = if_not_exists(#created_at, :created)"
+            values[":created"] = _n(created)
+        update += " REMOVE #lease_until, #token"
+        if token is not None:
+            self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
+            return True
+        values.update({":success": _s(State.SUCCESS), ":revoked": _s(State.REVOKED)})
+        try:
+            self._update(task_id, update, "attribute_not_exists(#pk) OR NOT #state IN (:success, :revoked)",
+                         values)
+        except ClientError as exc:
+            if self._current(exc) is None:
+                raise
+            return False
+        return True
+
+    def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
+        try:
+            self._update(task_id, update, "#token = :token", values)
+        except ClientError as exc:
+            current = self._current(exc)
+            if current is None:
+                raise
+            raise LeaseLost(
+                f"task {task_id}: this attempt's claim lapsed and the task is now {current.state} "
+                f"(attempt {current.attempt}); its write was not applied"
+            ) from exc
+
+    @staticmethod
+    def _current(exc: ClientError) -> TaskRecord | None:
+        """The item returned with a failed condition, or None if ``exc`` is some other error."""
+        if exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            return None
+        item = exc.response.get("Item")
+        if not item:
+            raise StoreError("DynamoDB refused a conditional write but returned no item") from exc
+        return TaskRecord.from_item(item)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The task's record, or None if unknown or expired (TTL deletion lags by up to days)."""
+        response = self._client().get_item(TableName=self._table, Key=task_key(task_id), ConsistentRead=True)
+        item = response.get("Item")
+        if not item:
+            return None
+        record = TaskRecord.from_item(item)
+        if record.expires_at is not None and record.expires_at < clock.now():
+            return None
+        return record

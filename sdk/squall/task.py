@@ -1,0 +1,200 @@
+"""Tasks: the declared function, its options, a signature of one call, and the context of a run."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from squall import codec, limits
+from squall.errors import InvalidArguments, TaskDefinitionError
+from squall.store import Progress
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from squall.app import Squall
+    from squall.result import AsyncResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Retry(Exception):  # noqa: N818 - control flow, named like Celery's and dramatiq's
+    """Raised by a task to ask for another attempt; not an error. ``countdown`` in seconds, or backoff."""
+
+    def __init__(self, countdown: float | None = None, exc: BaseException | None = None,
+                 max_retries: int | None = None) -> None:
+        super().__init__(f"retry requested (countdown={countdown})")
+        self.countdown = countdown
+        self.exc = exc
+        self.max_retries = max_retries
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """How a task is queued, retried and recorded."""
+
+    name: str
+    queue: str = limits.DEFAULT_QUEUE
+    max_retries: int = limits.DEFAULT_MAX_RETRIES
+    #: Base of the exponential backoff, in seconds (False: retry with no delay).
+    retry_backoff: float = limits.DEFAULT_RETRY_BACKOFF
+    #: Cap on one backoff delay, in seconds.
+    retry_backoff_max: float = limits.DEFAULT_RETRY_BACKOFF_MAX
+    retry_jitter: bool = True
+    #: Exceptions retried automatically; anything else makes the task DEAD at once.
+    autoretry_for: tuple[type[BaseException], ...] = (Exception,)
+    #: Exceptions never retried, even when they match autoretry_for.
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
+    ignore_result: bool = False
+    #: Seconds a finished task's result stays readable.
+    result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS
+    bind: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING:
+            raise TaskDefinitionError(
+                f"task {self.name!r}: max_retries must be an int 0-{limits.MAX_RETRIES_CEILING} "
+                f"(SQS's maxReceiveCount bounds attempts), got {self.max_retries!r}"
+            )
+        if self.retry_backoff < 0 or self.retry_backoff_max < 0:
+            raise TaskDefinitionError(f"task {self.name!r}: retry_backoff and retry_backoff_max must be >= 0")
+        if self.retry_backoff_max > limits.SQS_MAX_VISIBILITY_SECONDS:
+            raise TaskDefinitionError(
+                f"task {self.name!r}: retry_backoff_max {self.retry_backoff_max} exceeds "
+                f"{limits.SQS_MAX_VISIBILITY_SECONDS} s, the longest SQS visibility timeout"
+            )
+        if self.result_ttl < 1:
+            raise TaskDefinitionError(f"task {self.name!r}: result_ttl must be at least 1 second")
+        for label, kinds in (("autoretry_for", self.autoretry_for), ("dont_autoretry_for", self.dont_autoretry_for)):
+            if not all(isinstance(k, type) and issubclass(k, BaseException) for k in kinds):
+                raise TaskDefinitionError(f"task {self.name!r}: {label} must be a tuple of exception classes")
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is retried automatically."""
+        return isinstance(exc, self.autoretry_for) and not isinstance(exc, self.dont_autoretry_for)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The context of one execution: which task, which attempt."""
+
+    id: str
+    task: str
+    attempt: int
+    queue: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    eta: float | None = None
+    receive_count: int = 1
+
+    @property
+    def retries(self) -> int:
+        """Retries so far (Celery's ``request.retries``): attempt - 1."""
+        return self.attempt - 1
+
+
+class TaskContext:
+    """What a ``bind=True`` task receives first: its request, and ways to report progress and retry."""
+
+    def __init__(self, request: Request, report: Callable[[Progress], None]) -> None:
+        self.request = request
+        self._report = report
+
+    def progress(self, percent: float, message: str | None = None, **meta: Any) -> None:
+        """Report progress (0-100). Writes are coalesced; the last report lands with the final state."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress percent must be 0-100, got {percent}")
+        self._report(Progress(float(percent), message, codec.to_json_ready(meta, "progress meta")))
+
+    def retry(self, countdown: float | None = None, exc: BaseException | None = None,
+              max_retries: int | None = None) -> Retry:
+        """Return a :class:`Retry` to raise: ``raise task.retry(countdown=30)``."""
+        return Retry(countdown=countdown, exc=exc, max_retries=max_retries)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature(Generic[R]):
+    """One call of a task, not yet sent: ``charge.s("o-1", 100)``."""
+
+    task: Task[..., R]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def delay(self) -> AsyncResult[R]:
+        """Send this call now."""
+        return self.task.apply_async(self.args, self.kwargs)
+
+
+class Task(Generic[P, R]):
+    """A registered task. Calling it runs the function here; ``delay`` sends it to the queue."""
+
+    def __init__(self, app: Squall, fn: Callable[..., R], options: TaskOptions) -> None:
+        self.app = app
+        self.fn = fn
+        self.options = options
+        self.name = options.name
+        self._signature = inspect.signature(fn)
+        params = list(self._signature.parameters.values())
+        if options.bind:
+            if not params:
+                raise TaskDefinitionError(
+                    f"task {self.name!r} has bind=True but takes no parameter to receive the task context"
+                )
+            self._signature = self._signature.replace(parameters=params[1:])
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<task {self.name} queue={self.options.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process, as a plain call (bound tasks get a local context)."""
+        if self.options.bind:
+            request = Request(id="local-call", task=self.name, attempt=1, queue=self.options.queue,
+                              args=args, kwargs=kwargs)
+            return self.fn(TaskContext(request, lambda _progress: None), *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    def bind_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        """Check a call against the signature; InvalidArguments says what does not fit."""
+        try:
+            return self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArguments(f"arguments do not fit {self.name}{self._signature}: {exc}") from exc
+
+    def positional_names(self, count: int) -> tuple[str, ...]:
+        """Parameter names of the first ``count`` positional arguments, for error messages."""
+        names = []
+        for param in self._signature.parameters.values():
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                names.extend(f"{param.name}[{i}]" for i in range(count - len(names)))
+                break
+            if param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                names.append(param.name)
+        return tuple(names[:count])
+
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:
+        """A signature of this call, to send later or in a batch."""
+        self.bind_arguments(args, kwargs)
+        return Signature(self, args, kwargs)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the task with these arguments; returns its AsyncResult."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        task_id: str | None = None,
+        queue: str | None = None,
+    ) -> AsyncResult[R]:
+        """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue."""
+        return self.app.send(Signature(self, tuple(args), dict(kwargs or {})), countdown=countdown, eta=eta,
+                             task_id=task_id, queue=queue)

@@ -1,0 +1,195 @@
+"""The one description of an app's resources, shared by the CDK stack and the local runtime.
+
+Every derived value (visibility timeout, redrive count, retention) is computed here, once, so the
+cloud and the laptop cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from squall import limits
+from squall.errors import TaskDefinitionError
+from squall.store import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A queue an app declares, with how its worker event source polls it."""
+
+    name: str
+    #: Records per worker invocation (ESM BatchSize); above 10 needs a batching window.
+    batch_size: int = limits.DEFAULT_BATCH_SIZE
+    #: Seconds the event source may wait to fill a batch (ESM MaximumBatchingWindowInSeconds).
+    batching_window: int = limits.DEFAULT_BATCHING_WINDOW_SECONDS
+    #: Most concurrent worker invocations for this queue (ESM ScalingConfig.MaximumConcurrency).
+    max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("-", "").replace("_", "").isalnum() or len(self.name) > 40:
+            raise TaskDefinitionError(
+                f"queue name {self.name!r}: use 1-40 letters, digits, '-' or '_'"
+            )
+        if not 1 <= self.batch_size <= limits.ESM_MAX_BATCH_SIZE:
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: batch_size {self.batch_size} must be 1-{limits.ESM_MAX_BATCH_SIZE}"
+            )
+        if not 0 <= self.batching_window <= limits.ESM_MAX_BATCHING_WINDOW_SECONDS:
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: batching_window {self.batching_window} must be "
+                f"0-{limits.ESM_MAX_BATCHING_WINDOW_SECONDS} seconds"
+            )
+        if self.batch_size > limits.ESM_MAX_BATCH_SIZE_WITHOUT_WINDOW and self.batching_window < 1:
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: a batch_size over {limits.ESM_MAX_BATCH_SIZE_WITHOUT_WINDOW} needs a "
+                "batching_window of at least 1 second (an SQS event source rule)"
+            )
+        if self.max_concurrency is not None and not (
+            limits.ESM_MIN_MAX_CONCURRENCY <= self.max_concurrency <= limits.ESM_MAX_MAX_CONCURRENCY
+        ):
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: max_concurrency {self.max_concurrency} must be "
+                f"{limits.ESM_MIN_MAX_CONCURRENCY}-{limits.ESM_MAX_MAX_CONCURRENCY}, or None for no limit"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSizing:
+    """The worker function's timeout (seconds) and memory (MB)."""
+
+    timeout: int = limits.DEFAULT_WORKER_TIMEOUT_SECONDS
+    memory: int = limits.DEFAULT_WORKER_MEMORY_MB
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.timeout <= limits.LAMBDA_MAX_TIMEOUT_SECONDS:
+            raise TaskDefinitionError(
+                f"worker timeout {self.timeout} must be 1-{limits.LAMBDA_MAX_TIMEOUT_SECONDS} seconds"
+            )
+        if not 128 <= self.memory <= 10_240:
+            raise TaskDefinitionError(f"worker memory {self.memory} must be 128-10240 MB")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueResource:
+    """One deployed queue and its DLQ, with every attribute derived."""
+
+    name: str
+    queue_name: str
+    dlq_name: str
+    visibility_timeout: int
+    retention: int
+    dlq_retention: int
+    max_message_size: int
+    max_receive_count: int
+    batch_size: int
+    batching_window: int
+    max_concurrency: int | None
+
+    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
+        """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values)."""
+        return {
+            "VisibilityTimeout": str(self.visibility_timeout),
+            "MessageRetentionPeriod": str(self.retention),
+            "MaximumMessageSize": str(self.max_message_size),
+            "RedrivePolicy": (
+                f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{self.max_receive_count}}}'
+            ),
+        }
+
+    def dlq_attributes(self) -> dict[str, str]:
+        """SQS CreateQueue attributes of the dead-letter queue."""
+        return {
+            "MessageRetentionPeriod": str(self.dlq_retention),
+            "MaximumMessageSize": str(self.max_message_size),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TableResource:
+    """The task-state table: a string partition key and a TTL attribute, billed on demand."""
+
+    name: str
+    partition_key: str = KEY_ATTRIBUTE
+    ttl_attribute: str = TTL_ATTRIBUTE
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Everything one app deploys."""
+
+    app: str
+    queues: tuple[QueueResource, ...]
+    table: TableResource
+    schedule_group: str
+    sizing: WorkerSizing
+
+    def queue(self, name: str) -> QueueResource:
+        """The resource of logical queue ``name``."""
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(name)
+
+
+def visibility_timeout(sizing: WorkerSizing, batching_window: int) -> int:
+    """AWS's guidance: at least 6 x the function timeout, plus the batching window."""
+    return limits.VISIBILITY_TO_TIMEOUT_RATIO * sizing.timeout + batching_window
+
+
+def max_receive_count(max_retries: Iterable[int]) -> int:
+    """Receives before SQS's redrive policy dead-letters a message: every attempt plus headroom.
+
+    Squall dead-letters exhausted tasks itself; the redrive policy is the safety net for crashes and
+    timeouts, so it must never fire before the last declared attempt. Never below AWS's advised 5.
+    """
+    attempts = max((retries + 1 for retries in max_retries), default=limits.DEFAULT_MAX_RETRIES + 1)
+    return min(
+        limits.SQS_MAX_RECEIVE_COUNT,
+        max(limits.SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA, attempts + limits.RECEIVE_COUNT_HEADROOM),
+    )
+
+
+def resource_prefix(app: str) -> str:
+    """The documented default naming: ``squall-<app>``."""
+    return f"squall-{app}"
+
+
+def describe(
+    app: Squall,
+    sizing: WorkerSizing | None = None,
+    overrides: Mapping[str, Mapping[str, int | None]] | None = None,
+) -> Topology:
+    """Describe the resources ``app`` needs; ``overrides`` adjust a queue's polling settings by name."""
+    sizing = sizing or WorkerSizing()
+    prefix = resource_prefix(app.name)
+    queues = []
+    for declared in app.queues.values():
+        queue = replace(declared, **dict((overrides or {}).get(declared.name, {})))  # type: ignore[arg-type]
+        retries = [t.options.max_retries for t in app.tasks.values() if t.options.queue == queue.name]
+        queues.append(
+            QueueResource(
+                name=queue.name,
+                queue_name=f"{prefix}-{queue.name}",
+                dlq_name=f"{prefix}-{queue.name}-dlq",
+                visibility_timeout=visibility_timeout(sizing, queue.batching_window),
+                retention=limits.DEFAULT_QUEUE_RETENTION_SECONDS,
+                dlq_retention=limits.DLQ_RETENTION_SECONDS,
+                max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
+                max_receive_count=max_receive_count(retries),
+                batch_size=queue.batch_size,
+                batching_window=queue.batching_window,
+                max_concurrency=queue.max_concurrency,
+            )
+        )
+    return Topology(
+        app=app.name,
+        queues=tuple(queues),
+        table=TableResource(name=f"{prefix}-tasks"),
+        schedule_group=prefix,
+        sizing=sizing,
+    )

@@ -1,0 +1,1 @@
+"""The worker: the business step (:mod:`.execution`) and its Lambda adapter (:mod:`.handler`)."""

@@ -1,0 +1,112 @@
+"""The Lambda adapter: Powertools' BatchProcessor around :class:`~squall.worker.execution.Executor`.
+
+``functions/worker.py`` is this module's :func:`handler_from_env` and nothing more; the local runtime
+calls :func:`make_handler` directly, so both run the same code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from squall import config
+from squall.errors import ConfigurationError
+from squall.worker.execution import Delivery, Executor, Outcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from squall.app import Squall
+
+#: CloudWatch namespace of the worker's metrics (the stack's dashboard and alarms read these).
+METRICS_NAMESPACE = "Squall"
+#: Metric name for each outcome, counted per record.
+OUTCOME_METRICS = {
+    Outcome.SUCCEEDED: "TaskSucceeded",
+    Outcome.DUPLICATE: "TaskDuplicate",
+    Outcome.DEAD: "TaskDead",
+    Outcome.LEASE_LOST: "TaskLeaseLost",
+    Outcome.RETRYING: "TaskRetried",
+    Outcome.BUSY: "TaskBusy",
+    Outcome.EARLY: "TaskEarly",
+}
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class MessageKept(Exception):  # noqa: N818 - a signal to BatchProcessor, not an error
+    """Raised for a record whose message must stay on the queue (retry, busy, early)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(f"message kept on the queue: {outcome.value}")
+        self.outcome = outcome
+
+
+def delivery_from_record(record: SQSRecord) -> Delivery:
+    """Adapt a Powertools SQS record into a Delivery."""
+    raw = record.raw_event
+    return Delivery(
+        message_id=record.message_id,
+        receipt_handle=record.receipt_handle,
+        body=record.body or "",
+        queue_arn=record.event_source_arn,
+        receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
+        attributes=dict(raw.get("messageAttributes") or {}),
+    )
+
+
+def make_handler(app: Squall) -> Handler:
+    """Build the Lambda handler for ``app``: partial batch responses, Logger, Metrics and Tracer."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    logger = Logger(service=app.name)
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service=app.name)
+    tracer = Tracer(service=app.name)
+    executor = Executor(app)
+    invocation: dict[str, Any] = {}
+
+    def record_handler(record: SQSRecord) -> None:
+        context = invocation.get("context")
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
+        outcome = executor.process(delivery_from_record(record), remaining)
+        metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+        if outcome.keeps_message:
+            raise MessageKept(outcome)
+
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    @logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        invocation["context"] = context
+        try:
+            return dict(process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context,
+            ))
+        finally:
+            invocation.clear()
+
+    return handler
+
+
+def load_app(spec: str) -> Squall:
+    """Import the worker's app from deployment config (``SQUALL_APP``, e.g. ``tasks:app``).
+
+    This names code chosen by whoever deployed the stack, never anything taken from a message.
+    """
+    from squall.app import Squall
+
+    module_name, _, attribute = spec.partition(":")
+    app = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(app, Squall):
+        raise ConfigurationError(f"{config.ENV_APP}={spec!r} does not name a squall.Squall app")
+    return app
+
+
+def handler_from_env() -> Handler:
+    """The deployed worker's handler: the app named by ``SQUALL_APP``, settings from ``SQUALL_CONFIG``."""
+    return make_handler(load_app(config.app_spec_from_env()))
