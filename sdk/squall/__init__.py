@@ -1,13 +1,13 @@
 """Squall: a serverless task queue for Python on AWS (SQS, Lambda, DynamoDB, EventBridge Scheduler).
 
-    from squall import Squall
+from squall import Squall
 
-    app = Squall("shop")
+app = Squall("shop")
 
-    @app.task(max_retries=5)
-    def charge(order_id: str, amount: int) -> dict: ...
+@app.task(max_retries=5)
+def charge(order_id: str, amount: int) -> dict: ...
 
-    charge.delay("o-1", 100).get(timeout=30)
+charge.delay("o-1", 100).get(timeout=30)
 """
 
 from squall.app import Squall

@@ -65,21 +65,39 @@ class Squall:
 
     @overload
     def task(
-        self, *, bind: Literal[True], name: str | None = ..., queue: str | None = ..., max_retries: int = ...,
-        retry_backoff: float | bool = ..., retry_backoff_max: float = ..., retry_jitter: bool = ...,
+        self,
+        *,
+        bind: Literal[True],
+        name: str | None = ...,
+        queue: str | None = ...,
+        max_retries: int = ...,
+        retry_backoff: float | bool = ...,
+        retry_backoff_max: float = ...,
+        retry_jitter: bool = ...,
         autoretry_for: Sequence[type[BaseException]] = ...,
-        dont_autoretry_for: Sequence[type[BaseException]] = ..., ignore_result: bool = ..., result_ttl: int = ...,
+        dont_autoretry_for: Sequence[type[BaseException]] = ...,
+        ignore_result: bool = ...,
+        result_ttl: int = ...,
     ) -> Callable[[Callable[Concatenate[TaskContext, P], R]], Task[P, R]]: ...
 
     @overload
     def task(
-        self, *, bind: Literal[False] = ..., name: str | None = ..., queue: str | None = ...,
-        max_retries: int = ..., retry_backoff: float | bool = ..., retry_backoff_max: float = ...,
-        retry_jitter: bool = ..., autoretry_for: Sequence[type[BaseException]] = ...,
-        dont_autoretry_for: Sequence[type[BaseException]] = ..., ignore_result: bool = ..., result_ttl: int = ...,
+        self,
+        *,
+        bind: Literal[False] = ...,
+        name: str | None = ...,
+        queue: str | None = ...,
+        max_retries: int = ...,
+        retry_backoff: float | bool = ...,
+        retry_backoff_max: float = ...,
+        retry_jitter: bool = ...,
+        autoretry_for: Sequence[type[BaseException]] = ...,
+        dont_autoretry_for: Sequence[type[BaseException]] = ...,
+        ignore_result: bool = ...,
+        result_ttl: int = ...,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
-    def task(
+    def task(  # type: ignore[misc]  # mypy misreads ParamSpec-only overload returns
         self,
         fn: Callable[..., Any] | None = None,
         /,
@@ -118,9 +136,7 @@ class Squall:
                     f"declare; declared: {', '.join(self.queues)}"
                 )
             if options.name in self.tasks:
-                raise TaskDefinitionError(
-                    f"two tasks are named {options.name!r}; give one of them name='...'"
-                )
+                raise TaskDefinitionError(f"two tasks are named {options.name!r}; give one of them name='...'")
             task: Task[Any, Any] = Task(self, function, options)
             self.tasks[options.name] = task
             return task
@@ -150,7 +166,7 @@ class Squall:
         url = self.settings.queue(message.envelope.queue).url
         try:
             producer.send_one(self.sqs, url, message)
-        except Exception as exc:  # noqa: BLE001 - re-raised as the domain error naming the task
+        except Exception as exc:
             raise EnqueueError({message.envelope.id: f"{type(exc).__name__}: {exc}"}) from exc
         return AsyncResult(message.envelope.id, app=self)
 
@@ -159,9 +175,7 @@ class Squall:
 
         Raises EnqueueError naming each task that did not go (``.sent`` lists those that did).
         """
-        messages = [
-            producer.prepare(sig, task_id=None, queue=None, countdown=None, eta=None) for sig in signatures
-        ]
+        messages = [producer.prepare(sig, task_id=None, queue=None, countdown=None, eta=None) for sig in signatures]
         by_queue: dict[str, list[producer.Outgoing]] = {}
         for message in messages:
             by_queue.setdefault(message.envelope.queue, []).append(message)
@@ -177,7 +191,7 @@ class Squall:
             raise EnqueueError(failed, sent)
         return [AsyncResult(m.envelope.id, app=self) for m in messages]
 
-    def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name for it
+    def AsyncResult(self, task_id: str) -> AsyncResult[Any]:
         """A handle on the task ``task_id``, to read its state and result."""
         return AsyncResult(task_id, app=self)
 
@@ -210,7 +224,9 @@ class Squall:
                 if client is None:
                     settings = self.settings
                     client = self._boto_session().client(
-                        service, region_name=settings.region, endpoint_url=settings.endpoint_url
+                        service,  # type: ignore[call-overload]
+                        region_name=settings.region,
+                        endpoint_url=settings.endpoint_url,
                     )
                     self._clients[service] = client
         return client

@@ -9,9 +9,7 @@ from squall.limits import SQS_MAX_VISIBILITY_SECONDS
 _rng = random.SystemRandom()
 
 
-def retry_delay(
-    retry: int, *, base: float, cap: float, jitter: bool, rng: random.Random | None = None
-) -> int:
+def retry_delay(retry: int, *, base: float, cap: float, jitter: bool, rng: random.Random | None = None) -> int:
     """Seconds to wait before retry number ``retry`` (1 for the first retry).
 
     ``min(cap, base * 2**(retry-1))``, and with ``jitter`` a uniform draw from 0 to that ("full jitter",

@@ -64,9 +64,7 @@ def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise EncodeError(
-                    path, f"dict key {key!r} is {type(key).__name__}; JSON object keys must be str"
-                )
+                raise EncodeError(path, f"dict key {key!r} is {type(key).__name__}; JSON object keys must be str")
             out[key] = to_json_ready(item, f"{path}[{key!r}]", depth + 1)
         if TAG in out:
             return {TAG: "dict", "v": [[k, v] for k, v in out.items()]}
@@ -90,8 +88,10 @@ def _tagged(value: Any, path: str) -> dict[str, Any]:
         return {TAG: "decimal", "v": str(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {TAG: "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
-    hint = " (pass a sorted list)" if isinstance(value, (set, frozenset)) else (
-        " (convert it to a dict or list first, e.g. dataclasses.asdict)"
+    hint = (
+        " (pass a sorted list)"
+        if isinstance(value, (set, frozenset))
+        else (" (convert it to a dict or list first, e.g. dataclasses.asdict)")
     )
     raise EncodeError(path, f"a {type(value).__name__} cannot be carried as JSON{hint}")
 

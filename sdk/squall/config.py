@@ -116,9 +116,7 @@ class Settings:
             gaps = [k for k in ("url", "arn", "dlq_url", "dlq_arn", "max_receive_count") if k not in q]
             missing.extend(f"queues.{name}.{k}" for k in gaps)
             if not gaps:
-                queues[name] = QueueAddress(
-                    q["url"], q["arn"], q["dlq_url"], q["dlq_arn"], int(q["max_receive_count"])
-                )
+                queues[name] = QueueAddress(q["url"], q["arn"], q["dlq_url"], q["dlq_arn"], int(q["max_receive_count"]))
         if missing:
             raise ConfigurationError(
                 f"Squall settings from {source} lack: {', '.join(missing)}. Redeploy the stack, or fix {source}.",
@@ -154,8 +152,7 @@ def app_spec_from_env(environ: Mapping[str, str] | None = None) -> str:
     spec = env.get(ENV_APP, "")
     if ":" not in spec:
         raise ConfigurationError(
-            f"{ENV_APP} must name the worker's app as 'module:attribute' (for example 'tasks:app'), "
-            f"got {spec!r}",
+            f"{ENV_APP} must name the worker's app as 'module:attribute' (for example 'tasks:app'), got {spec!r}",
             missing=[ENV_APP] if not spec else [],
         )
     return spec

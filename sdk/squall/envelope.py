@@ -29,11 +29,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
 
 def valid_task_id(value: object) -> bool:
     """Whether ``value`` may be used as a task id."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_TASK_ID_CHARS
-        and _TASK_ID.fullmatch(value) is not None
-    )
+    return isinstance(value, str) and 0 < len(value) <= MAX_TASK_ID_CHARS and _TASK_ID.fullmatch(value) is not None
 
 
 def check_task_id(value: object) -> str:

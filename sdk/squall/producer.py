@@ -63,8 +63,12 @@ def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> 
 
 
 def prepare(
-    signature: Signature[Any], *, task_id: str | None, queue: str | None,
-    countdown: float | None, eta: dt.datetime | None,
+    signature: Signature[Any],
+    *,
+    task_id: str | None,
+    queue: str | None,
+    countdown: float | None,
+    eta: dt.datetime | None,
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent."""
     task = signature.task
@@ -133,12 +137,14 @@ def send_many(sqs_for: Callable[[], SQSClient], url: str, messages: Sequence[Out
                         for key, m in pending.items()
                     ],
                 )
-            except Exception as exc:  # noqa: BLE001 - reported per task below; the send may have gone
+            except Exception as exc:
                 why = {key: f"{type(exc).__name__}: {exc} (it may have been sent)" for key in pending}
                 break
             sent.extend(pending[ok["Id"]].envelope.id for ok in response.get("Successful", []))
-            why = {fault["Id"]: f"{fault.get('Code')}: {fault.get('Message', '')}".strip()
-                   for fault in response.get("Failed", [])}
+            why = {
+                fault["Id"]: f"{fault.get('Code')}: {fault.get('Message', '')}".strip()
+                for fault in response.get("Failed", [])
+            }
             faulty = {fault["Id"] for fault in response.get("Failed", []) if fault.get("SenderFault")}
             failed.update({pending[key].envelope.id: why[key] for key in faulty})
             pending = {key: pending[key] for key in why if key not in faulty}

@@ -21,7 +21,7 @@ _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
 class AsyncResult(Generic[R]):
     """The state and outcome of task ``id``. An unknown or expired id reads PENDING, as in Celery."""
 
-    def __init__(self, id: str, *, app: Squall) -> None:  # noqa: A002 - Celery's parameter name
+    def __init__(self, id: str, *, app: Squall) -> None:
         self.id = id
         self.app = app
         self._record: TaskRecord | None = None

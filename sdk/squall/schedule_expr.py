@@ -402,9 +402,7 @@ def next_fire_after(expr: ScheduleExpression, tz: str, after: datetime) -> datet
     return None
 
 
-def preview(
-    expression: str, timezone: str = "UTC", start: datetime | None = None, count: int = 5
-) -> list[datetime]:
+def preview(expression: str, timezone: str = "UTC", start: datetime | None = None, count: int = 5) -> list[datetime]:
     """The next ``count`` fire times strictly after ``start`` (default: now), as aware UTC datetimes.
 
     Cron fields are read as wall-clock time in ``timezone``: a time skipped by daylight saving does not

@@ -58,10 +58,29 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Placeholders for every attribute name: several (name, state, token, result, error) are reserved words.
 _NAMES = {
     f"#{n}": n
-    for n in (
-        "pk name queue state attempt max_retries created_at eta started_at failed_at next_attempt_at "
-        "finished_at updated_at lease_until token result error progress reason redrives expires_at"
-    ).split()
+    for n in [
+        "pk",
+        "name",
+        "queue",
+        "state",
+        "attempt",
+        "max_retries",
+        "created_at",
+        "eta",
+        "started_at",
+        "failed_at",
+        "next_attempt_at",
+        "finished_at",
+        "updated_at",
+        "lease_until",
+        "token",
+        "result",
+        "error",
+        "progress",
+        "reason",
+        "redrives",
+        "expires_at",
+    ]
 }
 
 
@@ -89,8 +108,11 @@ class Progress:
 
     def to_json(self) -> str:
         """Compact JSON for storage."""
-        return json.dumps({"percent": self.percent, "message": self.message, "meta": self.meta},
-                          separators=(",", ":"), allow_nan=False)
+        return json.dumps(
+            {"percent": self.percent, "message": self.message, "meta": self.meta},
+            separators=(",", ":"),
+            allow_nan=False,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Progress:
@@ -127,6 +149,7 @@ class TaskRecord:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> TaskRecord:
         """Build a record from a DynamoDB item in the low-level (typed) format."""
+
         def num(key: str) -> float | None:
             return float(item[key]["N"]) if key in item else None
 
@@ -151,7 +174,9 @@ class TaskRecord:
             updated_at=num("updated_at"),
             lease_until=num("lease_until"),
             result_json=text("result"),
-            error=None if error is None else ErrorInfo(
+            error=None
+            if error is None
+            else ErrorInfo(
                 error.get("type", {}).get("S", ""),
                 error.get("message", {}).get("S", ""),
                 error.get("traceback", {}).get("S", ""),
@@ -210,17 +235,34 @@ class TaskStore:
         return dict(self._client().update_item(**kwargs))
 
     def claim(
-        self, task_id: str, *, name: str, queue: str, created: float, eta: float | None,
-        max_retries: int, lease_seconds: float, ttl_seconds: int,
+        self,
+        task_id: str,
+        *,
+        name: str,
+        queue: str,
+        created: float,
+        eta: float | None,
+        max_retries: int,
+        lease_seconds: float,
+        ttl_seconds: int,
     ) -> Claim:
         """Take the task for one attempt, unless it is finished or another attempt holds a live lease."""
         now = clock.now()
         token = secrets.token_hex(8)
         values: dict[str, Any] = {
-            ":started": _s(State.STARTED), ":pending": _s(State.PENDING), ":retry": _s(State.RETRY),
-            ":name": _s(name), ":queue": _s(queue), ":zero": _n(0), ":one": _n(1), ":now": _n(now),
-            ":lease": _n(now + lease_seconds), ":token": _s(token), ":created": _n(created),
-            ":exp": _n(int(now) + ttl_seconds), ":maxr": _n(max_retries),
+            ":started": _s(State.STARTED),
+            ":pending": _s(State.PENDING),
+            ":retry": _s(State.RETRY),
+            ":name": _s(name),
+            ":queue": _s(queue),
+            ":zero": _n(0),
+            ":one": _n(1),
+            ":now": _n(now),
+            ":lease": _n(now + lease_seconds),
+            ":token": _s(token),
+            ":created": _n(created),
+            ":exp": _n(int(now) + ttl_seconds),
+            ":maxr": _n(max_retries),
         }
         update = (
             "SET #state = :started, #name = :name, #queue = :queue, "
@@ -232,8 +274,7 @@ class TaskStore:
             update += ", #eta = :eta"
             values[":eta"] = _n(eta)
         condition = (
-            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) "
-            "OR (#state = :started AND #lease_until < :now)"
+            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
         )
         try:
             response = self._update(task_id, update, condition, values, returning=True)
@@ -253,7 +294,9 @@ class TaskStore:
         """Record SUCCESS (with the result, and the last coalesced progress report) for this attempt."""
         now = clock.now()
         values: dict[str, Any] = {
-            ":success": _s(State.SUCCESS), ":now": _n(now), ":exp": _n(int(now) + ttl_seconds),
+            ":success": _s(State.SUCCESS),
+            ":now": _n(now),
+            ":exp": _n(int(now) + ttl_seconds),
             ":token": _s(token),
         }
         update = "SET #state = :success, #finished_at = :now, #updated_at = :now, #expires_at = :exp"
@@ -271,13 +314,13 @@ class TaskStore:
         """Record a failed attempt that will be retried: FAILURE and RETRY in one write."""
         now = clock.now()
         values: dict[str, Any] = {
-            ":retry": _s(State.RETRY), ":now": _n(now), ":next": _n(next_attempt_at),
-            ":error": _error_value(error), ":token": _s(token),
+            ":retry": _s(State.RETRY),
+            ":now": _n(now),
+            ":next": _n(next_attempt_at),
+            ":error": _error_value(error),
+            ":token": _s(token),
         }
-        update = (
-            "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, "
-            "#error = :error"
-        )
+        update = "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, #error = :error"
         if progress is not None:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
@@ -289,8 +332,16 @@ class TaskStore:
         self._owned_write(task_id, token, "SET #progress = :progress, #updated_at = :now", values)
 
     def dead(
-        self, task_id: str, *, reason: str, error: ErrorInfo, ttl_seconds: int, token: str | None = None,
-        name: str | None = None, queue: str | None = None, created: float | None = None,
+        self,
+        task_id: str,
+        *,
+        reason: str,
+        error: ErrorInfo,
+        ttl_seconds: int,
+        token: str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        created: float | None = None,
     ) -> bool:
         """Record DEAD. With ``token``, for the attempt holding it; without, for a message never claimed.
 
@@ -298,8 +349,11 @@ class TaskStore:
         """
         now = clock.now()
         values: dict[str, Any] = {
-            ":dead": _s(State.DEAD), ":now": _n(now), ":exp": _n(int(now) + ttl_seconds),
-            ":reason": _s(reason), ":error": _error_value(error),
+            ":dead": _s(State.DEAD),
+            ":now": _n(now),
+            ":exp": _n(int(now) + ttl_seconds),
+            ":reason": _s(reason),
+            ":error": _error_value(error),
         }
         update = (
             "SET #state = :dead, #reason = :reason, #error = :error, #failed_at = :now, "
@@ -318,8 +372,7 @@ class TaskStore:
             return True
         values.update({":success": _s(State.SUCCESS), ":revoked": _s(State.REVOKED)})
         try:
-            self._update(task_id, update, "attribute_not_exists(#pk) OR NOT #state IN (:success, :revoked)",
-                         values)
+            self._update(task_id, update, "attribute_not_exists(#pk) OR NOT #state IN (:success, :revoked)", values)
         except ClientError as exc:
             if self._current(exc) is None:
                 raise
@@ -343,7 +396,7 @@ class TaskStore:
         """The item returned with a failed condition, or None if ``exc`` is some other error."""
         if exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
             return None
-        item = exc.response.get("Item")
+        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if not item:
             raise StoreError("DynamoDB refused a conditional write but returned no item") from exc
         return TaskRecord.from_item(item)

@@ -21,11 +21,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Retry(Exception):  # noqa: N818 - control flow, named like Celery's and dramatiq's
+class Retry(Exception):
     """Raised by a task to ask for another attempt; not an error. ``countdown`` in seconds, or backoff."""
 
-    def __init__(self, countdown: float | None = None, exc: BaseException | None = None,
-                 max_retries: int | None = None) -> None:
+    def __init__(
+        self, countdown: float | None = None, exc: BaseException | None = None, max_retries: int | None = None
+    ) -> None:
         super().__init__(f"retry requested (countdown={countdown})")
         self.countdown = countdown
         self.exc = exc
@@ -109,8 +110,9 @@ class TaskContext:
             raise ValueError(f"progress percent must be 0-100, got {percent}")
         self._report(Progress(float(percent), message, codec.to_json_ready(meta, "progress meta")))
 
-    def retry(self, countdown: float | None = None, exc: BaseException | None = None,
-              max_retries: int | None = None) -> Retry:
+    def retry(
+        self, countdown: float | None = None, exc: BaseException | None = None, max_retries: int | None = None
+    ) -> Retry:
         """Return a :class:`Retry` to raise: ``raise task.retry(countdown=30)``."""
         return Retry(countdown=countdown, exc=exc, max_retries=max_retries)
 
@@ -153,8 +155,9 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process, as a plain call (bound tasks get a local context)."""
         if self.options.bind:
-            request = Request(id="local-call", task=self.name, attempt=1, queue=self.options.queue,
-                              args=args, kwargs=kwargs)
+            request = Request(
+                id="local-call", task=self.name, attempt=1, queue=self.options.queue, args=args, kwargs=kwargs
+            )
             return self.fn(TaskContext(request, lambda _progress: None), *args, **kwargs)
         return self.fn(*args, **kwargs)
 
@@ -167,7 +170,7 @@ class Task(Generic[P, R]):
 
     def positional_names(self, count: int) -> tuple[str, ...]:
         """Parameter names of the first ``count`` positional arguments, for error messages."""
-        names = []
+        names: list[str] = []
         for param in self._signature.parameters.values():
             if param.kind is inspect.Parameter.VAR_POSITIONAL:
                 names.extend(f"{param.name}[{i}]" for i in range(count - len(names)))
@@ -196,5 +199,6 @@ class Task(Generic[P, R]):
         queue: str | None = None,
     ) -> AsyncResult[R]:
         """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue."""
-        return self.app.send(Signature(self, tuple(args), dict(kwargs or {})), countdown=countdown, eta=eta,
-                             task_id=task_id, queue=queue)
+        return self.app.send(
+            Signature(self, tuple(args), dict(kwargs or {})), countdown=countdown, eta=eta, task_id=task_id, queue=queue
+        )

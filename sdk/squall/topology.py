@@ -32,9 +32,7 @@ class Queue:
 
     def __post_init__(self) -> None:
         if not self.name.replace("-", "").replace("_", "").isalnum() or len(self.name) > 40:
-            raise TaskDefinitionError(
-                f"queue name {self.name!r}: use 1-40 letters, digits, '-' or '_'"
-            )
+            raise TaskDefinitionError(f"queue name {self.name!r}: use 1-40 letters, digits, '-' or '_'")
         if not 1 <= self.batch_size <= limits.ESM_MAX_BATCH_SIZE:
             raise TaskDefinitionError(
                 f"queue {self.name!r}: batch_size {self.batch_size} must be 1-{limits.ESM_MAX_BATCH_SIZE}"
@@ -96,9 +94,7 @@ class QueueResource:
             "VisibilityTimeout": str(self.visibility_timeout),
             "MessageRetentionPeriod": str(self.retention),
             "MaximumMessageSize": str(self.max_message_size),
-            "RedrivePolicy": (
-                f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{self.max_receive_count}}}'
-            ),
+            "RedrivePolicy": (f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{self.max_receive_count}}}'),
         }
 
     def dlq_attributes(self) -> dict[str, str]:

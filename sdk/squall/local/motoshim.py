@@ -24,7 +24,7 @@ def sqs_follows_squall_clock() -> Iterator[None]:
     """Make moto's SQS read the time from :func:`squall.clock.now` for the duration of the block."""
     from moto.sqs import models
 
-    saved = models.unix_time, models.unix_time_millis
+    saved = models.unix_time, models.unix_time_millis  # type: ignore[attr-defined]
 
     def unix_time(dt: Any = None) -> float:
         return clock.now() if dt is None else float(saved[0](dt))
@@ -32,11 +32,11 @@ def sqs_follows_squall_clock() -> Iterator[None]:
     def unix_time_millis(dt: Any = None) -> float:
         return clock.now() * 1000.0 if dt is None else float(saved[1](dt))
 
-    models.unix_time, models.unix_time_millis = unix_time, unix_time_millis
+    models.unix_time, models.unix_time_millis = unix_time, unix_time_millis  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        models.unix_time, models.unix_time_millis = saved
+        models.unix_time, models.unix_time_millis = saved  # type: ignore[attr-defined]
 
 
 def _queue(region: str, name: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from squall.config import QueueAddress, Settings
 
@@ -17,11 +17,11 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url)
     queues = {}
     for resource in topology.queues:
-        dlq_url = sqs.create_queue(QueueName=resource.dlq_name, Attributes=resource.dlq_attributes())["QueueUrl"]
+        dlq_attributes: Any = resource.dlq_attributes()
+        dlq_url = sqs.create_queue(QueueName=resource.dlq_name, Attributes=dlq_attributes)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        url = sqs.create_queue(QueueName=resource.queue_name, Attributes=resource.queue_attributes(dlq_arn))[
-            "QueueUrl"
-        ]
+        attributes: Any = resource.queue_attributes(dlq_arn)
+        url = sqs.create_queue(QueueName=resource.queue_name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queues[resource.name] = QueueAddress(url, arn, dlq_url, dlq_arn, resource.max_receive_count)
     table = topology.table

@@ -1,9 +1,9 @@
 """The local runtime: an app's resources on moto, its real worker handler, and a clock you control.
 
-    with local.run(app) as rt:
-        r = charge.delay("o-1", 100)
-        rt.drain()                 # run until nothing is visible, delayed or in flight
-        assert r.get(timeout=0) == {...}
+with local.run(app) as rt:
+    r = charge.delay("o-1", 100)
+    rt.drain()                 # run until nothing is visible, delayed or in flight
+    assert r.get(timeout=0) == {...}
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_REGION = "us-east-1"
 #: Credentials moto accepts; never valid anywhere else.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing"}
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 #: How far ``drain`` may move the fake clock before it concludes something loops forever.
 DRAIN_HORIZON_SECONDS = 30 * 24 * 3600
 
@@ -103,13 +102,18 @@ class Runtime:
 
     def dead_letters(self, queue: str | None = None) -> list[motoshim.PeekedMessage]:
         """The messages in the dead-letter queues (or one queue's), without receiving them."""
-        names = [self.settings.queue(q).dlq_arn.rsplit(":", 1)[-1] for q in ([queue] if queue else self.settings.queues)]
+        names = [
+            self.settings.queue(q).dlq_arn.rsplit(":", 1)[-1] for q in ([queue] if queue else self.settings.queues)
+        ]
         return [m for name in names for m in motoshim.peek(self.settings.region, name)]
 
     def queued(self, queue: str | None = None) -> int:
         """Messages still on the source queues (visible, delayed or in flight)."""
-        return sum(motoshim.message_count(self.settings.region, m.address.physical_name)
-                   for m in self.mappings if queue is None or m.resource.name == queue)
+        return sum(
+            motoshim.message_count(self.settings.region, m.address.physical_name)
+            for m in self.mappings
+            if queue is None or m.resource.name == queue
+        )
 
 
 @contextmanager
@@ -151,9 +155,15 @@ def run(
 
     topology = describe(app, sizing)
     with ExitStack() as stack:
-        env = {**DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
-               "POWERTOOLS_LOG_LEVEL": log_level, "POWERTOOLS_SERVICE_NAME": app.name,
-               "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true", "POWERTOOLS_TRACE_DISABLED": "true"}
+        env = {
+            **DUMMY_CREDENTIALS,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "POWERTOOLS_LOG_LEVEL": log_level,
+            "POWERTOOLS_SERVICE_NAME": app.name,
+            "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
         endpoint = None
         if server:
             moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -169,8 +179,12 @@ def run(
         if fake is not None:
             stack.enter_context(clock_module.use(fake))
             stack.enter_context(motoshim.sqs_follows_squall_clock())
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                aws_session_token="testing", region_name=region)
+        session = boto3.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=region,
+        )
         settings = provision(topology, session, region, endpoint)
         previous = app._settings, app._session
         app.configure(settings, session)
@@ -178,8 +192,16 @@ def run(
         handler: Handler = make_handler(app)
         history: list[Invocation] = []
         mappings = [
-            EventSourceMapping(resource, settings.queue(resource.name), lambda: app.sqs, handler, region,
-                               float(topology.sizing.timeout), topology.sizing.memory, history)
+            EventSourceMapping(
+                resource,
+                settings.queue(resource.name),
+                lambda: app.sqs,
+                handler,
+                region,
+                float(topology.sizing.timeout),
+                topology.sizing.memory,
+                history,
+            )
             for resource in topology.queues
         ]
         public_env = {k: v for k, v in env.items() if k.startswith("AWS_")}

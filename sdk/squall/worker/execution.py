@@ -115,8 +115,13 @@ class Executor:
             return Outcome.EARLY
         options = task.options
         claim = self.app.store.claim(
-            envelope.id, name=task.name, queue=envelope.queue, created=envelope.created, eta=envelope.eta,
-            max_retries=options.max_retries, lease_seconds=remaining_seconds + limits.LEASE_SLACK_SECONDS,
+            envelope.id,
+            name=task.name,
+            queue=envelope.queue,
+            created=envelope.created,
+            eta=envelope.eta,
+            max_retries=options.max_retries,
+            lease_seconds=remaining_seconds + limits.LEASE_SLACK_SECONDS,
             ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
         )
         if claim.outcome == "finished":
@@ -126,19 +131,28 @@ class Executor:
             self._set_visibility(delivery, envelope, (lease_until or now) - now + 1)
             return Outcome.BUSY
         if claim.attempt > options.max_retries + 1:
-            reason = (f"attempt {claim.attempt} exceeds max_retries={options.max_retries}: earlier attempts "
-                      "ended without recording an outcome (a crash or a timeout)")
+            reason = (
+                f"attempt {claim.attempt} exceeds max_retries={options.max_retries}: earlier attempts "
+                "ended without recording an outcome (a crash or a timeout)"
+            )
             return self._dead(delivery, envelope, reason, ErrorInfo("AttemptsExhausted", reason), claim.token)
         return self._run(delivery, envelope, task, claim.attempt, claim.token)
 
-    def _run(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], attempt: int,
-             token: str) -> Outcome:
+    def _run(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], attempt: int, token: str) -> Outcome:
         options = task.options
         buffer = _ProgressBuffer(self.app.store, envelope.id, token)
         try:
             if options.bind:
-                request = Request(envelope.id, task.name, attempt, envelope.queue, envelope.args,
-                                  envelope.kwargs, envelope.eta, delivery.receive_count)
+                request = Request(
+                    envelope.id,
+                    task.name,
+                    attempt,
+                    envelope.queue,
+                    envelope.args,
+                    envelope.kwargs,
+                    envelope.eta,
+                    delivery.receive_count,
+                )
                 value = task.fn(TaskContext(request, buffer.report), *envelope.args, **envelope.kwargs)
             else:
                 value = task.fn(*envelope.args, **envelope.kwargs)
@@ -152,7 +166,7 @@ class Executor:
                 return self._dead(delivery, envelope, reason, error, token)
             delay = retry.countdown if retry.countdown is not None else self._backoff(task, attempt)
             return self._retry(delivery, envelope, token, error, delay, buffer.pending)
-        except Exception as exc:  # noqa: BLE001 - a task's failure is recorded, then retried or dead-lettered
+        except Exception as exc:
             error = error_info(exc)
             if not options.should_retry(exc):
                 reason = f"{error.type}: {error.message} (not retried: not in autoretry_for, or in dont_autoretry_for)"
@@ -163,8 +177,15 @@ class Executor:
             return self._retry(delivery, envelope, token, error, self._backoff(task, attempt), buffer.pending)
         return self._succeed(delivery, envelope, task, token, value, buffer.pending)
 
-    def _succeed(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], token: str, value: Any,
-                 progress: Progress | None) -> Outcome:
+    def _succeed(
+        self,
+        delivery: Delivery,
+        envelope: Envelope,
+        task: Task[..., Any],
+        token: str,
+        value: Any,
+        progress: Progress | None,
+    ) -> Outcome:
         result_json = None
         if not task.options.ignore_result:
             try:
@@ -173,42 +194,65 @@ class Executor:
                 reason = f"the task's return value cannot be stored: {exc}"
                 return self._dead(delivery, envelope, reason, ErrorInfo("EncodeError", reason), token)
             if len(result_json.encode()) > limits.MAX_RESULT_BYTES:
-                reason = (f"the result is {len(result_json.encode()):,} bytes, over the {limits.MAX_RESULT_BYTES:,}"
-                          " byte limit of a stored result; return a reference (an S3 key) instead")
+                reason = (
+                    f"the result is {len(result_json.encode()):,} bytes, over the {limits.MAX_RESULT_BYTES:,}"
+                    " byte limit of a stored result; return a reference (an S3 key) instead"
+                )
                 return self._dead(delivery, envelope, reason, ErrorInfo("ResultTooLarge", reason), token)
         try:
-            self.app.store.finish(envelope.id, token, result_json=result_json, progress=progress,
-                                  ttl_seconds=task.options.result_ttl)
+            self.app.store.finish(
+                envelope.id, token, result_json=result_json, progress=progress, ttl_seconds=task.options.result_ttl
+            )
         except LeaseLost:
             return Outcome.LEASE_LOST
         return Outcome.SUCCEEDED
 
     def _backoff(self, task: Task[..., Any], attempt: int) -> float:
         options = task.options
-        return backoff.retry_delay(attempt, base=options.retry_backoff, cap=options.retry_backoff_max,
-                                   jitter=options.retry_jitter)
+        return backoff.retry_delay(
+            attempt, base=options.retry_backoff, cap=options.retry_backoff_max, jitter=options.retry_jitter
+        )
 
-    def _retry(self, delivery: Delivery, envelope: Envelope, token: str, error: ErrorInfo, delay: float,
-               progress: Progress | None) -> Outcome:
+    def _retry(
+        self,
+        delivery: Delivery,
+        envelope: Envelope,
+        token: str,
+        error: ErrorInfo,
+        delay: float,
+        progress: Progress | None,
+    ) -> Outcome:
         delay = min(max(0.0, delay), float(limits.SQS_MAX_VISIBILITY_SECONDS))
         try:
-            self.app.store.retry(envelope.id, token, error=error, next_attempt_at=clock.now() + delay,
-                                 progress=progress)
+            self.app.store.retry(
+                envelope.id, token, error=error, next_attempt_at=clock.now() + delay, progress=progress
+            )
         except LeaseLost:
             return Outcome.LEASE_LOST
         # The message stays; its visibility becomes the backoff, so SQS redelivers it then.
         self._set_visibility(delivery, envelope, delay)
         return Outcome.RETRYING
 
-    def _reject(self, delivery: Delivery, reason: str, kind: str, *, task_id: str | None = None,
-                envelope: Envelope | None = None) -> Outcome:
+    def _reject(
+        self,
+        delivery: Delivery,
+        reason: str,
+        kind: str,
+        *,
+        task_id: str | None = None,
+        envelope: Envelope | None = None,
+    ) -> Outcome:
         """Dead-letter a message that cannot be run at all; it was never claimed."""
         self._send_to_dlq(delivery, reason, envelope.id if envelope else task_id)
         task_id = envelope.id if envelope else task_id
         if task_id is not None:
             self.app.store.dead(
-                task_id, reason=reason, error=ErrorInfo(kind, reason), ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
-                name=envelope.task if envelope else None, queue=envelope.queue if envelope else None,
+                task_id,
+                reason=reason,
+                error=ErrorInfo(kind, reason),
+                ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
+                name=envelope.task if envelope else None,
+                queue=envelope.queue if envelope else None,
                 created=envelope.created if envelope else None,
             )
         return Outcome.DEAD
@@ -217,8 +261,9 @@ class Executor:
         # DLQ first: if recording DEAD then fails, the message is retried, never lost.
         self._send_to_dlq(delivery, reason, envelope.id)
         try:
-            self.app.store.dead(envelope.id, reason=reason, error=error, token=token,
-                                ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS)
+            self.app.store.dead(
+                envelope.id, reason=reason, error=error, token=token, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS
+            )
         except LeaseLost:
             return Outcome.LEASE_LOST
         return Outcome.DEAD
@@ -235,7 +280,8 @@ class Executor:
         seconds = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
         self.app.sqs.change_message_visibility(
             QueueUrl=self.settings.queue(self._queue_name(delivery, envelope)).url,
-            ReceiptHandle=delivery.receipt_handle, VisibilityTimeout=seconds,
+            ReceiptHandle=delivery.receipt_handle,
+            VisibilityTimeout=seconds,
         )
 
     def _send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None) -> None:
@@ -253,8 +299,7 @@ class Executor:
                 break
             if name not in attributes:
                 attributes[name] = _attribute_for_send(value)
-        self.app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=delivery.body,
-                                  MessageAttributes=attributes)
+        self.app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=delivery.body, MessageAttributes=attributes)
 
 
 def _attribute_for_send(value: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ OUTCOME_METRICS = {
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-class MessageKept(Exception):  # noqa: N818 - a signal to BatchProcessor, not an error
+class MessageKept(Exception):
     """Raised for a record whose message must stay on the queue (retry, busy, early)."""
 
     def __init__(self, outcome: Outcome) -> None:
@@ -84,13 +84,18 @@ def make_handler(app: Squall) -> Handler:
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         invocation["context"] = context
         try:
-            return dict(process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context,
-            ))
+            return dict(
+                process_partial_response(
+                    event=event,
+                    record_handler=record_handler,
+                    processor=processor,
+                    context=context,
+                )
+            )
         finally:
             invocation.clear()
 
-    return handler
+    return handler  # type: ignore[no-any-return]
 
 
 def load_app(spec: str) -> Squall:
