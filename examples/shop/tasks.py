@@ -30,7 +30,7 @@ def charge(order_id: str, amount: int) -> dict[str, object]:
 def build_report(task: TaskContext, month: str) -> str:
     """Aggregate a month of orders, reporting progress as it goes."""
     for step, stage in enumerate(("loading", "aggregating", "rendering"), start=1):
-        task.progress(step * 33, stage)
+        task.progress(round(step * 100 / 3), stage)
     return f"report-{month}.pdf"
 
 

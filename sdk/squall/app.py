@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 from squall import config, limits, producer
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
 from squall.result import AsyncResult
-from squall.store import TaskStore
+from squall.store import TaskStore, TransitionListener
 from squall.task import Signature, Task, TaskContext, TaskOptions
 from squall.topology import Queue
 
@@ -54,6 +54,8 @@ class Squall:
         self._session = session
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: Called after each state change this process writes: (task id, state, epoch seconds).
+        self.transition_listeners: list[TransitionListener] = []
 
     def __repr__(self) -> str:
         return f"<Squall {self.name} tasks={len(self.tasks)} queues={list(self.queues)}>"
@@ -244,7 +246,7 @@ class Squall:
     @property
     def store(self) -> TaskStore:
         """The task-state store."""
-        return TaskStore(lambda: self.dynamodb, self.settings.table)
+        return TaskStore(lambda: self.dynamodb, self.settings.table, self.transition_listeners)
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -210,12 +210,25 @@ def _error_value(error: ErrorInfo) -> dict[str, Any]:
     return {"M": {"type": _s(error.type), "message": _s(error.message), "traceback": _s(error.traceback)}}
 
 
+#: Called after each state change is written: (task id, new state, epoch seconds).
+TransitionListener = Callable[[str, State, float], None]
+
+
 class TaskStore:
     """Reads and conditionally writes task items; the only code that knows the item schema."""
 
-    def __init__(self, client: Callable[[], DynamoDBClient], table: str) -> None:
+    def __init__(
+        self, client: Callable[[], DynamoDBClient], table: str, listeners: Sequence[TransitionListener] = ()
+    ) -> None:
         self._client = client
         self._table = table
+        self._listeners = listeners
+
+    def _notify(self, task_id: str, *states: State) -> None:
+        now = clock.now()
+        for listener in self._listeners:
+            for state in states:
+                listener(task_id, state, now)
 
     def _update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any], *, returning: bool = False
@@ -286,6 +299,7 @@ class TaskStore:
                 return Claim("finished", current=current)
             return Claim("busy", current=current)
         attempt = int(response["Attributes"]["attempt"]["N"])
+        self._notify(task_id, State.STARTED)
         return Claim("claimed", attempt=attempt, token=token)
 
     def finish(
@@ -307,6 +321,7 @@ class TaskStore:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
+        self._notify(task_id, State.SUCCESS)
 
     def retry(
         self, task_id: str, token: str, *, error: ErrorInfo, next_attempt_at: float, progress: Progress | None
@@ -325,6 +340,7 @@ class TaskStore:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
+        self._notify(task_id, State.FAILURE, State.RETRY)
 
     def progress(self, task_id: str, token: str, progress: Progress) -> None:
         """Store a progress report of the attempt holding ``token``."""
@@ -369,6 +385,7 @@ class TaskStore:
         update += " REMOVE #lease_until, #token"
         if token is not None:
             self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
+            self._notify(task_id, State.FAILURE, State.DEAD)
             return True
         values.update({":success": _s(State.SUCCESS), ":revoked": _s(State.REVOKED)})
         try:
@@ -377,6 +394,7 @@ class TaskStore:
             if self._current(exc) is None:
                 raise
             return False
+        self._notify(task_id, State.DEAD)
         return True
 
     def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
