@@ -1,0 +1,77 @@
+"""The ``squall`` command: operate an app locally or on AWS.
+
+Commands live in submodules of this package, one subject each, and register themselves on :data:`cli`.
+User mistakes (bad JSON, an unknown task, no credentials) print one readable line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from squall import __version__
+from squall.errors import SquallError
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+
+#: Submodules that add commands to the group (each imports ``cli`` from here).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="squall")
+@click.option(
+    "--app",
+    "app_spec",
+    envvar="SQUALL_APP",
+    metavar="MODULE:ATTR",
+    help="The Squall app, e.g. 'tasks:app' (default: $SQUALL_APP).",
+)
+@click.pass_context
+def cli(ctx: click.Context, app_spec: str | None) -> None:
+    """Squall: a serverless task queue for Python on AWS."""
+    ctx.obj = AppRef(app_spec)
+
+
+class AppRef:
+    """The app named on the command line, imported on first use."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.spec = spec
+        self._app: Squall | None = None
+
+    def get(self) -> Squall:
+        """Import and return the app, or fail with a one-line usage error."""
+        if self._app is None:
+            if not self.spec or ":" not in self.spec:
+                raise click.UsageError("name your app with --app MODULE:ATTR (or set SQUALL_APP), e.g. --app tasks:app")
+            from squall.worker.handler import load_app
+
+            if "" not in sys.path:
+                sys.path.insert(0, "")  # the app's module is usually in the working directory
+            try:
+                self._app = load_app(self.spec)
+            except ModuleNotFoundError as exc:
+                raise click.UsageError(f"cannot import {self.spec!r}: {exc}") from exc
+        return self._app
+
+
+def main() -> None:
+    """Entry point of the ``squall`` console script."""
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SquallError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
