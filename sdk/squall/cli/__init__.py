@@ -18,8 +18,9 @@ from squall.errors import SquallError
 if TYPE_CHECKING:
     from squall.app import Squall
 
-#: Submodules that add commands to the group (each imports ``cli`` from here).
-COMMAND_MODULES: tuple[str, ...] = ()
+#: Submodules that add commands to the group (each imports ``cli`` from here); one per line.
+COMMAND_MODULES: tuple[str, ...] = (
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
