@@ -205,7 +205,9 @@ class Squall:
         if self._settings is None:
             with self._lock:
                 if self._settings is None:
-                    self._settings = config.load_settings(self.name, read_parameter=self._read_parameter)
+                    self._settings = config.load_settings(
+                        self.name, read_parameter=self._read_parameter, by_naming=self._find_by_naming
+                    )
         return self._settings
 
     def configure(self, settings: config.Settings | None, session: boto3.Session | None = None) -> None:
@@ -255,7 +257,34 @@ class Squall:
             self._session = boto3.Session()
         return self._session
 
-    def _read_parameter(self, name: str, region: str | None) -> str | None:
+    def _find_by_naming(self, region: str, endpoint: str | None) -> config.Settings | None:
+        """Settings for resources under the default names (``squall-<app>-...``), if they all exist."""
+        from squall.topology import describe
+
+        topology = describe(self)
+        sqs = self._boto_session().client("sqs", region_name=region, endpoint_url=endpoint)
+        queues = {}
+        for resource in topology.queues:
+            try:
+                url = sqs.get_queue_url(QueueName=resource.queue_name)["QueueUrl"]
+                dlq_url = sqs.get_queue_url(QueueName=resource.dlq_name)["QueueUrl"]
+            except sqs.exceptions.QueueDoesNotExist:
+                return None
+            arns = [
+                sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                for u in (url, dlq_url)
+            ]
+            queues[resource.name] = config.QueueAddress(url, arns[0], dlq_url, arns[1], resource.max_receive_count)
+        return config.Settings(
+            app=self.name,
+            region=region,
+            table=topology.table.name,
+            queues=queues,
+            schedule_group=topology.schedule_group,
+            endpoint_url=endpoint,
+        )
+
+    def _read_parameter(self, name: str, region: str) -> str | None:
         ssm = self._boto_session().client("ssm", region_name=region, endpoint_url=config.endpoint_from_env())
         try:
             return ssm.get_parameter(Name=name)["Parameter"]["Value"]

@@ -167,13 +167,16 @@ def signing_parameter_from_env(environ: Mapping[str, str] | None = None) -> str 
 def load_settings(
     app: str,
     *,
-    read_parameter: Callable[[str, str | None], str | None],
+    read_parameter: Callable[[str, str], str | None],
+    by_naming: Callable[[str, str | None], Settings | None] = lambda region, endpoint: None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve an app's settings: ``SQUALL_CONFIG`` first, then its SSM parameter.
+    """Resolve an app's settings: ``SQUALL_CONFIG``, then its SSM parameter, then the default naming.
 
-    ``read_parameter(name, region)`` returns the parameter's value, or None if it does not exist.
-    Explicit settings never reach here: :class:`squall.Squall` uses them as given.
+    ``read_parameter(name, region)`` returns the parameter's value, or None if it does not exist;
+    ``by_naming(region, endpoint)`` looks for resources named ``squall-<app>-...`` (the local runtime's and
+    the stack's default names) and returns None if they are not there. Explicit settings never reach here:
+    :class:`squall.Squall` uses them as given.
     """
     env = os.environ if environ is None else environ
     endpoint = endpoint_from_env(env)
@@ -191,8 +194,17 @@ def load_settings(
         return settings
     name = env.get(ENV_CONFIG_PARAMETER) or parameter_name(app)
     region = region_from_env(env)
+    if region is None:
+        raise ConfigurationError(
+            f"no AWS region set to look up Squall app {app!r}: set AWS_REGION (or AWS_DEFAULT_REGION) to the "
+            f"region the stack is deployed in, or set {ENV_CONFIG}",
+            missing=["AWS_REGION", ENV_CONFIG],
+        )
     value = read_parameter(name, region)
     if value is None:
+        found = by_naming(region, endpoint)
+        if found is not None:
+            return found
         raise ConfigurationError(
             f"no settings found for Squall app {app!r}: neither {ENV_CONFIG} is set nor does the SSM "
             f"parameter {name} exist in region {region or '(none set)'}. Deploy the stack (cdk deploy), "
