@@ -9,6 +9,7 @@ with local.run(app) as rt:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -166,6 +167,8 @@ def run(
         }
         endpoint = None
         if server:
+            # werkzeug logs every request; the local server should be as quiet as the in-process one.
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
             moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             moto_server.start()
             stack.callback(moto_server.stop)
