@@ -5,9 +5,11 @@ Wire format, version 1 (compact JSON, UTF-8)::
     {"v": 1, "id": "<task id>", "task": "<registered name>", "args": [...], "kwargs": {...},
      "queue": "default", "created": 1763900000.123, "eta": 1763900900.0, "redrives": 0}
 
-``eta`` and ``redrives`` are omitted when unset. Unknown fields are ignored so that newer producers can
-add optional fields within a version; a different ``v`` is refused. Values inside ``args`` and
-``kwargs`` use :mod:`squall.codec`.
+``eta`` and ``redrives`` are omitted when unset. ``created`` may also be an ISO 8601 UTC time
+(``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
+``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown fields are ignored so
+that newer producers can add optional fields within a version; a different ``v`` is refused. Values
+inside ``args`` and ``kwargs`` use :mod:`squall.codec`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from squall import codec
@@ -25,6 +28,8 @@ from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS
 #: Task ids: DynamoDB keys, SQS attribute values and (hashed) Scheduler names; printable, no spaces.
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=/-]*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+#: The time format EventBridge Scheduler substitutes for <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z).
+_SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
 def valid_task_id(value: object) -> bool:
@@ -86,14 +91,14 @@ class Envelope:
         try:
             doc = codec.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise DecodeError(f"body is not valid JSON: {exc}") from exc
+            raise DecodeError(f"body is not valid JSON: {str(exc)[:200]}") from exc
         if not isinstance(doc, dict):
             raise DecodeError(f"body is JSON {type(doc).__name__}, not an envelope object")
         raw_id = doc.get("id")
         task_id = raw_id if valid_task_id(raw_id) else None
-        if doc.get("v") != ENVELOPE_VERSION:
+        if isinstance(doc.get("v"), bool) or doc.get("v") != ENVELOPE_VERSION:  # True == 1 in Python
             raise DecodeError(
-                f"envelope version {doc.get('v')!r} is not supported (this worker reads version "
+                f"envelope version {_clip(doc.get('v'))} is not supported (this worker reads version "
                 f"{ENVELOPE_VERSION}); upgrade the worker or send from a matching SDK",
                 task_id=task_id,
             )
@@ -108,7 +113,7 @@ class Envelope:
             args=tuple(doc.get("args", ())),
             kwargs=doc.get("kwargs", {}),
             queue=doc.get("queue", "default"),
-            created=float(doc.get("created", 0.0)),
+            created=_epoch(doc.get("created") or 0.0),  # null reads as unset, like eta
             eta=None if doc.get("eta") is None else float(doc["eta"]),
             redrives=doc.get("redrives", 0),
         )
@@ -127,6 +132,12 @@ def _field_problems(doc: dict[str, Any]) -> list[str]:
         problems.append("field 'queue' must be a string")
     for key in ("created", "eta"):
         value = doc.get(key)
+        if key == "created" and isinstance(value, str) and _SCHEDULED_TIME.fullmatch(value):
+            try:
+                _epoch(value)
+            except ValueError:
+                problems.append(f"field 'created' {_clip(value)} is not a valid date and time")
+            continue
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
         ):
@@ -135,6 +146,13 @@ def _field_problems(doc: dict[str, Any]) -> list[str]:
     if isinstance(redrives, bool) or not isinstance(redrives, int) or redrives < 0:
         problems.append(f"field 'redrives' must be a non-negative integer, got {_clip(redrives)}")
     return problems
+
+
+def _epoch(value: float | str) -> float:
+    """Epoch seconds from a number or a Scheduler time (already checked by _field_problems)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return float(value)
 
 
 def _clip(value: object, limit: int = 80) -> str:

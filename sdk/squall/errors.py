@@ -50,11 +50,11 @@ class InvalidArguments(SquallError, TypeError):
 
 
 class MessageTooLarge(SquallError, ValueError):
-    """An encoded task exceeds the SQS message size limit."""
+    """An encoded task exceeds the size limit of the service carrying it (SQS, or EventBridge Scheduler)."""
 
-    def __init__(self, task_name: str, size: int, limit: int) -> None:
+    def __init__(self, task_name: str, size: int, limit: int, *, service: str = "SQS") -> None:
         super().__init__(
-            f"task {task_name!r} encodes to {size:,} bytes, over the SQS limit of {limit:,} bytes. "
+            f"task {task_name!r} encodes to {size:,} bytes, over the {service} limit of {limit:,} bytes. "
             "Pass a reference (an S3 key, a database id) instead of the data itself."
         )
         self.size = size
@@ -120,3 +120,21 @@ class TaskRevoked(SquallError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"task {task_id} was revoked before it ran")
         self.task_id = task_id
+
+
+class ScheduleNotFound(SquallError, LookupError):
+    """No dynamic schedule of this name exists in the app's schedule group."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r} exists; app.schedules.list() shows the existing ones")
+        self.name = name
+
+
+class ScheduleExists(SquallError):
+    """A dynamic schedule of this name already exists; delete it first or pick another name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"a schedule named {name!r} already exists; delete it first (app.schedules.delete) or pick another name"
+        )
+        self.name = name

@@ -92,3 +92,21 @@ DEFAULT_BATCH_SIZE = 10
 DEFAULT_BATCHING_WINDOW_SECONDS = 0
 #: Longest task id, in characters; ids are DynamoDB keys and SQS attribute values.
 MAX_TASK_ID_CHARS = 128
+
+# --- EventBridge Scheduler (Scheduler User Guide "Quotas"; CreateSchedule API reference) ---------------
+
+#: Longest schedule name, in characters, of [0-9a-zA-Z-_.]; names are unique per schedule group.
+SCHEDULER_MAX_NAME_CHARS = 64
+#: FlexibleTimeWindow.MaximumWindowInMinutes bounds, in minutes.
+SCHEDULER_MIN_WINDOW_MINUTES = 1
+SCHEDULER_MAX_WINDOW_MINUTES = 1440
+#: RetryPolicy bounds: retry attempts, and the age in seconds after which an invocation is dropped to the DLQ.
+SCHEDULER_MAX_RETRY_ATTEMPTS = 185
+SCHEDULER_MIN_EVENT_AGE_SECONDS = 60
+SCHEDULER_MAX_EVENT_AGE_SECONDS = 86_400
+#: Largest target Input, in bytes (the quotas page's schedule payload size, 256 KB; re-check on upgrade).
+SCHEDULER_MAX_INPUT_BYTES = 262_144
+#: Squall's RetryPolicy for every schedule it makes: the service's maxima, so a throttled or briefly
+#: failing SendMessage is retried for a day before the invocation goes to the scheduler DLQ.
+SCHEDULER_RETRY_ATTEMPTS = SCHEDULER_MAX_RETRY_ATTEMPTS
+SCHEDULER_EVENT_AGE_SECONDS = SCHEDULER_MAX_EVENT_AGE_SECONDS

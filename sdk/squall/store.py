@@ -397,6 +397,69 @@ class TaskStore:
         self._notify(task_id, State.DEAD)
         return True
 
+    def hold(
+        self, task_id: str, *, name: str, queue: str, created: float, eta: float, ttl_seconds: int
+    ) -> TaskRecord | None:
+        """Record a long-delayed task as PENDING with its ETA, unless the task id is already known.
+
+        Returns None when written; otherwise changes nothing and returns the task's current record
+        (PENDING: an earlier send of the same id; anything else: it already ran or was revoked).
+        """
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":pending": _s(State.PENDING),
+            ":name": _s(name),
+            ":queue": _s(queue),
+            ":created": _n(created),
+            ":eta": _n(eta),
+            ":now": _n(now),
+            ":exp": _n(int(eta) + ttl_seconds),
+        }
+        update = (
+            "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
+            "#updated_at = :now, #expires_at = :exp"
+        )
+        try:
+            self._update(task_id, update, "attribute_not_exists(#pk)", values)
+        except ClientError as exc:
+            current = self._current(exc)
+            if current is None:
+                raise
+            return current
+        return None
+
+    def revoke(self, task_id: str, *, ttl_seconds: int) -> TaskRecord | None:
+        """Mark a task that has not started REVOKED; the worker then acknowledges it without running.
+
+        Succeeds when the item is absent, PENDING or RETRY, or STARTED with a lapsed lease (that attempt's
+        later writes then fail: its token is removed). Returns None when written; otherwise changes nothing
+        and returns the current record (REVOKED already, finished, or STARTED by a live attempt).
+        """
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":revoked": _s(State.REVOKED),
+            ":pending": _s(State.PENDING),
+            ":retry": _s(State.RETRY),
+            ":started": _s(State.STARTED),
+            ":now": _n(now),
+            ":exp": _n(int(now) + ttl_seconds),
+        }
+        update = (
+            "SET #state = :revoked, #finished_at = :now, #updated_at = :now, #expires_at = :exp "
+            "REMOVE #lease_until, #token"
+        )
+        condition = (
+            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
+        )
+        try:
+            self._update(task_id, update, condition, values)
+        except ClientError as exc:
+            current = self._current(exc)
+            if current is None:
+                raise
+            return current
+        return None
+
     def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
         try:
             self._update(task_id, update, "#token = :token", values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from squall import limits
@@ -115,6 +116,42 @@ class TableResource:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleResource:
+    """One periodic schedule (``AWS::Scheduler::Schedule``) in the app's schedule group, targeting a queue.
+
+    Its target is the SQS queue ``queue`` (a templated SendMessage target) with the Topology's scheduler
+    role and scheduler DLQ; ``input`` is the envelope template whose task id EventBridge Scheduler
+    completes with ``<aws.scheduler.scheduled-time>`` at each firing (see :mod:`squall.scheduling`).
+    """
+
+    #: Schedule Name: ``p.<periodic name>``.
+    name: str
+    #: The name given to ``@app.periodic`` (``name=``, or the task's name).
+    periodic_name: str
+    #: ScheduleExpression (canonical) and ScheduleExpressionTimezone (IANA).
+    expression: str
+    timezone: str
+    #: Logical queue name: Target.Arn is this queue's ARN.
+    queue: str
+    #: The registered task each firing runs.
+    task: str
+    #: Target.Input: the envelope template (JSON text).
+    input: str
+    #: FlexibleTimeWindow: Mode OFF when None, else FLEXIBLE with this MaximumWindowInMinutes.
+    flexible_window_minutes: int | None
+    #: StartDate and EndDate (aware, UTC), if any.
+    start: datetime | None
+    end: datetime | None
+    #: State: ENABLED or DISABLED.
+    enabled: bool
+    #: Target.RetryPolicy: MaximumRetryAttempts and MaximumEventAgeInSeconds.
+    retry_attempts: int
+    max_event_age: int
+    #: Description shown in the console.
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """Everything one app deploys."""
 
@@ -123,6 +160,12 @@ class Topology:
     table: TableResource
     schedule_group: str
     sizing: WorkerSizing
+    #: The periodic schedules declared with ``@app.periodic``.
+    schedules: tuple[ScheduleResource, ...] = ()
+    #: Where EventBridge Scheduler puts invocations it could not deliver (a standard queue, DLQ retention).
+    scheduler_dlq_name: str = ""
+    #: The role EventBridge Scheduler assumes to send to the app's queues (sqs:SendMessage on each).
+    scheduler_role_name: str = ""
 
     def queue(self, name: str) -> QueueResource:
         """The resource of logical queue ``name``."""
@@ -182,10 +225,15 @@ def describe(
                 max_concurrency=queue.max_concurrency,
             )
         )
+    from squall.scheduling import schedule_resources  # scheduling builds on this module's types
+
     return Topology(
         app=app.name,
         queues=tuple(queues),
         table=TableResource(name=f"{prefix}-tasks"),
         schedule_group=prefix,
         sizing=sizing,
+        schedules=schedule_resources(app),
+        scheduler_dlq_name=f"{prefix}-scheduler-dlq",
+        scheduler_role_name=f"{prefix}-scheduler",
     )
