@@ -12,6 +12,7 @@ charge.delay("o-1", 100).get(timeout=30)
 
 from squall.app import Squall
 from squall.config import QueueAddress, Settings
+from squall.delays import RevokeOutcome
 from squall.errors import (
     ConfigurationError,
     DecodeError,
@@ -22,6 +23,8 @@ from squall.errors import (
     LeaseLost,
     MessageTooLarge,
     ResultTimeout,
+    ScheduleExists,
+    ScheduleNotFound,
     SquallError,
     TaskDefinitionError,
     TaskFailed,
@@ -29,6 +32,8 @@ from squall.errors import (
     TaskRevoked,
 )
 from squall.result import AsyncResult
+from squall.schedules import ScheduleInfo, ScheduleSummary
+from squall.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
 from squall.states import State
 from squall.store import ErrorInfo, Progress
 from squall.task import Request, Retry, Signature, Task, TaskContext
@@ -37,6 +42,7 @@ from squall.topology import Queue, WorkerSizing
 __version__ = "0.1.0"
 
 __all__ = [
+    "SCHEDULED_TIME",
     "AsyncResult",
     "ConfigurationError",
     "DecodeError",
@@ -47,12 +53,18 @@ __all__ = [
     "InvalidSchedule",
     "LeaseLost",
     "MessageTooLarge",
+    "PeriodicSchedule",
     "Progress",
     "Queue",
     "QueueAddress",
     "Request",
     "ResultTimeout",
     "Retry",
+    "RevokeOutcome",
+    "ScheduleExists",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "ScheduleSummary",
     "Settings",
     "Signature",
     "Squall",
@@ -66,4 +78,5 @@ __all__ = [
     "TaskRevoked",
     "WorkerSizing",
     "__version__",
+    "preview_schedule",
 ]

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from squall import config, limits, producer
+from squall import config, delays, limits, producer, scheduling
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
 from squall.result import AsyncResult
+from squall.schedules import Schedules
 from squall.store import TaskStore, TransitionListener
 from squall.task import Signature, Task, TaskContext, TaskOptions
 from squall.topology import Queue
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_sqs import SQSClient
 
 P = ParamSpec("P")
@@ -30,7 +32,8 @@ class Squall:
     """A task app: ``app = Squall("shop")``, then ``@app.task`` to declare tasks.
 
     ``queues`` declares the app's queues (names or :class:`Queue` with polling settings); ``settings``
-    pins resource locations instead of discovering them (see :mod:`squall.config`).
+    pins resource locations instead of discovering them (see :mod:`squall.config`). ``index_success``
+    also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task.
     """
 
     def __init__(
@@ -40,8 +43,11 @@ class Squall:
         queues: Iterable[Queue | str] = (limits.DEFAULT_QUEUE,),
         settings: config.Settings | None = None,
         session: boto3.Session | None = None,
+        index_success: bool = False,
     ) -> None:
         self.name = config.check_app_name(name)
+        #: Whether SUCCESS tasks enter the listing index (failures always do); see docs/architecture.md.
+        self.index_success = index_success
         self.queues: dict[str, Queue] = {}
         for queue in queues:
             declared = Queue(queue) if isinstance(queue, str) else queue
@@ -50,6 +56,8 @@ class Squall:
             raise TaskDefinitionError(f"app {name!r} declares no queue")
         self.default_queue = next(iter(self.queues))
         self.tasks: dict[str, Task[..., Any]] = {}
+        #: Periodic schedules declared with :meth:`periodic`, by name.
+        self.periodic_schedules: dict[str, scheduling.PeriodicSchedule] = {}
         self._settings = settings
         self._session = session
         self._clients: dict[str, Any] = {}
@@ -145,6 +153,39 @@ class Squall:
 
         return register(fn) if fn is not None else register
 
+    def periodic(
+        self,
+        expression: str,
+        *,
+        timezone: str = "UTC",
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+        flexible_window_minutes: int | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        enabled: bool = True,
+    ) -> scheduling.PeriodicDecorator:
+        """Run a task on a schedule: ``@app.periodic("cron(0 9 ? * MON-FRI *)", timezone="Europe/Berlin")``.
+
+        Applied to a function it declares the task too (``@app.task`` defaults); applied to a Task it
+        schedules that task (``app.periodic("rate(15 minutes)", name="sync")(sync_inventory)``). The
+        expression, time zone, window and dates are checked here; ``name`` (default: the task's name) names
+        the schedule. Each firing is a task with id ``p.<name>@<scheduled time>``. See docs/scheduling.md.
+        """
+        return scheduling.declare_periodic(
+            self,
+            expression,
+            timezone=timezone,
+            args=args,
+            kwargs=kwargs,
+            name=name,
+            flexible_window_minutes=flexible_window_minutes,
+            start=start,
+            end=end,
+            enabled=enabled,
+        )
+
     def get_task(self, name: str) -> Task[..., Any]:
         """The registered task called ``name``; TaskNotRegistered lists the known ones."""
         try:
@@ -165,19 +206,34 @@ class Squall:
     ) -> AsyncResult[R]:
         """Send one task call; see :meth:`Task.apply_async`."""
         message = producer.prepare(signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta)
+        if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:
+            # Past SQS's per-message delay: a one-time EventBridge Scheduler schedule carries it.
+            delays.send_later(self, message)
+            return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
         url = self.settings.queue(message.envelope.queue).url
         try:
             producer.send_one(self.sqs, url, message)
         except Exception as exc:
             raise EnqueueError({message.envelope.id: f"{type(exc).__name__}: {exc}"}) from exc
-        return AsyncResult(message.envelope.id, app=self)
+        return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
 
-    def send_batch(self, signatures: Iterable[Signature[Any]]) -> list[AsyncResult[Any]]:
+    def send_batch(
+        self, signatures: Iterable[Signature[Any]], *, task_ids: Sequence[str] | None = None
+    ) -> list[AsyncResult[Any]]:
         """Send many task calls with SendMessageBatch (10 per request); all are checked before any goes.
 
-        Raises EnqueueError naming each task that did not go (``.sent`` lists those that did).
+        Raises EnqueueError naming each task that did not go (``.sent`` lists those that did). Give
+        ``task_ids`` (one per signature) to know which call each id is, so that the failed ones can be
+        sent again with the same ids: duplicates run once.
         """
-        messages = [producer.prepare(sig, task_id=None, queue=None, countdown=None, eta=None) for sig in signatures]
+        signatures = list(signatures)
+        if task_ids is not None and len(task_ids) != len(signatures):
+            raise ValueError(f"task_ids has {len(task_ids)} ids for {len(signatures)} signatures; give one each")
+        ids: Sequence[str | None] = [None] * len(signatures) if task_ids is None else task_ids
+        messages = [
+            producer.prepare(sig, task_id=task_id, queue=None, countdown=None, eta=None)
+            for sig, task_id in zip(signatures, ids, strict=True)
+        ]
         by_queue: dict[str, list[producer.Outgoing]] = {}
         for message in messages:
             by_queue.setdefault(message.envelope.queue, []).append(message)
@@ -196,6 +252,20 @@ class Squall:
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:
         """A handle on the task ``task_id``, to read its state and result."""
         return AsyncResult(task_id, app=self)
+
+    def revoke(self, task_id: str) -> delays.RevokeOutcome:
+        """Cancel a task that has not started; returns what happened (see :class:`RevokeOutcome`).
+
+        A long-delayed task's schedule is deleted; a task not yet started is marked REVOKED and its message
+        acknowledged without running. A running task cannot be stopped (RUNNING); a finished one is left as
+        it is (ALREADY_FINISHED). Neither raises.
+        """
+        return delays.revoke(self, task_id)
+
+    @property
+    def schedules(self) -> Schedules:
+        """Dynamic schedules in the app's schedule group: ``app.schedules.create(name, task.s(...), cron=...)``."""
+        return Schedules(self)
 
     # --- settings and clients -------------------------------------------------------------------------
 
@@ -246,9 +316,16 @@ class Squall:
         return self.client("dynamodb")  # type: ignore[no-any-return]
 
     @property
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        """The EventBridge Scheduler client."""
+        return self.client("scheduler")  # type: ignore[no-any-return]
+
+    @property
     def store(self) -> TaskStore:
         """The task-state store."""
-        return TaskStore(lambda: self.dynamodb, self.settings.table, self.transition_listeners)
+        return TaskStore(
+            lambda: self.dynamodb, self.settings.table, self.transition_listeners, index_success=self.index_success
+        )
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:

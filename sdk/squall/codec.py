@@ -27,6 +27,7 @@ import binascii
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,9 @@ from typing import Any
 from squall.errors import EncodeError
 
 TAG = "__squall__"
+#: Characters no message body may hold raw (see :func:`wire_text`).
+_UNSENDABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+_INT_TEXT_BITS = 14_000
 #: Deepest nesting accepted on either side; deeper values are refused, never a RecursionError.
 MAX_DEPTH = 100
 
@@ -50,7 +54,16 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 
 def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-ready data, or raise EncodeError naming ``path``."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        # Python refuses to write an int of more than sys.get_int_max_str_digits() digits (4,300 by default) as
+        # text; about 14,000 bits is the cheap pre-check, repr the exact one.
+        if value.bit_length() > _INT_TEXT_BITS:
+            try:
+                repr(value)
+            except ValueError:
+                raise EncodeError(path, "an int this large cannot be written as JSON text (pass it as a str)") from None
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -110,7 +123,16 @@ def _object_hook(obj: dict[str, Any]) -> Any:
 
 def dumps(value: Any, path: str = "value") -> str:
     """Encode ``value`` to compact JSON text, refusing what JSON cannot carry faithfully."""
-    return json.dumps(to_json_ready(value, path), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return wire_text(json.dumps(to_json_ready(value, path), separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+
+
+def wire_text(text: str) -> str:
+    """JSON text with the characters SQS, DynamoDB and UTF-8 cannot carry written as ``\\uXXXX`` escapes.
+
+    Lone surrogates (a Python str may hold them; UTF-8 cannot) and U+FFFE/U+FFFF (outside the XML character
+    set SQS accepts) can only occur inside JSON strings, where the escape decodes to the same value.
+    """
+    return _UNSENDABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def loads(text: str | bytes) -> Any:

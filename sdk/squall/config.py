@@ -215,4 +215,9 @@ def load_settings(
         doc = json.loads(value)
     except ValueError as exc:
         raise ConfigurationError(f"SSM parameter {name} is not valid JSON: {exc}") from exc
-    return Settings.from_document(doc, source=f"SSM parameter {name}", endpoint_url=endpoint)
+    settings = Settings.from_document(doc, source=f"SSM parameter {name}", endpoint_url=endpoint)
+    if settings.app != app:  # SQUALL_CONFIG_PARAMETER may name another app's parameter
+        raise ConfigurationError(
+            f"SSM parameter {name} describes app {settings.app!r}, but this code defines Squall({app!r})"
+        )
+    return settings

@@ -27,7 +27,9 @@ from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS
 
 #: Task ids: DynamoDB keys, SQS attribute values and (hashed) Scheduler names; printable, no spaces.
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=/-]*")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+#: Task names: a given name, or ``module.qualname`` (which holds ``<locals>`` for a function defined in one).
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]*")
+_MAX_NAME_CHARS = 256
 #: The time format EventBridge Scheduler substitutes for <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z).
 _SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
@@ -35,6 +37,11 @@ _SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 def valid_task_id(value: object) -> bool:
     """Whether ``value`` may be used as a task id."""
     return isinstance(value, str) and 0 < len(value) <= MAX_TASK_ID_CHARS and _TASK_ID.fullmatch(value) is not None
+
+
+def valid_task_name(value: object) -> bool:
+    """Whether ``value`` may name a task (the worker refuses envelopes naming anything else)."""
+    return isinstance(value, str) and len(value) <= _MAX_NAME_CHARS and _NAME.fullmatch(value) is not None
 
 
 def check_task_id(value: object) -> str:
@@ -81,7 +88,7 @@ class Envelope:
         if self.redrives:
             doc["redrives"] = self.redrives
         try:
-            return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            return codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
         except ValueError as exc:  # only a non-finite created/eta can reach here
             raise EncodeError("envelope", str(exc)) from exc
 
@@ -122,7 +129,7 @@ class Envelope:
 def _field_problems(doc: dict[str, Any]) -> list[str]:
     problems = []
     name = doc.get("task")
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 256:
+    if not valid_task_name(name):
         problems.append(f"field 'task' {_clip(name)} is not a task name")
     if not isinstance(doc.get("args", []), list):
         problems.append(f"field 'args' must be a list, got {type(doc.get('args')).__name__}")

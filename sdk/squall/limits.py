@@ -92,6 +92,11 @@ DEFAULT_BATCH_SIZE = 10
 DEFAULT_BATCHING_WINDOW_SECONDS = 0
 #: Longest task id, in characters; ids are DynamoDB keys and SQS attribute values.
 MAX_TASK_ID_CHARS = 128
+#: Times one task may be brought back from its dead-letter queue (``squall dlq redrive --max-redrives``).
+DEFAULT_MAX_REDRIVES = 3
+#: How long a DLQ message received for a look (``squall dlq list``) or a redrive stays hidden, in seconds.
+DLQ_PEEK_VISIBILITY_SECONDS = 30
+DLQ_REDRIVE_VISIBILITY_SECONDS = 120
 
 # --- EventBridge Scheduler (Scheduler User Guide "Quotas"; CreateSchedule API reference) ---------------
 

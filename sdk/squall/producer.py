@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ SERVER_FAULT_RESENDS = 3
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """An encoded task ready to send: its envelope, JSON body, and SQS delay."""
+    """An encoded task ready to send: its envelope, JSON body, and delay in whole seconds.
+
+    A delay over SQS's 900 s cannot go to SQS: :func:`squall.delays.send_later` sends it.
+    """
 
     envelope: Envelope
     body: str
@@ -52,8 +56,8 @@ def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> 
             )
         when = eta.timestamp()
     elif countdown is not None:
-        if countdown < 0:
-            raise InvalidSchedule(f"countdown must be >= 0 seconds, got {countdown}")
+        if not math.isfinite(countdown) or countdown < 0:  # NaN and infinity compare False with everything
+            raise InvalidSchedule(f"countdown must be a finite number >= 0 seconds, got {countdown}")
         when = now + countdown
     else:
         return None, 0
@@ -75,11 +79,7 @@ def prepare(
     task.bind_arguments(signature.args, signature.kwargs)
     now = clock.now()
     when, wait = delay_from(countdown, eta, now)
-    if wait > SQS_MAX_DELAY_SECONDS:
-        raise InvalidSchedule(
-            f"a delay of {wait} s is longer than SQS's {SQS_MAX_DELAY_SECONDS} s per-message limit; "
-            "delays this long go through EventBridge Scheduler, which is not set up for this app"
-        )
+    # A wait past SQS_MAX_DELAY_SECONDS is kept as is: the app sends it through EventBridge Scheduler.
     envelope = Envelope(
         id=str(uuid.uuid4()) if task_id is None else check_task_id(task_id),
         task=task.name,
@@ -98,6 +98,11 @@ def prepare(
 
 def send_one(sqs: SQSClient, url: str, message: Outgoing) -> None:
     """Send one message; any error propagates (the caller may resend with the same task id)."""
+    if message.delay_seconds > SQS_MAX_DELAY_SECONDS:
+        raise InvalidSchedule(
+            f"a delay of {message.delay_seconds} s is longer than SQS's {SQS_MAX_DELAY_SECONDS} s; "
+            "send it with app.send, which uses EventBridge Scheduler"
+        )
     sqs.send_message(QueueUrl=url, MessageBody=message.body, DelaySeconds=message.delay_seconds)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from squall import clock, codec
@@ -11,6 +12,7 @@ from squall.store import ErrorInfo, Progress, TaskRecord
 
 if TYPE_CHECKING:
     from squall.app import Squall
+    from squall.delays import RevokeOutcome
 
 R = TypeVar("R")
 
@@ -21,10 +23,11 @@ _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
 class AsyncResult(Generic[R]):
     """The state and outcome of task ``id``. An unknown or expired id reads PENDING, as in Celery."""
 
-    def __init__(self, id: str, *, app: Squall) -> None:
+    def __init__(self, id: str, *, app: Squall, eta: float | None = None) -> None:
         self.id = id
         self.app = app
         self._record: TaskRecord | None = None
+        self._eta = eta  # as the producer sent it; the stored record wins once there is one
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -40,6 +43,21 @@ class AsyncResult(Generic[R]):
         if self._record is None or self._record.state not in FINAL_STATES:
             self._record = self.app.store.get(self.id)
         return self._record
+
+    @property
+    def eta(self) -> datetime | None:
+        """When the task is due (aware UTC), if it was sent with a delay; None otherwise.
+
+        Read from the task's record: long delays (over 900 s) record it when sent, shorter ones when the
+        worker claims the task. Before that, the handle returned by ``delay``/``apply_async`` knows it.
+        """
+        record = self.refresh()
+        when = record.eta if record is not None and record.eta is not None else self._eta
+        return None if when is None else datetime.fromtimestamp(when, UTC)
+
+    def revoke(self) -> RevokeOutcome:
+        """Cancel the task if it has not started; see :meth:`squall.Squall.revoke`."""
+        return self.app.revoke(self.id)
 
     @property
     def record(self) -> TaskRecord | None:

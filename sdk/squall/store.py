@@ -26,6 +26,9 @@ progress           S     JSON {"percent", "message", "meta"}
 reason             S     why it is DEAD
 redrives           N     times brought back from the DLQ
 expires_at         N     DynamoDB TTL; reads treat an expired item as absent
+ix_pk, ix_sk       S     keys of the sparse listing index (see :data:`INDEX_NAME`); set only
+                         while the task is RETRY, DEAD or REVOKED (and SUCCESS with
+                         ``Squall(index_success=True)``)
 =================  ====  ===============================================================
 
 Each transition is one UpdateItem whose condition encodes the state machine; a failed condition returns
@@ -35,10 +38,13 @@ meaning here. Items stay small and fixed-size so that each write costs one write
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -80,13 +86,80 @@ _NAMES = {
         "reason",
         "redrives",
         "expires_at",
+        "ix_pk",
+        "ix_sk",
     ]
 }
+
+
+@functools.lru_cache(maxsize=256)
+def _names_in(update: str, condition: str) -> dict[str, str]:
+    """The placeholders an expression pair uses; cached, as the worker builds the same few per record."""
+    return {k: v for k, v in _NAMES.items() if k in update or k in condition}
 
 
 def task_key(task_id: str) -> dict[str, Any]:
     """The DynamoDB key of a task's item."""
     return {KEY_ATTRIBUTE: {"S": _KEY_PREFIX + task_id}}
+
+
+# --- The listing index: a sparse GSI, so that listing by state and time never scans the table -------------
+#
+# An item is in the index only while its ix_pk/ix_sk are set, and only failure-path writes set them (RETRY,
+# DEAD, REVOKED); the claim removes them. A successful task never touches the index, so it still costs two
+# write units (claim, finish). An index entry costs one more write unit when it appears and one when it goes
+# (DynamoDB bills GSI writes like table writes); ``Squall(index_success=True)`` indexes SUCCESS for +1 a task.
+
+#: The global secondary index that ``squall tasks`` queries.
+INDEX_NAME = "by-state-time"
+#: Index partition key, ``<STATE>#<UTC day>#<shard>``, e.g. ``DEAD#2026-11-23#5`` (string).
+INDEX_PARTITION_ATTRIBUTE = "ix_pk"
+#: Index sort key, ``<epoch milliseconds, 13 digits>#<task id>``: newest first by reading backwards (string).
+INDEX_SORT_ATTRIBUTE = "ix_sk"
+#: Non-key attributes the index carries (projection INCLUDE), so a listing reads no table items. Each is
+#: written only together with the index keys or while the item is out of the index: projecting them is free.
+INDEX_PROJECTED_ATTRIBUTES = ("name", "queue", "attempt", "expires_at")
+#: Index partitions per state and day. One partition key takes ~1,000 writes/s, and a throttled GSI throttles
+#: the table's writes too, so a burst of failures is spread over this many. Readers query every shard: fixed.
+INDEX_SHARDS = 8
+#: States indexed by default; SUCCESS is added by ``Squall(index_success=True)``.
+INDEXED_STATES = (State.RETRY, State.DEAD, State.REVOKED)
+
+
+def index_day(at: float) -> str:
+    """The UTC day (``YYYY-MM-DD``) of epoch seconds ``at``: the index's time bucket."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+
+
+def index_partition(state: State, day: str, shard: int) -> str:
+    """An index partition key: ``<STATE>#<day>#<shard>``."""
+    return f"{state}#{day}#{shard}"
+
+
+def index_sort_prefix(at: float) -> str:
+    """The time part of an index sort key; bounds of a time range compare correctly against full keys."""
+    return f"{int(at * 1000):013d}"
+
+
+def index_keys(task_id: str, state: State, at: float) -> dict[str, dict[str, str]]:
+    """The index key attributes of a task entering ``state`` at ``at`` (typed values for UpdateItem)."""
+    shard = zlib.crc32(task_id.encode("utf-8")) % INDEX_SHARDS  # stable across processes, unlike hash()
+    return {
+        INDEX_PARTITION_ATTRIBUTE: {"S": index_partition(state, index_day(at), shard)},
+        INDEX_SORT_ATTRIBUTE: {"S": f"{index_sort_prefix(at)}#{task_id}"},
+    }
+
+
+def task_id_from_item(item: dict[str, Any]) -> str:
+    """The task id of a table or index item."""
+    return str(item[KEY_ATTRIBUTE]["S"]).removeprefix(_KEY_PREFIX)
+
+
+def _set_index(update: str, values: dict[str, Any], task_id: str, state: State, at: float) -> str:
+    """Add the index keys for ``state`` to a SET clause (``update`` must not have a REMOVE yet)."""
+    keys = index_keys(task_id, state, at)
+    values[":ixpk"], values[":ixsk"] = keys[INDEX_PARTITION_ATTRIBUTE], keys[INDEX_SORT_ATTRIBUTE]
+    return update + ", #ix_pk = :ixpk, #ix_sk = :ixsk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +271,23 @@ class Claim:
     current: TaskRecord | None = None
 
 
+RedriveOutcome = Literal["reset", "resumed", "finished", "running", "exhausted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Redrive:
+    """What resetting a dead-lettered task found.
+
+    ``reset`` (now PENDING with ``redrives`` counted) and ``resumed`` (already PENDING: an earlier redrive
+    stopped before its message left the DLQ): send the message back. ``finished`` (SUCCESS or REVOKED): the
+    message is a leftover copy. ``running``: a live attempt holds the task. ``exhausted``: redrive limit reached.
+    """
+
+    outcome: RedriveOutcome
+    redrives: int = 0
+    current: TaskRecord | None = None
+
+
 def _n(value: float) -> dict[str, str]:
     return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
 
@@ -218,11 +308,18 @@ class TaskStore:
     """Reads and conditionally writes task items; the only code that knows the item schema."""
 
     def __init__(
-        self, client: Callable[[], DynamoDBClient], table: str, listeners: Sequence[TransitionListener] = ()
+        self,
+        client: Callable[[], DynamoDBClient],
+        table: str,
+        listeners: Sequence[TransitionListener] = (),
+        *,
+        index_success: bool = False,
     ) -> None:
         self._client = client
         self._table = table
         self._listeners = listeners
+        #: Whether SUCCESS writes put the task in the listing index (one more write unit per task).
+        self.index_success = index_success
 
     def _notify(self, task_id: str, *states: State) -> None:
         now = clock.now()
@@ -233,13 +330,12 @@ class TaskStore:
     def _update(
         self, task_id: str, update: str, condition: str, values: dict[str, Any], *, returning: bool = False
     ) -> dict[str, Any]:
-        names = {k: v for k, v in _NAMES.items() if k in update or k in condition}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": task_key(task_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
+            "ExpressionAttributeNames": dict(_names_in(update, condition)),
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -286,6 +382,9 @@ class TaskStore:
         if eta is not None:
             update += ", #eta = :eta"
             values[":eta"] = _n(eta)
+        # Out of the listing index while it runs: free on a first claim (nothing to remove), one index write
+        # when a RETRY (or redriven) task is claimed again.
+        update += " REMOVE #ix_pk, #ix_sk"
         condition = (
             "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
         )
@@ -320,6 +419,8 @@ class TaskStore:
         if progress is not None:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
+        if self.index_success:
+            update = _set_index(update, values, task_id, State.SUCCESS, now)
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
         self._notify(task_id, State.SUCCESS)
 
@@ -339,6 +440,7 @@ class TaskStore:
         if progress is not None:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
+        update = _set_index(update, values, task_id, State.RETRY, now)
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
         self._notify(task_id, State.FAILURE, State.RETRY)
 
@@ -382,6 +484,7 @@ class TaskStore:
         if created is not None:
             update += ", #created_at = if_not_exists(#created_at, :created)"
             values[":created"] = _n(created)
+        update = _set_index(update, values, task_id, State.DEAD, now)
         update += " REMOVE #lease_until, #token"
         if token is not None:
             self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
@@ -426,6 +529,7 @@ class TaskStore:
             if current is None:
                 raise
             return current
+        self._notify(task_id, State.PENDING)
         return None
 
     def revoke(self, task_id: str, *, ttl_seconds: int) -> TaskRecord | None:
@@ -444,10 +548,13 @@ class TaskStore:
             ":now": _n(now),
             ":exp": _n(int(now) + ttl_seconds),
         }
+        # An existing expiry is kept: a long-delayed task's PENDING item lives until after its ETA, so the
+        # REVOKED record outlives a schedule created concurrently with the revoke.
         update = (
-            "SET #state = :revoked, #finished_at = :now, #updated_at = :now, #expires_at = :exp "
-            "REMOVE #lease_until, #token"
+            "SET #state = :revoked, #finished_at = :now, #updated_at = :now, "
+            "#expires_at = if_not_exists(#expires_at, :exp)"
         )
+        update = _set_index(update, values, task_id, State.REVOKED, now) + " REMOVE #lease_until, #token"
         condition = (
             "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
         )
@@ -458,7 +565,57 @@ class TaskStore:
             if current is None:
                 raise
             return current
+        self._notify(task_id, State.REVOKED)
         return None
+
+    def redrive(self, task_id: str, *, max_redrives: int, seen: int = 0, ttl_seconds: int) -> Redrive:
+        """Reset a dead-lettered task to PENDING with a fresh attempt budget, before its message goes back.
+
+        Writes when the task is DEAD, RETRY or STARTED with a lapsed lease (a message SQS's redrive policy
+        moved), or unknown (its record expired), and was redriven fewer than ``max_redrives`` times (``seen``:
+        the count its envelope carries). Otherwise changes nothing and says why (see :class:`Redrive`).
+        """
+        if seen >= max_redrives:
+            return Redrive("exhausted", redrives=seen)
+        now = clock.now()
+        values: dict[str, Any] = {
+            ":pending": _s(State.PENDING),
+            ":dead": _s(State.DEAD),
+            ":retry": _s(State.RETRY),
+            ":started": _s(State.STARTED),
+            ":zero": _n(0),
+            ":one": _n(1),
+            ":seen": _n(seen),
+            ":max": _n(max_redrives),
+            ":now": _n(now),
+            ":exp": _n(int(now) + ttl_seconds),
+        }
+        update = (
+            "SET #state = :pending, #attempt = :zero, #redrives = if_not_exists(#redrives, :seen) + :one, "
+            "#updated_at = :now, #expires_at = :exp REMOVE #error, #reason, #progress, #failed_at, #finished_at, "
+            "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk"
+        )
+        condition = (
+            "(attribute_not_exists(#pk) OR #state IN (:dead, :retry) OR (#state = :started AND #lease_until < :now))"
+            " AND (attribute_not_exists(#redrives) OR #redrives < :max)"
+        )
+        try:
+            response = self._update(task_id, update, condition, values, returning=True)
+        except ClientError as exc:
+            current = self._current(exc)
+            if current is None:
+                raise
+            if current.state is State.PENDING:
+                outcome: RedriveOutcome = "resumed"  # reset by an earlier redrive that did not finish
+            elif current.state in (State.SUCCESS, State.REVOKED):
+                outcome = "finished"
+            elif current.state is State.STARTED and (current.lease_until or 0) >= now:
+                outcome = "running"
+            else:
+                outcome = "exhausted"
+            return Redrive(outcome, redrives=current.redrives, current=current)
+        self._notify(task_id, State.PENDING)
+        return Redrive("reset", redrives=int(response["Attributes"]["redrives"]["N"]))
 
     def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
         try:

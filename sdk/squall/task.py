@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from squall import codec, limits
+from squall.envelope import valid_task_name
 from squall.errors import InvalidArguments, TaskDefinitionError
 from squall.store import Progress
 
@@ -55,6 +56,11 @@ class TaskOptions:
     bind: bool = False
 
     def __post_init__(self) -> None:
+        if not valid_task_name(self.name):
+            raise TaskDefinitionError(
+                f"task name {self.name!r} cannot travel in an envelope: use up to 256 ASCII letters, digits "
+                "and _.:<>- starting with a letter or '_' (give name='...' to @app.task)"
+            )
         if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING:
             raise TaskDefinitionError(
                 f"task {self.name!r}: max_retries must be an int 0-{limits.MAX_RETRIES_CEILING} "

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from squall import limits
 from squall.errors import TaskDefinitionError
-from squall.store import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from squall.store import (
+    INDEX_NAME,
+    INDEX_PARTITION_ATTRIBUTE,
+    INDEX_PROJECTED_ATTRIBUTES,
+    INDEX_SORT_ATTRIBUTE,
+    KEY_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+)
 
 if TYPE_CHECKING:
     from squall.app import Squall
@@ -108,11 +115,22 @@ class QueueResource:
 
 @dataclass(frozen=True, slots=True)
 class TableResource:
-    """The task-state table: a string partition key and a TTL attribute, billed on demand."""
+    """The task-state table: a string partition key and a TTL attribute, billed on demand.
+
+    Plus one global secondary index for listing tasks by state and time (``squall tasks``): string partition
+    and sort keys, projection INCLUDE of ``index_non_key_attributes``. It is sparse: only failure-path writes
+    set its keys (see :mod:`squall.store`), so a successful task costs no index writes.
+    """
 
     name: str
     partition_key: str = KEY_ATTRIBUTE
     ttl_attribute: str = TTL_ATTRIBUTE
+    #: GlobalSecondaryIndexes[0]: IndexName, HASH and RANGE key attribute names (both type S), and
+    #: Projection {ProjectionType: INCLUDE, NonKeyAttributes: index_non_key_attributes}.
+    index_name: str = INDEX_NAME
+    index_partition_key: str = INDEX_PARTITION_ATTRIBUTE
+    index_sort_key: str = INDEX_SORT_ATTRIBUTE
+    index_non_key_attributes: tuple[str, ...] = INDEX_PROJECTED_ATTRIBUTES
 
 
 @dataclass(frozen=True, slots=True)

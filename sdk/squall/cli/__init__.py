@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 #: Submodules that add commands to the group (each imports ``cli`` from here); one per line.
 COMMAND_MODULES: tuple[str, ...] = (
+    "squall.cli.tasks",
+    "squall.cli.dlq",
+    "squall.cli.schedules",
+    "squall.cli.stats",
+    "squall.cli.dev",
+    "squall.cli.cost",
 )
 
 

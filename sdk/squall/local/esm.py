@@ -79,6 +79,8 @@ def failed_identifiers(response: Any, message_ids: set[str]) -> set[str] | None:
     failures = response.get("batchItemFailures")
     if not failures:
         return set()
+    if not isinstance(failures, list):
+        return None  # e.g. a number or an object: an invalid response fails the batch
     keep = set()
     for failure in failures:
         identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None

@@ -39,6 +39,33 @@ def sqs_follows_squall_clock() -> Iterator[None]:
         models.unix_time, models.unix_time_millis = saved  # type: ignore[attr-defined]
 
 
+@contextmanager
+def scheduler_follows_squall_clock() -> Iterator[None]:
+    """Make moto's EventBridge Scheduler stamp CreationDate and check StartDate on Squall's clock.
+
+    ``moto.scheduler.models`` imports ``unix_time`` (creation and modification dates) and ``utcnow``
+    (StartDate "no earlier than 5 minutes ago") from ``moto.core.utils``; the local scheduler anchors rate
+    schedules on CreationDate, so it must be fake-clock time.
+    """
+    from datetime import UTC, datetime
+
+    from moto.scheduler import models
+
+    saved = models.unix_time, models.utcnow  # type: ignore[attr-defined]
+
+    def unix_time(dt: Any = None) -> float:
+        return clock.now() if dt is None else float(saved[0](dt))
+
+    def utcnow() -> datetime:
+        return datetime.fromtimestamp(clock.now(), UTC).replace(tzinfo=None)  # moto compares naive UTC
+
+    models.unix_time, models.utcnow = unix_time, utcnow  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        models.unix_time, models.utcnow = saved  # type: ignore[attr-defined]
+
+
 def _queue(region: str, name: str) -> Any:
     from moto.sqs.models import sqs_backends
 

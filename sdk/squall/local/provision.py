@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from squall import limits
 from squall.config import QueueAddress, Settings
+from squall.local.motoshim import ACCOUNT_ID
+from squall.scheduling import schedule_request
 
 if TYPE_CHECKING:
     import boto3
@@ -13,7 +16,11 @@ if TYPE_CHECKING:
 
 
 def provision(topology: Topology, session: boto3.Session, region: str, endpoint_url: str | None) -> Settings:
-    """Create every queue, DLQ and the table of ``topology``; return Settings that point at them."""
+    """Create every queue, DLQ, the table and the scheduling resources of ``topology``; return their Settings.
+
+    Scheduling: the schedule group, the scheduler's DLQ, and each periodic schedule (the stack's
+    ``AWS::Scheduler::Schedule`` resources). The scheduler role is only an ARN: moto does not check it.
+    """
     sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url)
     queues = {}
     for resource in topology.queues:
@@ -29,18 +36,56 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     dynamodb.create_table(
         TableName=table.name,
         KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (table.partition_key, table.index_partition_key, table.index_sort_key)
+        ],
         BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": table.index_name,
+                "KeySchema": [
+                    {"AttributeName": table.index_partition_key, "KeyType": "HASH"},
+                    {"AttributeName": table.index_sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(table.index_non_key_attributes)},
+            }
+        ],
     )
     dynamodb.update_time_to_live(
         TableName=table.name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
     )
-    return Settings(
+    retention: Any = {"MessageRetentionPeriod": str(limits.DLQ_RETENTION_SECONDS)}
+    scheduler_dlq_url = sqs.create_queue(QueueName=topology.scheduler_dlq_name, Attributes=retention)["QueueUrl"]
+    scheduler_dlq = sqs.get_queue_attributes(QueueUrl=scheduler_dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    settings = Settings(
         app=topology.app,
         region=region,
         table=table.name,
         queues=queues,
         schedule_group=topology.schedule_group,
+        scheduler_role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{topology.scheduler_role_name}",
+        scheduler_dlq_arn=scheduler_dlq["QueueArn"],
         endpoint_url=endpoint_url,
+    )
+    scheduler = session.client("scheduler", region_name=region, endpoint_url=endpoint_url)
+    scheduler.create_schedule_group(Name=topology.schedule_group)
+    for schedule in topology.schedules:
+        scheduler.create_schedule(**schedule_request(schedule, settings))
+    return settings
+
+
+def publish_settings(settings: Settings, session: boto3.Session) -> None:
+    """Put the settings document in SSM as ``/squall/<app>/config``, as the stack does for producers."""
+    import json
+
+    from squall.config import parameter_name
+
+    ssm = session.client("ssm", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    ssm.put_parameter(
+        Name=parameter_name(settings.app),
+        Value=json.dumps(settings.to_document()),
+        Type="String",
+        Overwrite=True,
     )

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from squall import clock as clock_module
 from squall.local import motoshim
 from squall.local.esm import EventSourceMapping, Handler, Invocation
-from squall.local.provision import provision
+from squall.local.provision import provision, publish_settings
+from squall.local.scheduler import LocalScheduler
 from squall.topology import Topology, WorkerSizing, describe
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Runtime:
     clock: Clock
     mappings: list[EventSourceMapping]
     environment: dict[str, str] = field(default_factory=dict)
+    #: Fires the app's schedules (periodic, dynamic, long delays) as the clock moves; see .fired.
+    scheduler: LocalScheduler | None = None
 
     @property
     def invocations(self) -> list[Invocation]:
@@ -61,14 +64,18 @@ class Runtime:
         """One round: each event source (or just ``queue``'s) polls once; return the records handled."""
         return sum(m.poll() for m in self.mappings if queue is None or m.resource.name == queue)
 
-    def drain(self, *, max_invocations: int = 100_000, horizon: float = DRAIN_HORIZON_SECONDS) -> int:
+    def drain(
+        self, *, max_invocations: int = 100_000, horizon: float = DRAIN_HORIZON_SECONDS, until: float | None = None
+    ) -> int:
         """Run the worker until nothing is visible, delayed or in flight, moving the clock over waits.
 
-        Returns the number of records handled. Raises DrainError past ``max_invocations`` or after moving
-        the clock ``horizon`` seconds (a task that never finishes).
+        With ``until`` (epoch seconds), stop there instead, with the clock at ``until``: recurring
+        schedules due before it fire and run too (``advance(..., run=True)``). Returns the number of
+        records handled. Raises DrainError past ``max_invocations`` or after moving the clock ``horizon``
+        seconds (a task that never finishes).
         """
         handled = invocations = 0
-        limit = self.clock.now() + horizon
+        limit = max(self.clock.now() + horizon, until or 0.0)
         while True:
             round_handled = 0
             for mapping in self.mappings:
@@ -81,6 +88,14 @@ class Runtime:
             if round_handled:
                 continue
             wake = self.next_wakeup()
+            if until is not None:
+                recurring = self.scheduler.next_fire(recurring=True) if self.scheduler is not None else None
+                wake = min((t for t in (wake, recurring) if t is not None), default=None)
+                if wake is None or wake > until:
+                    if self.clock.now() >= until:
+                        return handled
+                    self._move_to(until)
+                    continue
             if wake is None:
                 return handled
             if wake > limit:
@@ -88,16 +103,34 @@ class Runtime:
             self._move_to(wake)
 
     def next_wakeup(self) -> float | None:
-        """When the next hidden message (delayed, in flight) becomes visible, if any."""
+        """When the next hidden message (delayed, in flight) becomes visible or one-time schedule fires.
+
+        Recurring schedules are not pending work (they never end): ``drain`` fires those due before the
+        next wake-up on its way there, and ``advance`` fires those due in the time it moves over.
+        """
         times = [motoshim.next_visible_at(self.settings.region, m.address.physical_name) for m in self.mappings]
+        if self.scheduler is not None:
+            times.append(self.scheduler.next_fire(recurring=False))
         pending = [t for t in times if t is not None]
         return min(pending, default=None)
 
-    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
-        """Move the clock forward without running anything."""
-        self._move_to(self.clock.now() + seconds + 60 * minutes + 3600 * hours + 86400 * days)
+    def advance(
+        self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0, run: bool = False
+    ) -> None:
+        """Move the clock forward, firing the schedules due meanwhile (in time order).
+
+        Nothing runs unless ``run=True``, which runs the worker on the way, as in production (messages left
+        unconsumed longer than the queue's retention, 4 days, expire as SQS would expire them).
+        """
+        until = self.clock.now() + seconds + 60 * minutes + 3600 * hours + 86400 * days
+        if run:
+            self.drain(until=until)
+        else:
+            self._move_to(until)
 
     def _move_to(self, when: float) -> None:
+        if self.scheduler is not None:
+            self.scheduler.fire_until(when)
         # moto compares with a strict '>', so step a millisecond past the instant itself.
         self.clock.sleep(max(0.0, when - self.clock.now()) + 0.001)
 
@@ -182,6 +215,7 @@ def run(
         if fake is not None:
             stack.enter_context(clock_module.use(fake))
             stack.enter_context(motoshim.sqs_follows_squall_clock())
+            stack.enter_context(motoshim.scheduler_follows_squall_clock())
         session = boto3.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -189,6 +223,8 @@ def run(
             region_name=region,
         )
         settings = provision(topology, session, region, endpoint)
+        if server:
+            publish_settings(settings, session)  # other processes discover it as producers do on AWS
         previous = app._settings, app._session
         app.configure(settings, session)
         stack.callback(app.configure, *previous)
@@ -210,4 +246,7 @@ def run(
         public_env = {k: v for k, v in env.items() if k.startswith("AWS_")}
         if server:
             public_env["SQUALL_CONFIG"] = json.dumps(settings.to_document())
-        yield Runtime(app, topology, settings, session, clock_module.current(), mappings, public_env)
+        scheduler = LocalScheduler(
+            lambda: app.scheduler, lambda: app.sqs, settings.schedule_group, clock_module.current()
+        )
+        yield Runtime(app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler)

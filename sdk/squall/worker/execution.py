@@ -243,6 +243,8 @@ class Executor:
         envelope: Envelope | None = None,
     ) -> Outcome:
         """Dead-letter a message that cannot be run at all; it was never claimed."""
+        # The reason can quote the message (a 300 KB keyword name): keep the DEAD item within DynamoDB's limit.
+        reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
         self._send_to_dlq(delivery, reason, envelope.id if envelope else task_id)
         task_id = envelope.id if envelope else task_id
         if task_id is not None:
@@ -293,13 +295,32 @@ class Executor:
         }
         if task_id is not None:
             ours[TASK_ID_ATTRIBUTE] = task_id
-        attributes: dict[str, Any] = {k: {"DataType": "String", "StringValue": v} for k, v in ours.items()}
-        for name, value in delivery.attributes.items():
-            if len(attributes) >= limits.SQS_MAX_MESSAGE_ATTRIBUTES:
-                break
-            if name not in attributes:
-                attributes[name] = _attribute_for_send(value)
+        candidates = [(k, {"DataType": "String", "StringValue": v}) for k, v in ours.items()]
+        candidates += [(name, _attribute_for_send(value)) for name, value in delivery.attributes.items()]
+        attributes = _fitting_attributes(delivery.body, candidates)
         self.app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=delivery.body, MessageAttributes=attributes)
+
+
+def _fitting_attributes(body: str, candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The candidate attributes, in order, that fit beside ``body`` in one SQS message.
+
+    SQS counts each attribute's name, type and value toward the message size limit: a message that was
+    at the limit on its source queue has no room for Squall's attributes, and a DLQ copy that SQS refuses
+    would fail its record on every receive. Squall's reason is shortened to fit; others fit whole or not.
+    """
+    room = limits.SQS_MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
+    chosen: dict[str, Any] = {}
+    for name, value in candidates:
+        head = len(name.encode()) + len(value["DataType"].encode())
+        data = value.get("BinaryValue") or value.get("StringValue", "").encode()
+        if name == REASON_ATTRIBUTE and head + len(data) > room:
+            data = data[: max(0, room - head)]  # a cut UTF-8 sequence is dropped by the decode below
+            value = {**value, "StringValue": data.decode(errors="ignore")}
+        if not data or name in chosen or len(chosen) >= limits.SQS_MAX_MESSAGE_ATTRIBUTES or head + len(data) > room:
+            continue  # SQS refuses an empty value too
+        chosen[name] = value
+        room -= head + len(data)
+    return chosen
 
 
 def _attribute_for_send(value: dict[str, Any]) -> dict[str, Any]:

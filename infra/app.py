@@ -1,0 +1,41 @@
+"""The CDK app ``cdk.json`` runs: deploys the Squall app named by the ``squall:*`` context keys.
+
+    infra/cdkw synth                                # the example shop
+    infra/cdkw deploy -c squall:app=tasks:app -c squall:code=src/tasks.py
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from infra import nag
+from infra.options import DeployOptions
+from infra.stack import SquallStack
+from squall.topology import resource_prefix
+
+
+def build(app: cdk.App) -> SquallStack:
+    """Add the configured app's stack to ``app``, with the cdk-nag packs and their acknowledgements."""
+    options = DeployOptions.from_context(app.node.try_get_context)
+    squall_app = options.load_app()
+    stack = SquallStack(
+        app,
+        resource_prefix(squall_app.name),
+        app=squall_app,
+        options=options,
+        description=f"Squall task queue for app {squall_app.name} (SQS, Lambda, DynamoDB, EventBridge Scheduler)",
+    )
+    nag.add_packs(app)
+    nag.acknowledge(stack.service)
+    return stack
+
+
+def main() -> None:
+    """Synthesize the cloud assembly (``cdk synth`` / ``cdk deploy`` call this)."""
+    app = cdk.App()
+    build(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Squall's building blocks: small constructs with keyword-only props and public resource attributes.
+
+They create resources only; :class:`infra.stack.SquallService` wires them together (grants,
+environment, the producer policy), so the whole IAM surface reads in one file.
+"""
+
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.queues import TaskQueue
+from infra.constructs.scheduler import TaskScheduler
+from infra.constructs.table import TaskTable
+from infra.constructs.worker import Worker
+
+__all__ = ["Monitoring", "TaskQueue", "TaskScheduler", "TaskTable", "Worker"]

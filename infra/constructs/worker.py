@@ -1,0 +1,99 @@
+"""The worker Lambda: arm64, current Python, Powertools from its public layer, tracing on, its own log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+
+from constructs import Construct
+from squall.topology import WorkerSizing
+
+#: The worker's runtime: the newest Python that aws-cdk-lib 2.275 and the Powertools layer both offer.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: Powertools for AWS Lambda (Python) the worker runs on: the version pyproject's ``worker`` extra pins
+#: and the tests import (tests/infra check the two agree).
+POWERTOOLS_VERSION = "3.37.0"
+#: Where Powertools publishes the layer ARN of each released version, per region. Source: the Powertools
+#: install guide, "Lambda Layer > Using SSM Parameter Store", and its ``update_ssm.yml`` release workflow,
+#: which writes ``/aws/service/powertools/python/<arch>/<python>/<version>`` = ``arn:aws:lambda:<region>:
+#: 017000801446:layer:AWSLambdaPowertoolsPythonV3-<python>-<arch>:<layer version>``. Resolving the
+#: version's parameter at deploy time pins the exact release without hand-copying a per-release layer
+#: number; ``squall:powertoolsLayerArn`` overrides it where a region lacks the parameter.
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+
+#: CloudWatch Logs accepts only these retention periods, in days.
+RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The CloudWatch retention for ``days``; ValueError lists the accepted values."""
+    try:
+        return RETENTION_DAYS[days]
+    except KeyError:
+        raise ValueError(
+            f"log retention {days} days is not one CloudWatch Logs accepts: {sorted(RETENTION_DAYS)}"
+        ) from None
+
+
+class Worker(Construct):
+    """The function that runs tasks, with an explicit role (no managed policies) and log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bundle: Path,
+        handler: str,
+        sizing: WorkerSizing,
+        environment: Mapping[str, str],
+        log_retention_days: int,
+        removal_policy: RemovalPolicy,
+        powertools_layer_arn: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=retention(log_retention_days), removal_policy=removal_policy
+        )
+        # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Squall worker: runs tasks from the app's queues",
+        )
+        self.log_group.grant_write(self.role)
+        layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
+            self, POWERTOOLS_LAYER_PARAMETER
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(bundle)),
+            timeout=Duration.seconds(sizing.timeout),
+            memory_size=sizing.memory,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=dict(environment),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
+            description="Squall worker: runs the app's tasks from its SQS queues",
+        )

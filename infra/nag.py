@@ -1,0 +1,81 @@
+"""cdk-nag: the rule packs every Squall deployment is checked against, and every acknowledged finding.
+
+This is the one reviewed place for acknowledgements; each names the exact finding, sits on the
+construct it concerns (it covers that construct's children only), and says why it is right.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
+
+from constructs import IConstruct
+from infra.stack import SquallService
+
+DEAD_LETTER_IS_TERMINAL = (
+    "A dead-letter queue is terminal: redriving it into yet another queue would only move failed messages "
+    "again. They stay for 14 days (the SQS maximum) and the queue's depth alarm reports them."
+)
+
+
+def packs() -> list[NagPack]:
+    """The packs Squall is held to: AWS Solutions and Serverless."""
+    return [AwsSolutionsChecks(), ServerlessChecks()]
+
+
+def add_packs(app: App) -> None:
+    """Run the packs as CDK validation plugins when ``app`` synthesizes (a finding fails the synth)."""
+    Validations.of(app).add_plugins(*packs())
+
+
+def _ack(construct: IConstruct, rule: str, reason: str) -> None:
+    # "<pack>::<rule>" is the id CDK's validation report asks for (the pack name is the rule's prefix).
+    pack = rule.split("-", 1)[0]
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"{pack}::{rule}", reason=reason))
+
+
+def acknowledge(service: SquallService) -> None:
+    """Acknowledge the findings Squall accepts by design, each on the construct it concerns."""
+    _ack(
+        service.worker.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray's PutTraceSegments and PutTelemetryRecords (added by Lambda active tracing) support no "
+        "resource-level permissions; AWS requires Resource '*' for them.",
+    )
+    _ack(
+        service.worker.function,
+        "Serverless-LambdaDLQ",
+        "Only SQS event source mappings invoke the worker, synchronously; a Lambda asynchronous-invocation "
+        "DLQ would never receive anything. Failed messages go to each queue's redrive DLQ instead.",
+    )
+    _ack(
+        service.worker.function,
+        "Serverless-LambdaEventSourceMappingDestination",
+        "On-failure destinations exist for stream and Kafka event sources, not SQS: for an SQS event "
+        "source the queue's redrive policy to its dead-letter queue is the failure destination.",
+    )
+    group = service.topology.schedule_group
+    _ack(
+        service.producer_policy,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        f"schedule/{group}/*]",
+        "Producers create and delete one-off schedules named at run time (ETA tasks); the wildcard is "
+        f"confined to this app's schedule group {group!r}, and PassRole to the scheduler role only.",
+    )
+    _ack(
+        service.scheduler.dead_letter_queue,
+        "AwsSolutions-SQS3",
+        "This queue is a dead-letter queue: every schedule's Target.DeadLetterConfig points at it. cdk-nag "
+        "recognises only SQS redrive policies as DLQ use.",
+    )
+    if service.monitoring.topic is not None:
+        _ack(
+            service.monitoring.topic,
+            "Serverless-SNSRedrivePolicy",
+            "The only subscription is the alarm email; an undeliverable notification is not worth replaying "
+            "later, and the alarm's state stays visible in CloudWatch and on the app's dashboard.",
+        )
+    for dead_letter_queue in [q.dead_letter_queue for q in service.queues.values()] + [
+        service.scheduler.dead_letter_queue
+    ]:
+        _ack(dead_letter_queue, "Serverless-SQSRedrivePolicy", DEAD_LETTER_IS_TERMINAL)

@@ -1,0 +1,165 @@
+"""How a Squall deployment is configured: CDK context keys, parsed once into a frozen dataclass.
+
+Every key is documented in docs/deploy.md. Values come from ``cdk.json`` (typed JSON) or from
+``-c key=value`` on the command line (always strings), so each parser accepts both forms.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.app import Squall
+from squall.errors import ConfigurationError
+from squall.topology import WorkerSizing
+
+#: The repository root: the default code and the worker entry point (``functions/``) live here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+APP = "squall:app"
+CODE = "squall:code"
+TIMEOUT = "squall:timeout"
+MEMORY = "squall:memory"
+QUEUES = "squall:queues"
+ALARM_EMAIL = "squall:alarmEmail"
+AGE_ALARM = "squall:ageAlarmSeconds"
+REMOVAL_POLICY = "squall:removalPolicy"
+DELETION_PROTECTION = "squall:deletionProtection"
+LOG_RETENTION = "squall:logRetentionDays"
+POWERTOOLS_LAYER = "squall:powertoolsLayerArn"
+
+#: The app deployed when ``squall:app`` is not set: the bundled example shop.
+DEFAULT_APP = "examples.shop.tasks:app"
+#: The code shipped with it: the ``examples`` package, copied under its own name.
+DEFAULT_CODE = ("examples",)
+#: Alarm when a queue's oldest message is older than this, in seconds (15 minutes).
+DEFAULT_AGE_ALARM_SECONDS = 15 * 60
+#: Worker log retention, in days (CloudWatch Logs accepts only its listed values; 30 is one).
+DEFAULT_LOG_RETENTION_DAYS = 30
+REMOVAL_POLICIES = ("retain", "destroy")
+QUEUE_OVERRIDE_KEYS = ("batch_size", "batching_window", "max_concurrency")
+
+
+@dataclass(frozen=True, slots=True)
+class DeployOptions:
+    """Everything a deployment of one Squall app can vary; the defaults deploy the example shop."""
+
+    #: The app as ``module:attribute``; the worker imports it from ``SQUALL_APP``.
+    app_spec: str = DEFAULT_APP
+    #: Package directories or module files shipped in the worker bundle, each under its own name.
+    code: tuple[Path, ...] = tuple(REPO_ROOT / path for path in DEFAULT_CODE)
+    sizing: WorkerSizing = field(default_factory=WorkerSizing)
+    #: Per-queue polling overrides by queue name: batch_size, batching_window, max_concurrency.
+    queue_overrides: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
+    #: Where alarms email to (an SNS topic is created only if set).
+    alarm_email: str | None = None
+    age_alarm_seconds: int = DEFAULT_AGE_ALARM_SECONDS
+    #: Keep (``retain``) or delete (``destroy``) the table, queues and logs when the stack goes.
+    removal_policy: str = "retain"
+    deletion_protection: bool = True
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    #: An explicit Powertools layer version ARN, instead of the pinned version's public SSM parameter.
+    powertools_layer_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if ":" not in self.app_spec:
+            raise ConfigurationError(f"{APP} must be 'module:attribute', got {self.app_spec!r}")
+        if self.removal_policy not in REMOVAL_POLICIES:
+            raise ConfigurationError(
+                f"{REMOVAL_POLICY} must be one of {', '.join(REMOVAL_POLICIES)}, got {self.removal_policy!r}"
+            )
+        missing = [str(path) for path in self.code if not path.exists()]
+        if missing:
+            raise ConfigurationError(f"{CODE}: no such file or directory: {', '.join(missing)}")
+        for queue, values in self.queue_overrides.items():
+            unknown = sorted(set(values) - set(QUEUE_OVERRIDE_KEYS))
+            if unknown:
+                raise ConfigurationError(
+                    f"{QUEUES}: queue {queue!r} has unknown keys {unknown}; use {', '.join(QUEUE_OVERRIDE_KEYS)}"
+                )
+        if self.age_alarm_seconds < 60:
+            raise ConfigurationError(f"{AGE_ALARM} must be at least 60 seconds, got {self.age_alarm_seconds}")
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any], *, base: Path = REPO_ROOT) -> DeployOptions:
+        """Read every ``squall:*`` key through ``get`` (e.g. ``app.node.try_get_context``)."""
+        defaults = cls()
+        code = get(CODE)
+        return cls(
+            app_spec=str(get(APP) or defaults.app_spec),
+            code=_paths(code, base) if code else defaults.code,
+            sizing=WorkerSizing(
+                timeout=_integer(get(TIMEOUT), TIMEOUT, defaults.sizing.timeout),
+                memory=_integer(get(MEMORY), MEMORY, defaults.sizing.memory),
+            ),
+            queue_overrides=_overrides(get(QUEUES)),
+            alarm_email=str(get(ALARM_EMAIL)) if get(ALARM_EMAIL) else None,
+            age_alarm_seconds=_integer(get(AGE_ALARM), AGE_ALARM, defaults.age_alarm_seconds),
+            removal_policy=str(get(REMOVAL_POLICY) or defaults.removal_policy).lower(),
+            deletion_protection=_boolean(get(DELETION_PROTECTION), DELETION_PROTECTION, True),
+            log_retention_days=_integer(get(LOG_RETENTION), LOG_RETENTION, defaults.log_retention_days),
+            powertools_layer_arn=str(get(POWERTOOLS_LAYER)) if get(POWERTOOLS_LAYER) else None,
+        )
+
+    def load_app(self) -> Squall:
+        """Import the app named by ``app_spec``, with the shipped code's parents on ``sys.path``."""
+        for root in dict.fromkeys(str(path.resolve().parent) for path in self.code):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+        module_name, _, attribute = self.app_spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{APP}={self.app_spec!r}: cannot import {module_name!r} ({exc}); is its package listed in {CODE}?"
+            ) from exc
+        app = getattr(module, attribute, None)
+        if not isinstance(app, Squall):
+            raise ConfigurationError(f"{APP}={self.app_spec!r} does not name a squall.Squall app")
+        return app
+
+
+def _paths(value: Any, base: Path) -> tuple[Path, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple((base / str(item).strip()).resolve() for item in items if str(item).strip())
+
+
+def _integer(value: Any, key: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{key} must be a whole number, got {value!r}") from None
+
+
+def _boolean(value: Any, key: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{key} must be true or false, got {value!r}")
+
+
+def _overrides(value: Any) -> dict[str, dict[str, int | None]]:
+    if not value:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{QUEUES} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigurationError(f'{QUEUES} must map queue names to settings, e.g. {{"reports": {{"batch_size": 5}}}}')
+    return {str(name): {str(k): (None if v is None else int(v)) for k, v in settings.items()}
+            for name, settings in value.items()}

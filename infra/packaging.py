@@ -1,0 +1,53 @@
+"""Stage the worker's code bundle without Docker: a plain directory CDK zips as a Lambda asset.
+
+The bundle holds the ``squall`` package, the Lambda entry point (``functions/``) and the user's code,
+each under its own name at the root, so ``functions.worker.handler`` and ``SQUALL_APP`` import as they
+do in the repository. boto3 comes from the Lambda runtime and Powertools from its public layer, so
+nothing is pip-installed here: a user's third-party dependencies must be shipped as code paths too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import squall
+from infra.options import REPO_ROOT
+
+#: The worker's entry point directory (``functions/worker.py`` -> handler ``functions.worker.handler``).
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+#: The Lambda handler string for the staged bundle.
+HANDLER = "functions.worker.handler"
+#: Never shipped: caches, tests and build debris (glob patterns matched on every path component).
+EXCLUDED = ("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py", "conftest.py", ".pytest_cache",
+            ".mypy_cache", ".ruff_cache", ".hypothesis", "*.egg-info", ".DS_Store")
+
+
+def squall_package_dir() -> Path:
+    """The directory of the installed ``squall`` package (an editable install points at ``sdk/``)."""
+    return Path(squall.__file__).resolve().parent
+
+
+def stage_bundle(code: Iterable[Path], *, functions_dir: Path = FUNCTIONS_DIR) -> Path:
+    """Copy squall, the entry point and ``code`` into a fresh directory and return it.
+
+    The directory lives until the process exits: CDK copies it into the cloud assembly while the
+    stack is constructed, and the asset hash depends only on the content, so synths are repeatable.
+    """
+    staging = Path(tempfile.mkdtemp(prefix="squall-worker-"))
+    atexit.register(shutil.rmtree, staging, True)
+    sources = [squall_package_dir(), functions_dir, *code]
+    names = [source.name for source in sources]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise ValueError(f"worker bundle: two code paths are both named {', '.join(clashes)}; rename one")
+    for source in sources:
+        target = staging / source.name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns(*EXCLUDED))
+        else:
+            shutil.copy2(source, target)
+    return staging

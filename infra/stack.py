@@ -1,0 +1,264 @@
+"""Squall's deployment: :class:`SquallService` wires the constructs; :class:`SquallStack` holds one.
+
+Every grant, environment variable and policy is written here, so the whole IAM surface of a
+deployment reads in this one file. Every number comes from :func:`squall.topology.describe`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_ssm as ssm
+
+from constructs import Construct
+from infra import packaging
+from infra.constructs import Monitoring, TaskQueue, TaskScheduler, TaskTable, Worker
+from infra.options import APP, QUEUES, DeployOptions
+from squall import config
+from squall.app import Squall
+from squall.errors import ConfigurationError
+from squall.topology import Topology, describe
+from squall.worker.handler import METRICS_NAMESPACE
+
+#: Lambda allows 4 KB of environment in total; above this the worker reads its settings from SSM instead.
+ENV_CONFIG_BUDGET_BYTES = 3_500
+#: SSM parameter value limits, in bytes: Standard tier (free) and Advanced tier ($0.05 per month).
+SSM_STANDARD_MAX_BYTES = 4_096
+SSM_ADVANCED_MAX_BYTES = 8_192
+
+
+class SquallService(Construct):
+    """Everything one Squall app runs on: queues, worker, table, scheduler, alarms, producer policy.
+
+    Use it inside your own stack (see docs/deploy.md), or deploy :class:`SquallStack` with ``cdk deploy``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, app: Squall, options: DeployOptions) -> None:
+        super().__init__(scope, construct_id)
+        unknown = sorted(set(options.queue_overrides) - set(app.queues))
+        if unknown:
+            raise ConfigurationError(f"{QUEUES} names queues app {app.name!r} does not declare: {unknown}")
+        module_name, _, attribute = options.app_spec.partition(":")
+        if getattr(sys.modules.get(module_name), attribute, app) is not app:
+            raise ConfigurationError(
+                f"{APP}={options.app_spec!r} names another object than the app {app.name!r} being deployed; "
+                "the worker would import the wrong app"
+            )
+        self.topology: Topology = describe(app, options.sizing, options.queue_overrides)
+        removal = RemovalPolicy.RETAIN if options.removal_policy == "retain" else RemovalPolicy.DESTROY
+
+        self.queues = {
+            resource.name: TaskQueue(self, f"Queue-{resource.name}", resource=resource, removal_policy=removal)
+            for resource in self.topology.queues
+        }
+        self.table = TaskTable(
+            self,
+            "Tasks",
+            resource=self.topology.table,
+            removal_policy=removal,
+            deletion_protection=options.deletion_protection,
+        ).table
+        self.scheduler = TaskScheduler(
+            self,
+            "Scheduler",
+            topology=self.topology,
+            queues={name: q.queue for name, q in self.queues.items()},
+            removal_policy=removal,
+        )
+        # Periodic tasks declared with @app.periodic, exactly as the Topology describes them.
+        self.schedules = [self.scheduler.add_schedule(resource) for resource in self.topology.schedules]
+
+        # The Settings document (squall.config) built from the deployed resources' tokens: producers read
+        # it from the SSM parameter, the worker from SQUALL_CONFIG.
+        self.settings = config.Settings(
+            app=app.name,
+            region=Stack.of(self).region,
+            table=self.table.table_name,
+            queues={
+                name: config.QueueAddress(
+                    q.queue.queue_url,
+                    q.queue.queue_arn,
+                    q.dead_letter_queue.queue_url,
+                    q.dead_letter_queue.queue_arn,
+                    q.resource.max_receive_count,
+                )
+                for name, q in self.queues.items()
+            },
+            schedule_group=self.topology.schedule_group,
+            scheduler_role_arn=self.scheduler.role.role_arn,
+            scheduler_dlq_arn=self.scheduler.dead_letter_queue.queue_arn,
+        )
+        document = Stack.of(self).to_json_string(self.settings.to_document())
+        size = estimated_document_bytes(self.topology)
+        if size > SSM_ADVANCED_MAX_BYTES:
+            raise ConfigurationError(
+                f"app {app.name!r}: its settings (~{size} bytes for {len(self.queues)} queues) exceed SSM's "
+                f"{SSM_ADVANCED_MAX_BYTES}-byte limit; split the app or declare fewer queues"
+            )
+        self.parameter = ssm.StringParameter(
+            self,
+            "Settings",
+            parameter_name=config.parameter_name(app.name),
+            string_value=document,
+            description=f"Squall settings of app {app.name} (squall.config.Settings document)",
+            tier=ssm.ParameterTier.STANDARD if size <= SSM_STANDARD_MAX_BYTES else ssm.ParameterTier.ADVANCED,
+        )
+
+        environment = {
+            config.ENV_APP: options.app_spec,
+            "POWERTOOLS_SERVICE_NAME": app.name,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        if size <= ENV_CONFIG_BUDGET_BYTES:
+            environment[config.ENV_CONFIG] = document
+        else:
+            environment[config.ENV_CONFIG_PARAMETER] = self.parameter.parameter_name
+        self.worker = Worker(
+            self,
+            "Worker",
+            bundle=packaging.stage_bundle(options.code),
+            handler=packaging.HANDLER,
+            sizing=self.topology.sizing,
+            environment=environment,
+            log_retention_days=options.log_retention_days,
+            removal_policy=removal,
+            powertools_layer_arn=options.powertools_layer_arn,
+        )
+        function = self.worker.function
+
+        # --- the worker's permissions ---------------------------------------------------------------------
+        for q in self.queues.values():
+            # The event source grants Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl;
+            # Squall itself uses ChangeMessageVisibility to delay retries.
+            function.add_event_source(
+                event_sources.SqsEventSource(
+                    q.queue,
+                    batch_size=q.resource.batch_size,
+                    max_batching_window=(
+                        Duration.seconds(q.resource.batching_window) if q.resource.batching_window else None
+                    ),
+                    max_concurrency=q.resource.max_concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
+            # The worker dead-letters exhausted tasks itself, and tasks may enqueue further tasks.
+            q.dead_letter_queue.grant(function, "sqs:SendMessage")
+            q.queue.grant(function, "sqs:SendMessage")
+        # squall.store: the worker claims, updates and reads task records; it never puts, deletes or scans.
+        # An explicit statement, not table.grant(): that would add <table>/index/*, which no item write needs.
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
+        )
+        if config.ENV_CONFIG_PARAMETER in environment:
+            self.parameter.grant_read(function)
+
+        # --- what producers attach -----------------------------------------------------------------------
+        self.producer_policy = iam.ManagedPolicy(
+            self,
+            "ProducerPolicy",
+            description=f"Send Squall tasks of app {app.name} and read their results",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SendTasks",
+                    actions=["sqs:SendMessage"],
+                    resources=[q.queue.queue_arn for q in self.queues.values()],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadResultsAndHoldDelayedTasks",
+                    # GetItem reads results (AsyncResult); UpdateItem records a task delayed past SQS's
+                    # 900 s as PENDING, or REVOKED (squall.store.TaskStore.hold / revoke).
+                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                    resources=[self.table.table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadSettings", actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="ManageSchedules",
+                    actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+                    # Schedules are named at run time; the ARN pattern keeps them inside this app's group.
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="scheduler",
+                            resource="schedule",
+                            resource_name=f"{self.topology.schedule_group}/*",
+                        )
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="PassSchedulerRole",
+                    actions=["iam:PassRole"],
+                    resources=[self.scheduler.role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+                ),
+            ],
+        )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            app_name=app.name,
+            queues=list(self.queues.values()),
+            function=function,
+            scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,
+            age_alarm_seconds=options.age_alarm_seconds,
+            alarm_email=options.alarm_email,
+        )
+
+
+class SquallStack(Stack):
+    """The ``cdk deploy`` stack: one :class:`SquallService` and the outputs producers need."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, app: Squall, options: DeployOptions, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.service = SquallService(self, "Squall", app=app, options=options)
+        for name, q in self.service.queues.items():
+            CfnOutput(self, f"QueueUrl-{name}", value=q.queue.queue_url, description=f"URL of queue {name!r}")
+            CfnOutput(
+                self, f"DeadLetterQueueUrl-{name}", value=q.dead_letter_queue.queue_url,
+                description=f"URL of the dead-letter queue of {name!r}",
+            )
+        CfnOutput(self, "TableName", value=self.service.table.table_name, description="Task state table")
+        CfnOutput(
+            self, "SettingsParameter", value=self.service.parameter.parameter_name,
+            description="SSM parameter with the app's Squall settings (read by Squall(app) in producers)",
+        )
+        CfnOutput(
+            self, "ProducerPolicyArn", value=self.service.producer_policy.managed_policy_arn,
+            description="Attach to roles that send tasks and read results",
+        )
+        CfnOutput(self, "WorkerFunctionName", value=self.service.worker.function.function_name)
+        CfnOutput(self, "DashboardName", value=self.service.monitoring.dashboard.dashboard_name)
+
+
+def estimated_document_bytes(topology: Topology) -> int:
+    """An upper bound of the Settings document's size once deployed: names at their longest."""
+    region, account, partition = "x" * 16, "0" * 12, "aws-us-gov"
+
+    def arn(name: str) -> str:
+        return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+    def url(name: str) -> str:
+        return f"https://sqs.{region}.amazonaws.com.cn/{account}/{name}"
+
+    settings = config.Settings(
+        app=topology.app,
+        region=region,
+        table=topology.table.name,
+        queues={
+            r.name: config.QueueAddress(url(r.queue_name), arn(r.queue_name), url(r.dlq_name), arn(r.dlq_name),
+                                        r.max_receive_count)
+            for r in topology.queues
+        },
+        schedule_group=topology.schedule_group,
+        scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{topology.scheduler_role_name}",
+        scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
+    )
+    return len(json.dumps(settings.to_document(), separators=(",", ":")))

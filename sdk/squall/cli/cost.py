@@ -1,0 +1,147 @@
+"""``squall cost``: the modelled AWS cost of a workload, per million tasks and per month, by service."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from squall import cost, limits
+from squall.cli import cli
+
+_LINES = {
+    "sqs": "SQS requests",
+    "dynamodb": "DynamoDB on-demand",
+    "lambda_requests": "Lambda requests",
+    "lambda_duration": "Lambda duration",
+    "scheduler": "EventBridge Scheduler",
+    "cloudwatch_logs": "CloudWatch Logs (EMF metrics)",
+    "idle_polling": "idle polling (event source)",
+    "custom_metrics": "CloudWatch custom metrics",
+}
+
+
+@cli.command("cost")
+@click.option("--tasks-per-month", type=click.FloatRange(min=0), default=1_000_000, show_default=True)
+@click.option("--memory", "memory_mb", type=click.IntRange(128, 10_240), default=128, show_default=True, help="MB.")
+@click.option(
+    "--duration-ms",
+    type=click.FloatRange(min=0),
+    default=cost.DEFAULT_DURATION_MS,
+    show_default=True,
+    help="Billed ms per delivery, Squall's own DynamoDB writes included (the default is an assumption).",
+)
+@click.option("--retries", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Average per task.")
+@click.option("--progress", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Reports per task.")
+@click.option(
+    "--delayed-fraction",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks delayed past 15 minutes (EventBridge Scheduler).",
+)
+@click.option(
+    "--periodic-fraction",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks that are periodic firings.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, limits.ESM_MAX_BATCH_SIZE),
+    default=limits.DEFAULT_BATCH_SIZE,
+    show_default=True,
+)
+@click.option(
+    "--producer-batch",
+    type=click.IntRange(1, cost.SEND_BATCH_ENTRIES),
+    default=cost.SEND_BATCH_ENTRIES,
+    show_default=True,
+    help="Tasks per send request: 10 with send_batch, 1 with delay().",
+)
+@click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True)
+@click.option("--queues", type=click.IntRange(min=1), default=1, show_default=True, help="For idle polling.")
+@click.option("--ignore-result", is_flag=True, help="Tasks declared with ignore_result=True.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def cost_command(
+    tasks_per_month: float,
+    memory_mb: int,
+    duration_ms: float,
+    retries: float,
+    progress: float,
+    delayed_fraction: float,
+    periodic_fraction: float,
+    batch_size: int,
+    producer_batch: int,
+    arch: cost.Arch,
+    queues: int,
+    ignore_result: bool,
+    as_json: bool,
+) -> None:
+    """Print the modelled AWS cost of a workload: per million tasks and per month, by service.
+
+    Per-task request and write counts are the ones the benchmark suite measures (docs/benchmarks.md);
+    prices are list prices from squall/prices.json. No free tier is applied except the Scheduler's.
+    """
+    try:
+        workload = cost.Workload(
+            tasks_per_month=tasks_per_month,
+            memory_mb=memory_mb,
+            arch=arch,
+            duration_ms=duration_ms,
+            retries=retries,
+            progress=progress,
+            delayed_fraction=delayed_fraction,
+            periodic_fraction=periodic_fraction,
+            batch_size=batch_size,
+            producer_batch=producer_batch,
+            ignore_result=ignore_result,
+            queues=queues,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    estimate = cost.estimate(workload)
+    if as_json:
+        click.echo(json.dumps(estimate.to_dict(), indent=2))
+        return
+    click.echo(render(estimate))
+
+
+def render(estimate: cost.Estimate) -> str:
+    """The estimate as a plain-text report."""
+    w, u = estimate.workload, estimate.usage
+    lines = [
+        f"Squall on AWS: {w.tasks_per_month:,.0f} tasks/month, {w.memory_mb} MB {w.arch}, "
+        f"{w.duration_ms:g} ms per delivery, batches of {w.batch_size}"
+        + (", ignore_result" if w.ignore_result else ""),
+        "",
+        "Per task: "
+        f"{u.sqs_requests:.3f} SQS requests (send {u.sqs_send:.3f}, receive {u.sqs_receive:.3f}, "
+        f"delete {u.sqs_delete:.3f}, visibility {u.sqs_visibility:.3f}); "
+        f"{u.dynamodb_write_units:.2f} DynamoDB write units; {u.lambda_invocations:.3f} Lambda invocations; "
+        f"{u.scheduler_invocations:.3f} Scheduler invocations",
+        "",
+        f"{'':<32}{'per million tasks':>20}{'per month':>14}",
+    ]
+    for key, label in _LINES.items():
+        per_million = estimate.per_million.get(key)
+        lines.append(
+            f"{label:<32}{'' if per_million is None else _usd(per_million):>20}{_usd(estimate.monthly[key]):>14}"
+        )
+    lines.append(f"{'total':<32}{_usd(estimate.total_per_million):>20}{_usd(estimate.total_monthly):>14}")
+    lines += [
+        "",
+        f"List prices (us-east-1, {estimate.as_of}) from squall/prices.json. The Scheduler's 14 million free "
+        "invocations a month are applied to the monthly figure; no other free tier is.",
+        "Idle polling (an assumption: the event source's pollers long-poll an idle queue) and custom metrics "
+        "are per month, whatever the task count. Reading results (AsyncResult.get) is not included: each "
+        "poll is one strongly consistent read unit.",
+    ]
+    return "\n".join(lines)
+
+
+def _usd(value: float) -> str:
+    if value == 0:
+        return "$0"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"

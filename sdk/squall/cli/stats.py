@@ -1,0 +1,90 @@
+"""``squall stats``: queue depths from SQS, and per task name the failures (and successes) in the index.
+
+Per queue: GetQueueAttributes' visible, in-flight and delayed counts (approximate, as SQS says), the DLQ's
+depth, and the age of the DLQ's oldest message, read from the SentTimestamp of the first messages a peek
+returns (a standard DLQ keeps the original enqueue time). A source queue's oldest age is not in
+GetQueueAttributes; it is CloudWatch's ApproximateAgeOfOldestMessage, on the stack's dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.table import Table
+
+from squall import dlq, listing
+from squall.cli import AppRef, cli
+from squall.cli._support import age, emit_json, friendly, iso, json_option, out
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+
+#: Messages peeked per DLQ to find the oldest.
+PEEK_FOR_AGE = 100
+_DEPTHS = {
+    "visible": "ApproximateNumberOfMessages",
+    "in_flight": "ApproximateNumberOfMessagesNotVisible",
+    "delayed": "ApproximateNumberOfMessagesDelayed",
+}
+
+
+def _depths(app: Squall, url: str) -> dict[str, int]:
+    names: Any = list(_DEPTHS.values())
+    attributes: Any = app.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {key: int(attributes.get(name, 0)) for key, name in _DEPTHS.items()}
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, metavar="DURATION", help="Window of the per-task counts.")
+@json_option
+@click.pass_obj
+@friendly
+def stats(ref: AppRef, since: str, as_json: bool) -> None:
+    """Queue depths, dead letters, and per task name how many tasks failed (or succeeded) recently."""
+    app = ref.get()
+    try:
+        window = listing.parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    queues: list[dict[str, Any]] = []
+    for name, address in app.settings.queues.items():
+        row: dict[str, Any] = {"queue": name, **_depths(app, address.url)}
+        row["dlq"] = sum(_depths(app, address.dlq_url).values())
+        sent = [m.sent_at for m in dlq.peek(app, name, limit=PEEK_FOR_AGE) if m.sent_at] if row["dlq"] else []
+        row["dlq_oldest_sent"] = iso(min(sent)) if sent else None
+        row["_oldest"] = min(sent) if sent else None
+        queues.append(row)
+    states = listing.indexed_states(app)
+    counts = listing.counts_by_name(app, since=window)
+    tasks = [{"task": task, **{str(s): counts[task][s] for s in states}} for task in sorted(counts)]
+    if as_json:
+        emit_json(
+            {
+                "queues": [{k: v for k, v in row.items() if not k.startswith("_")} for row in queues],
+                "tasks": tasks,
+                "since_seconds": window,
+            }
+        )
+        return
+    console = out()
+    table = Table(box=None, header_style="bold", title="queues", title_justify="left")
+    for column in ("QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "DLQ", "DLQ OLDEST"):
+        table.add_column(column, justify="left" if column == "QUEUE" else "right")
+    for row in queues:
+        oldest = "-" if row["_oldest"] is None else age(row["_oldest"])
+        dlq_depth = f"[bold red]{row['dlq']}[/]" if row["dlq"] else "0"
+        table.add_row(row["queue"], str(row["visible"]), str(row["in_flight"]), str(row["delayed"]), dlq_depth, oldest)
+    console.print(table)
+    console.print()
+    table = Table(box=None, header_style="bold", title=f"tasks, last {since}", title_justify="left")
+    table.add_column("TASK")
+    for state in states:
+        table.add_column(str(state), justify="right")
+    for row in tasks:
+        table.add_row(str(row["task"]), *(str(row[str(s)]) for s in states))
+    if not tasks:
+        table.add_row("(none)", *("0" for _ in states))
+    console.print(table)
+    if not app.index_success:
+        console.print("[dim]SUCCESS is not counted: create the app with index_success=True to index it[/]")

@@ -1,0 +1,386 @@
+"""The cost model: AWS requests, write units and dollars per task, per million tasks and per month.
+
+It has two inputs, each kept in one place:
+
+* the per-task counts below: what Squall's producer, the Lambda event source and the worker issue for one
+  task. The benchmark suite measures them (``python -m bench``, docs/benchmarks.md) and
+  ``tests/test_cost.py`` runs the same scenarios at small N and checks the measured counts equal these
+  constants, so the model cannot drift from the code;
+* list prices, kept as data with their source and date in ``squall/prices.json``.
+
+Everything else (Lambda duration, idle polling) is an assumption the caller can change, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from squall import limits
+
+# --- Per-task counts, as measured by bench/per_task.py -------------------------------------------------
+
+#: Tasks per SendMessageBatch request when sending with ``send_batch`` (measured: 0.1 sends per task).
+#: ``delay()`` sends one task per SendMessage request.
+SEND_BATCH_ENTRIES = limits.SQS_MAX_BATCH_ENTRIES
+#: ReceiveMessage calls the event source makes per batch it delivers; one call returns up to 10 messages
+#: (measured: 0.1 receives per task at batch size 10).
+RECEIVES_PER_BATCH_OF_10 = 1
+#: DeleteMessageBatch calls the event source makes per 10 acknowledged records (measured: 0.1 per task).
+DELETES_PER_BATCH_OF_10 = 1
+#: DynamoDB writes per delivery that runs: the claim (UpdateItem; also what stops a concurrent duplicate).
+CLAIM_WRITES = 1
+#: DynamoDB writes per success: SUCCESS with the result (or without, with ignore_result) and the last
+#: coalesced progress report. So claim + finish = 2 writes per successful task, with or without a result.
+FINISH_WRITES = 1
+#: DynamoDB writes per failed attempt that will be retried: FAILURE and RETRY recorded in one UpdateItem.
+RETRY_WRITES = 1
+#: ChangeMessageVisibility calls per retry: the message's visibility becomes the backoff.
+VISIBILITY_CHANGES_PER_RETRY = 1
+#: Progress writes: the first report writes at once, later ones at most once per
+#: ``limits.PROGRESS_MIN_INTERVAL_SECONDS``; the last pending report rides along with the final write
+#: (measured: 10 reports over one second cost 1 extra write, 3 in all).
+PROGRESS_WRITES_FIRST = 1
+#: Write units per write: Squall's items stay under 1 KB (measured from the written items; a result
+#: large enough to push an item past 1 KB costs one more unit per KB, which this model does not include).
+WRITE_UNITS_PER_WRITE = 1
+#: Write units the listing index (a sparse global secondary index) costs per retry: the RETRY record
+#: enters it and the next claim takes it out, one unit each (measured: 6 units for one retry, 4 of them table
+#: writes). A task that succeeds at once never enters the index.
+INDEX_WRITE_UNITS_PER_RETRY = 2
+#: Read units the worker spends per task: none (a failed condition returns the item with the error).
+WORKER_READ_UNITS = 0
+#: Scheduler API calls per task delayed past SQS's 15 minutes: one CreateSchedule (not billed).
+SCHEDULER_CALLS_PER_LONG_DELAY = 1
+#: DynamoDB writes per long-delayed task when it is sent: the PENDING record with its ETA (``store.hold``),
+#: so its AsyncResult shows when it is due. Then claim + finish as for any task: 3 writes in all.
+HOLD_WRITES_PER_LONG_DELAY = 1
+#: Scheduler invocations (billed) per long-delayed task or periodic firing; each invocation is one
+#: SendMessage of one task to the queue, never batched. A periodic firing needs no API call and no hold.
+SCHEDULER_INVOCATIONS_PER_FIRING = 1
+SENDS_PER_SCHEDULER_INVOCATION = 1
+#: Bytes of CloudWatch embedded-metric JSON the worker prints per invocation (measured by
+#: bench/overhead.py for a batch of successes; one line per invocation with Powertools Metrics).
+EMF_BYTES_PER_INVOCATION = 200
+#: Custom metrics the worker can publish (one per outcome: TaskSucceeded, TaskRetried, ...), each billed
+#: per month once it has been emitted; the model charges all of them, an upper bound.
+WORKER_CUSTOM_METRICS = 7
+
+# --- Assumptions (not measurable on a laptop; each is a parameter) -----------------------------------
+
+#: Billed Lambda milliseconds per delivery of a no-op task at 128 MB: two in-region DynamoDB UpdateItem
+#: round trips (~5-8 ms each) plus Python at 1/14 of a vCPU. An assumption; pass your own measurement.
+DEFAULT_DURATION_MS = 20.0
+#: Concurrent pollers an idle SQS event source keeps long-polling, and their wait, in seconds. AWS does
+#: not publish these; 5 pollers x 20 s waits is the commonly observed behaviour (an assumption).
+ESM_IDLE_POLLERS = 5
+ESM_LONG_POLL_SECONDS = 20
+#: Seconds in an average month (365.25 / 12 days).
+SECONDS_PER_MONTH = 2_629_800
+#: Bytes per GB as CloudWatch and Lambda bill them (Lambda's GB-second uses 1024 MB).
+BYTES_PER_GB = 1024**3
+
+Arch = Literal["arm64", "x86_64"]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """One list price: ``usd`` per ``per`` units, where it comes from and when it was read."""
+
+    key: str
+    usd: float
+    per: float
+    unit: str
+    source: str
+    as_of: str
+    free_per_month: float = 0.0
+
+    @property
+    def each(self) -> float:
+        """Dollars for one unit."""
+        return self.usd / self.per
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """The prices in ``squall/prices.json``."""
+
+    region: str
+    currency: str
+    as_of: str
+    prices: dict[str, Price]
+
+    def __getitem__(self, key: str) -> Price:
+        return self.prices[key]
+
+
+@cache
+def load_prices() -> PriceTable:
+    """The price table shipped with Squall."""
+    doc = json.loads(resources.files("squall").joinpath("prices.json").read_text("utf-8"))
+    return PriceTable(
+        region=doc["region"],
+        currency=doc["currency"],
+        as_of=doc["as_of"],
+        prices={key: Price(key=key, **value) for key, value in doc["prices"].items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A month of tasks: how many, how they run and what they do besides running."""
+
+    tasks_per_month: float = 1_000_000
+    #: Worker memory, MB, and architecture.
+    memory_mb: int = 128
+    arch: Arch = "arm64"
+    #: Billed milliseconds per delivery, Squall's own DynamoDB writes included.
+    duration_ms: float = DEFAULT_DURATION_MS
+    #: Average retries per task (each retry is one more delivery).
+    retries: float = 0.0
+    #: Progress reports per task, spread evenly over its run.
+    progress: float = 0.0
+    #: Share of tasks delayed by more than 15 minutes (a one-time EventBridge Scheduler schedule each).
+    delayed_fraction: float = 0.0
+    #: Share of tasks that are firings of periodic schedules (sent by EventBridge Scheduler).
+    periodic_fraction: float = 0.0
+    #: Records per worker invocation (the event source's batch size).
+    batch_size: int = limits.DEFAULT_BATCH_SIZE
+    #: Tasks per send request: 10 with ``send_batch``, 1 with ``delay()``.
+    producer_batch: int = SEND_BATCH_ENTRIES
+    ignore_result: bool = False
+    #: Queues, each with its own event source polling it (idle polling is per queue).
+    queues: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.tasks_per_month < 0:
+            problems.append(f"tasks_per_month must be >= 0, got {self.tasks_per_month}")
+        if not 128 <= self.memory_mb <= 10_240:
+            problems.append(f"memory_mb must be 128-10240, got {self.memory_mb}")
+        if self.arch not in ("arm64", "x86_64"):
+            problems.append(f"arch must be arm64 or x86_64, got {self.arch!r}")
+        if self.duration_ms < 0 or self.retries < 0 or self.progress < 0:
+            problems.append("duration_ms, retries and progress must be >= 0")
+        if not 0 <= self.delayed_fraction <= 1 or not 0 <= self.periodic_fraction <= 1:
+            problems.append("delayed_fraction and periodic_fraction must be 0-1")
+        elif self.delayed_fraction + self.periodic_fraction > 1:
+            problems.append("delayed_fraction + periodic_fraction must be at most 1")
+        if not 1 <= self.batch_size <= limits.ESM_MAX_BATCH_SIZE:
+            problems.append(f"batch_size must be 1-{limits.ESM_MAX_BATCH_SIZE}, got {self.batch_size}")
+        if not 1 <= self.producer_batch <= SEND_BATCH_ENTRIES:
+            problems.append(f"producer_batch must be 1-{SEND_BATCH_ENTRIES}, got {self.producer_batch}")
+        if self.queues < 1:
+            problems.append(f"queues must be >= 1, got {self.queues}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one task uses on average: requests, units and seconds."""
+
+    sqs_send: float
+    sqs_receive: float
+    sqs_delete: float
+    sqs_visibility: float
+    dynamodb_writes: float
+    dynamodb_write_units: float
+    dynamodb_read_units: float
+    scheduler_calls: float
+    scheduler_invocations: float
+    lambda_invocations: float
+    lambda_gb_seconds: float
+    log_bytes: float
+
+    @property
+    def sqs_requests(self) -> float:
+        """Every SQS request per task."""
+        return self.sqs_send + self.sqs_receive + self.sqs_delete + self.sqs_visibility
+
+
+def progress_writes(reports: float, duration_ms: float) -> float:
+    """Writes that ``reports`` progress reports cost beyond the final write, made at evenly spaced times
+    ``0, d, 2d, ...`` with ``d = duration / reports`` (a task that reports, then works a step, and so on).
+
+    Follows the worker's coalescing rule: the first report writes, a later one writes once
+    ``PROGRESS_MIN_INTERVAL_SECONDS`` have passed since the last write, and the rest wait for the final write.
+    """
+    count = round(reports)
+    if count <= 0:
+        return 0.0
+    interval = limits.PROGRESS_MIN_INTERVAL_SECONDS
+    step = duration_ms / 1000 / count
+    if count > 100_000:  # the simulation would be slow; this bound is reached within one report anyway
+        return float(min(count, PROGRESS_WRITES_FIRST + math.floor((count - 1) * step / interval)))
+    writes, last = PROGRESS_WRITES_FIRST, 0.0
+    for k in range(1, count):
+        at = k * step
+        if at - last >= interval - 1e-9:
+            writes, last = writes + 1, at
+    return float(writes)
+
+
+def usage(workload: Workload) -> Usage:
+    """Per-task usage of ``workload``, from the measured counts above."""
+    w = workload
+    deliveries = 1 + w.retries
+    calls_per_batch = math.ceil(w.batch_size / limits.SQS_MAX_BATCH_ENTRIES)
+    fired = w.delayed_fraction + w.periodic_fraction
+    direct = 1 - fired
+    writes = (
+        CLAIM_WRITES * deliveries
+        + FINISH_WRITES
+        + RETRY_WRITES * w.retries
+        + progress_writes(w.progress, w.duration_ms)
+        + HOLD_WRITES_PER_LONG_DELAY * w.delayed_fraction
+    )
+    invocations = deliveries / w.batch_size
+    return Usage(
+        sqs_send=direct / w.producer_batch + fired * SCHEDULER_INVOCATIONS_PER_FIRING * SENDS_PER_SCHEDULER_INVOCATION,
+        sqs_receive=deliveries * RECEIVES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
+        # Only the delivery that succeeds is deleted; a retried message stays for its next delivery.
+        sqs_delete=DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
+        sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * w.retries,
+        dynamodb_writes=writes,
+        dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries,
+        dynamodb_read_units=float(WORKER_READ_UNITS),
+        scheduler_calls=w.delayed_fraction * SCHEDULER_CALLS_PER_LONG_DELAY,
+        scheduler_invocations=fired * SCHEDULER_INVOCATIONS_PER_FIRING,
+        lambda_invocations=invocations,
+        lambda_gb_seconds=deliveries * (w.duration_ms / 1000) * (w.memory_mb / 1024),
+        log_bytes=invocations * EMF_BYTES_PER_INVOCATION,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A workload's modelled cost: per million tasks and per month, by service."""
+
+    workload: Workload
+    usage: Usage
+    #: Dollars per million tasks, by line item (marginal list prices, no free tier).
+    per_million: dict[str, float]
+    #: Dollars per month that do not depend on the task count (idle polling, custom metrics).
+    fixed_monthly: dict[str, float]
+    #: Dollars per month, by line item: per-task lines times the month's tasks (the Scheduler's free
+    #: invocations applied) plus the fixed lines. Other services' free tiers are not applied.
+    monthly: dict[str, float]
+    as_of: str
+
+    @property
+    def total_per_million(self) -> float:
+        """Dollars per million tasks, every per-task line summed."""
+        return sum(self.per_million.values())
+
+    @property
+    def total_monthly(self) -> float:
+        """Dollars per month, everything included."""
+        return sum(self.monthly.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for ``squall cost --json``."""
+        return {
+            "workload": asdict(self.workload),
+            "usage_per_task": {**asdict(self.usage), "sqs_requests": self.usage.sqs_requests},
+            "per_million_tasks_usd": {**self.per_million, "total": self.total_per_million},
+            "fixed_monthly_usd": self.fixed_monthly,
+            "monthly_usd": {**self.monthly, "total": self.total_monthly},
+            "prices_as_of": self.as_of,
+        }
+
+
+def idle_receives_per_queue_month() -> float:
+    """ReceiveMessage calls an idle event source makes on one queue in a month (an assumption)."""
+    return ESM_IDLE_POLLERS * SECONDS_PER_MONTH / ESM_LONG_POLL_SECONDS
+
+
+def price_per_million(u: Usage, arch: Arch = "arm64", prices: PriceTable | None = None) -> dict[str, float]:
+    """Dollars per million tasks that each use ``u``, by line item (marginal list prices, no free tier)."""
+    p = prices or load_prices()
+    million = 1_000_000
+    return {
+        "sqs": u.sqs_requests * million * p["sqs_standard_request"].each,
+        "dynamodb": (
+            u.dynamodb_write_units * p["dynamodb_write_request_unit"].each
+            + u.dynamodb_read_units * p["dynamodb_read_request_unit"].each
+        )
+        * million,
+        "lambda_requests": u.lambda_invocations * million * p["lambda_request"].each,
+        "lambda_duration": u.lambda_gb_seconds * million * p[f"lambda_gb_second_{arch}"].each,
+        "scheduler": u.scheduler_invocations * million * p["scheduler_invocation"].each,
+        "cloudwatch_logs": u.log_bytes * million / BYTES_PER_GB * p["cloudwatch_logs_ingested_gb"].each,
+    }
+
+
+def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
+    """Model ``workload``'s cost from the measured counts and the price table."""
+    p = prices or load_prices()
+    u = usage(workload)
+    million = 1_000_000
+    per_million = price_per_million(u, workload.arch, p)
+    fixed = {
+        "idle_polling": workload.queues * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
+        "custom_metrics": WORKER_CUSTOM_METRICS * p["cloudwatch_custom_metric_month"].each,
+    }
+    tasks = workload.tasks_per_month
+    monthly = {key: value * tasks / million for key, value in per_million.items()}
+    scheduler = p["scheduler_invocation"]
+    billed_invocations = max(0.0, u.scheduler_invocations * tasks - scheduler.free_per_month)
+    monthly["scheduler"] = billed_invocations * scheduler.each
+    monthly.update(fixed)
+    return Estimate(workload, u, per_million, fixed, monthly, p.as_of)
+
+
+# --- DynamoDB item sizes (Amazon DynamoDB Developer Guide, "Item sizes and formats") -----------------
+
+
+def attribute_value_bytes(value: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for one attribute value in the low-level typed format ({"S": ...})."""
+    (kind, data), *_ = value.items()
+    if kind == "S":
+        return len(str(data).encode("utf-8"))
+    if kind == "N":
+        return number_bytes(str(data))
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode("utf-8")) for s in data)
+    if kind == "NS":
+        return sum(number_bytes(n) for n in data)
+    if kind == "BS":
+        return sum(len(b) for b in data)
+    if kind == "L":
+        return 3 + sum(1 + attribute_value_bytes(v) for v in data)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + attribute_value_bytes(v) for k, v in data.items())
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def number_bytes(text: str) -> int:
+    """A number's size: one byte per two significant digits, plus one."""
+    digits = Decimal(text).normalize().as_tuple().digits
+    significant = len("".join(map(str, digits)).strip("0")) or 1
+    return math.ceil(significant / 2) + 1
+
+
+def item_bytes(item: dict[str, dict[str, Any]] | None) -> int:
+    """An item's size: each attribute's name (UTF-8) plus its value."""
+    if not item:
+        return 0
+    return sum(len(name.encode("utf-8")) + attribute_value_bytes(value) for name, value in item.items())
+
+
+def write_units(before: int, after: int) -> int:
+    """Write units of one write: 1 per started KB of the larger of the item before and after (minimum 1).
+
+    A conditional write that fails is charged the same way, on the item as it stands.
+    """
+    return max(1, math.ceil(max(before, after) / limits.DYNAMODB_WRITE_UNIT_BYTES))

@@ -1,0 +1,123 @@
+"""Delays past SQS's 900 s through one-time EventBridge Scheduler schedules, and cancelling tasks.
+
+A task due more than 900 s from now is recorded PENDING with its ETA and carried by a one-time
+``at()`` schedule named after its id (``t.<id>``, or ``t-<sha256>``), which deletes itself after firing.
+:func:`revoke` deletes that schedule, if any, and marks a task that has not started REVOKED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from squall import limits
+from squall.envelope import check_task_id
+from squall.errors import EnqueueError, InvalidSchedule, MessageTooLarge
+from squall.scheduling import (
+    DELAY_PREFIX,
+    HASHED_DELAY_PREFIX,
+    flexible_window,
+    require_scheduler,
+    target,
+    valid_name,
+)
+from squall.states import State
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+    from squall.producer import Outgoing
+
+
+def long_delay_name(task_id: str) -> str:
+    """The one-time schedule of a long-delayed task: ``t.<id>``, or ``t-<sha256>`` if the id does not fit."""
+    if valid_name(task_id):
+        return DELAY_PREFIX + task_id
+    return HASHED_DELAY_PREFIX + hashlib.sha256(task_id.encode("utf-8")).hexdigest()[:48]
+
+
+def at_expression(when: float) -> str:
+    """``at(...)`` in UTC for epoch seconds ``when``, rounded up to the second so nothing starts early."""
+    moment = datetime.fromtimestamp(math.ceil(when), UTC)
+    return f"at({moment.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def send_later(app: Squall, message: Outgoing) -> None:
+    """Send a task due more than 900 s from now through a one-time ``at()`` schedule.
+
+    The task is recorded PENDING with its ETA first (so its AsyncResult shows when it is due), unless the
+    id is already known: a re-send of a task that ran or was revoked changes nothing. Creating a schedule
+    that exists already (a retried call) counts as success. AWS errors become EnqueueError.
+    """
+    settings = app.settings
+    require_scheduler(settings)
+    envelope = message.envelope
+    if envelope.eta is None:
+        raise InvalidSchedule("send_later needs a task with an eta")
+    if message.size > limits.SCHEDULER_MAX_INPUT_BYTES:
+        raise MessageTooLarge(
+            envelope.task, message.size, limits.SCHEDULER_MAX_INPUT_BYTES, service="EventBridge Scheduler"
+        )
+    request: dict[str, Any] = {
+        "Name": long_delay_name(envelope.id),
+        "GroupName": settings.schedule_group,
+        "ScheduleExpression": at_expression(envelope.eta),
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": flexible_window(None),
+        "ActionAfterCompletion": "DELETE",
+        "Description": f"Squall task {envelope.task} id {envelope.id}"[:512],
+        "Target": target(settings, envelope.queue, message.body),
+    }
+    try:
+        current = app.store.hold(
+            envelope.id,
+            name=envelope.task,
+            queue=envelope.queue,
+            created=envelope.created,
+            eta=envelope.eta,
+            ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
+        )
+        if current is not None and current.state is not State.PENDING:
+            return  # it already ran, runs, or was revoked: sending it again would be a duplicate
+        app.scheduler.create_schedule(**request)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConflictException":
+            return  # made by an earlier call with the same task id
+        raise EnqueueError({envelope.id: f"{type(exc).__name__}: {exc}"}) from exc
+
+
+# --- cancellation ---------------------------------------------------------------------------------------
+
+
+class RevokeOutcome(StrEnum):
+    """What ``revoke`` did."""
+
+    REVOKED = "REVOKED"  # the task will not run (revoked now, or earlier)
+    ALREADY_FINISHED = "ALREADY_FINISHED"  # it finished (SUCCESS or DEAD) before; nothing changed
+    RUNNING = "RUNNING"  # an attempt is running and cannot be stopped; nothing changed
+
+
+def revoke(app: Squall, task_id: str) -> RevokeOutcome:
+    """Cancel a task that has not started: delete its long-delay schedule, if any, and mark it REVOKED.
+
+    The schedule goes first so that a schedule can never outlive the REVOKED record that stops its run.
+    """
+    check_task_id(task_id)
+    settings = app.settings
+    if settings.schedule_group:
+        try:
+            app.scheduler.delete_schedule(Name=long_delay_name(task_id), GroupName=settings.schedule_group)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            # No schedule: the task was never long-delayed, or its schedule fired already.
+    current = app.store.revoke(task_id, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS)
+    if current is None or current.state is State.REVOKED:
+        return RevokeOutcome.REVOKED
+    if current.state is State.STARTED:
+        return RevokeOutcome.RUNNING
+    return RevokeOutcome.ALREADY_FINISHED

@@ -1,0 +1,395 @@
+"""Scheduling on EventBridge Scheduler: periodic tasks declared in code, and what every schedule shares.
+
+What runs where:
+
+* a delay of at most 900 s: SQS ``DelaySeconds`` (:mod:`squall.producer`);
+* a longer delay: a one-time ``at()`` schedule in the app's group carrying the envelope (:mod:`squall.delays`);
+* a periodic task: one recurring schedule per ``@app.periodic`` declaration, created by the CDK stack from
+  :attr:`squall.topology.Topology.schedules`; dynamic schedules: :mod:`squall.schedules`.
+
+Names in the app's schedule group (at most 64 of ``[0-9a-zA-Z-_.]``, so user names have 62):
+
+* ``p.<name>`` a periodic schedule, ``d.<name>`` a dynamic one;
+* ``t.<task id>`` (or ``t-<sha256>`` when the id has other characters or is long) a long delay.
+
+Every firing of ``p.<name>`` or ``d.<name>`` sends a task whose id is ``<schedule name>@<scheduled time>``,
+e.g. ``p.digest@2026-11-23T09:00:00Z``: the Scheduler substitutes ``<aws.scheduler.scheduled-time>`` in the
+Input (not ``execution-id``, which changes per attempt), so a retried invocation carries the same id and
+the worker runs it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from squall import clock, limits, schedule_expr
+from squall.envelope import Envelope
+from squall.errors import (
+    ConfigurationError,
+    InvalidArguments,
+    InvalidSchedule,
+    MessageTooLarge,
+    TaskDefinitionError,
+)
+from squall.task import Task
+from squall.topology import ScheduleResource
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+    from squall.config import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The context attribute EventBridge Scheduler replaces with the firing's time, e.g. 2026-11-23T09:00:00Z.
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+PERIODIC_PREFIX = "p."
+DYNAMIC_PREFIX = "d."
+DELAY_PREFIX = "t."
+HASHED_DELAY_PREFIX = "t-"
+#: Longest user-given schedule name: the service's 64 less the two-character prefix.
+MAX_NAME_CHARS = limits.SCHEDULER_MAX_NAME_CHARS - len(PERIODIC_PREFIX)
+_NAME = re.compile(r"[0-9A-Za-z_.-]+")
+
+
+# --- checks shared by declared and dynamic schedules ---------------------------------------------------
+
+
+def valid_name(name: object) -> bool:
+    """Whether ``name`` fits after a two-character prefix in a schedule name."""
+    return isinstance(name, str) and len(name) <= MAX_NAME_CHARS and _NAME.fullmatch(name) is not None
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Return ``name`` if it can name a schedule, else raise InvalidSchedule naming the argument."""
+    if not isinstance(name, str) or not valid_name(name):
+        raise InvalidSchedule(
+            f"{what} {name!r} cannot name a schedule: give 1-{MAX_NAME_CHARS} letters, digits, '-', '_' or '.'"
+        )
+    return name
+
+
+def check_timezone(timezone: str) -> str:
+    """Return ``timezone`` if it is an IANA time zone name, else raise InvalidSchedule."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise InvalidSchedule(
+            f"timezone {timezone!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Berlin')"
+        ) from None
+    return timezone
+
+
+def check_expression(expression: str, *, recurring: bool) -> schedule_expr.ScheduleExpression:
+    """Parse ``expression``; InvalidSchedule names the argument and the offending cron field."""
+    try:
+        parsed = schedule_expr.parse(expression)
+    except InvalidSchedule as exc:
+        raise InvalidSchedule(f"expression: {exc}") from None
+    if recurring and parsed.kind == "at":
+        raise InvalidSchedule(
+            f"expression {expression!r}: a periodic schedule needs cron(...) or rate(...); "
+            "for one run later, use apply_async(eta=...) or app.schedules.create(..., at=...)"
+        )
+    return parsed
+
+
+def check_window(minutes: int | None) -> int | None:
+    """Return a flexible window in minutes (None: off), or raise InvalidSchedule."""
+    low, high = limits.SCHEDULER_MIN_WINDOW_MINUTES, limits.SCHEDULER_MAX_WINDOW_MINUTES
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high
+    ):
+        raise InvalidSchedule(f"flexible_window_minutes must be None (off) or an int {low}-{high}, got {minutes!r}")
+    return minutes
+
+
+def check_dates(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """Return aware UTC start and end; InvalidSchedule names the argument that is naive or out of order."""
+    for label, value in (("start", start), ("end", end)):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise InvalidSchedule(f"{label} must be an aware datetime (e.g. datetime(..., tzinfo=UTC)), got {value!r}")
+    start = None if start is None else start.astimezone(UTC)
+    end = None if end is None else end.astimezone(UTC)
+    if start is not None and end is not None and end <= start:
+        raise InvalidSchedule(f"end {end.isoformat()} must be after start {start.isoformat()}")
+    return start, end
+
+
+def start_date_for(expression: str, start: datetime | None, now: datetime) -> datetime | None:
+    """The StartDate to send now: the service refuses one more than 5 minutes past.
+
+    A past start of a rate schedule moves forward by whole intervals (keeping its phase); a past start of
+    any other schedule is dropped (it no longer changes anything).
+    """
+    if start is None or start >= now:
+        return start
+    rate = schedule_expr.parse(expression).rate
+    if rate is None:
+        return None
+    return start + rate * math.ceil((now - start) / rate)
+
+
+def require_scheduler(settings: Settings) -> None:
+    """Raise ConfigurationError unless the settings name the schedule group, role and DLQ."""
+    missing = [
+        name
+        for name, value in (
+            ("schedule_group", settings.schedule_group),
+            ("scheduler_role_arn", settings.scheduler_role_arn),
+            ("scheduler_dlq_arn", settings.scheduler_dlq_arn),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"app {settings.app!r} needs EventBridge Scheduler (delays over {limits.SQS_MAX_DELAY_SECONDS} s, "
+            f"schedules) but its settings lack: {', '.join(missing)}. Redeploy the stack, or set them in Settings.",
+            missing=missing,
+        )
+
+
+def preview_schedule(
+    expression: str, timezone: str = "UTC", start: datetime | None = None, count: int = 5
+) -> list[datetime]:
+    """The next ``count`` times (aware UTC) ``expression`` fires after ``start`` (default: now), as AWS would.
+
+    Cron fields are wall-clock time in ``timezone``: a time skipped by a daylight-saving change does not
+    fire that day, a repeated one fires once. For a rate, ``start`` is taken as a fire time: a new rate
+    schedule fires first at its StartDate (or on creation), then every interval.
+    """
+    moment = start if start is not None else datetime.fromtimestamp(clock.now(), UTC)
+    return schedule_expr.preview(expression, timezone, moment, count)
+
+
+# --- what a schedule sends ---------------------------------------------------------------------------------
+
+
+def scheduled_time_text(when: datetime) -> str:
+    """A time as EventBridge Scheduler writes ``<aws.scheduler.scheduled-time>``: 2026-11-23T09:00:00Z."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def firing_id(schedule_name: str, scheduled_time: str) -> str:
+    """The task id of one firing: ``<schedule name>@<scheduled time>``."""
+    return f"{schedule_name}@{scheduled_time}"
+
+
+def envelope_template(
+    schedule_name: str, task: Task[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], queue: str
+) -> str:
+    """The Input of a recurring schedule: an envelope whose id and ``created`` the Scheduler completes."""
+    envelope = Envelope(
+        id=firing_id(schedule_name, SCHEDULED_TIME), task=task.name, args=tuple(args), kwargs=dict(kwargs), queue=queue
+    )
+    doc = json.loads(envelope.encode(arg_names=task.positional_names(len(args))))
+    doc["created"] = SCHEDULED_TIME  # the envelope reads a Scheduler time as epoch seconds
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode("utf-8"))
+    if size > limits.SCHEDULER_MAX_INPUT_BYTES:
+        raise MessageTooLarge(task.name, size, limits.SCHEDULER_MAX_INPUT_BYTES, service="EventBridge Scheduler")
+    return text
+
+
+def target(settings: Settings, queue: str, input: str) -> dict[str, Any]:
+    """A schedule's Target: the queue as a templated SendMessage target, with Squall's retry policy and DLQ."""
+    return {
+        "Arn": settings.queue(queue).arn,
+        "RoleArn": settings.scheduler_role_arn,
+        "Input": input,
+        "RetryPolicy": {
+            "MaximumRetryAttempts": limits.SCHEDULER_RETRY_ATTEMPTS,
+            "MaximumEventAgeInSeconds": limits.SCHEDULER_EVENT_AGE_SECONDS,
+        },
+        "DeadLetterConfig": {"Arn": settings.scheduler_dlq_arn},
+    }
+
+
+def flexible_window(minutes: int | None) -> dict[str, Any]:
+    """A FlexibleTimeWindow: OFF, or FLEXIBLE within ``minutes``."""
+    if minutes is None:
+        return {"Mode": "OFF"}
+    return {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": minutes}
+
+
+# --- periodic tasks declared in code ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicSchedule:
+    """A periodic task declared with ``@app.periodic``: what to run, when, and with which arguments."""
+
+    name: str
+    task: Task[..., Any]
+    expression: schedule_expr.ScheduleExpression
+    timezone: str = "UTC"
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    flexible_window_minutes: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    enabled: bool = True
+
+    @property
+    def schedule_name(self) -> str:
+        """The schedule's name in the app's group: ``p.<name>``."""
+        return PERIODIC_PREFIX + self.name
+
+    def preview(self, start: datetime | None = None, count: int = 5) -> list[datetime]:
+        """The next ``count`` fire times (aware UTC) after ``start`` (default now), within start/end."""
+        after = start or datetime.fromtimestamp(clock.now(), UTC)
+        if self.start is not None and after < self.start:
+            after = self.start - timedelta(microseconds=1)
+        fires = schedule_expr.preview(str(self.expression), self.timezone, after, count)
+        return [fire for fire in fires if self.end is None or fire < self.end]
+
+
+class PeriodicDecorator(Protocol):
+    """What ``app.periodic(...)`` returns: apply it to a function (declaring a task) or to a Task."""
+
+    @overload
+    def __call__(self, target: Task[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
+
+
+def declare_periodic(
+    app: Squall,
+    expression: str,
+    *,
+    timezone: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any] | None,
+    name: str | None,
+    flexible_window_minutes: int | None,
+    start: datetime | None,
+    end: datetime | None,
+    enabled: bool,
+) -> PeriodicDecorator:
+    """Check a periodic declaration now, and return the decorator that registers it (see Squall.periodic)."""
+    parsed = check_expression(expression, recurring=True)
+    check_timezone(timezone)
+    check_window(flexible_window_minutes)
+    start, end = check_dates(start, end)
+    if name is not None:
+        check_name(name)
+
+    def apply(target: Any) -> Any:
+        from squall.app import default_task_name
+
+        if isinstance(target, Task):
+            if target.app is not app:
+                raise TaskDefinitionError(
+                    f"task {target.name!r} belongs to another app; declare it on app {app.name!r}"
+                )
+            task_name = target.name
+        else:
+            task_name = default_task_name(target)
+        periodic_name = name if name is not None else default_periodic_name(task_name)
+        if not valid_name(periodic_name):
+            raise InvalidSchedule(
+                f"task name {task_name!r} cannot name its schedule (1-{MAX_NAME_CHARS} letters, digits, '-', '_' "
+                "or '.'): pass name='...' to app.periodic"
+            )
+        if periodic_name in app.periodic_schedules:
+            raise TaskDefinitionError(f"two periodic schedules are named {periodic_name!r}; give one name='...'")
+        task = target if isinstance(target, Task) else app.task(target)
+        try:
+            periodic = PeriodicSchedule(
+                periodic_name,
+                task,
+                parsed,
+                timezone,
+                tuple(args),
+                dict(kwargs or {}),
+                flexible_window_minutes,
+                start,
+                end,
+                enabled,
+            )
+            task.bind_arguments(periodic.args, periodic.kwargs)
+            schedule_input(app, periodic)  # refuses arguments JSON cannot carry, or too large an input
+        except (InvalidArguments, ValueError) as exc:
+            if task is not target:
+                del app.tasks[task.name]  # declared here: undo, so a corrected declaration can register it
+            if isinstance(exc, InvalidArguments):
+                raise TaskDefinitionError(f"periodic schedule {periodic_name!r}: args/kwargs: {exc}") from exc
+            raise
+        app.periodic_schedules[periodic_name] = periodic
+        return task
+
+    return apply
+
+
+def default_periodic_name(task_name: str) -> str:
+    """A periodic schedule's default name: its task's, without ``.<locals>``, other characters as ``_``.
+
+    A name longer than 62 characters keeps its end (the function's name) and gains a hash of the whole.
+    """
+    name = re.sub(r"[^0-9A-Za-z_.-]", "_", task_name.replace(".<locals>", ""))
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    digest = hashlib.sha256(task_name.encode("utf-8")).hexdigest()[:8]
+    return f"{name[-(MAX_NAME_CHARS - 9) :].lstrip('.')}-{digest}"
+
+
+def schedule_input(app: Squall, periodic: PeriodicSchedule) -> str:
+    """The Target.Input of a periodic schedule: its envelope template (JSON text)."""
+    if periodic.task.app is not app:
+        raise TaskDefinitionError(f"periodic schedule {periodic.name!r} belongs to another app")
+    return envelope_template(
+        periodic.schedule_name, periodic.task, periodic.args, periodic.kwargs, periodic.task.options.queue
+    )
+
+
+def schedule_resources(app: Squall) -> tuple[ScheduleResource, ...]:
+    """The app's periodic schedules as deployable resources (for :func:`squall.topology.describe`)."""
+    return tuple(
+        ScheduleResource(
+            name=periodic.schedule_name,
+            periodic_name=periodic.name,
+            expression=str(periodic.expression),
+            timezone=periodic.timezone,
+            queue=periodic.task.options.queue,
+            task=periodic.task.name,
+            input=schedule_input(app, periodic),
+            flexible_window_minutes=periodic.flexible_window_minutes,
+            start=periodic.start,
+            end=periodic.end,
+            enabled=periodic.enabled,
+            retry_attempts=limits.SCHEDULER_RETRY_ATTEMPTS,
+            max_event_age=limits.SCHEDULER_EVENT_AGE_SECONDS,
+            description=f"Squall periodic task {periodic.task.name}",
+        )
+        for periodic in app.periodic_schedules.values()
+    )
+
+
+def schedule_request(resource: ScheduleResource, settings: Settings) -> dict[str, Any]:
+    """CreateSchedule arguments for a periodic schedule (the local runtime; the stack sets the same)."""
+    request: dict[str, Any] = {
+        "Name": resource.name,
+        "GroupName": settings.schedule_group,
+        "ScheduleExpression": resource.expression,
+        "ScheduleExpressionTimezone": resource.timezone,
+        "FlexibleTimeWindow": flexible_window(resource.flexible_window_minutes),
+        "Target": target(settings, resource.queue, resource.input),
+        "State": "ENABLED" if resource.enabled else "DISABLED",
+        "Description": resource.description,
+        "ActionAfterCompletion": "NONE",
+    }
+    start = start_date_for(resource.expression, resource.start, datetime.fromtimestamp(clock.now(), UTC))
+    if start is not None:
+        request["StartDate"] = start
+    if resource.end is not None:
+        request["EndDate"] = resource.end
+    return request

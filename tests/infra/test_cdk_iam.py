@@ -1,0 +1,129 @@
+"""Least privilege: no wildcard actions, no service-wide resources, and each role can do only its job."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from cdk_support import Synth, logical_id, render
+
+#: The one statement AWS requires on Resource "*": X-Ray trace upload has no resource-level permissions.
+#: Lambda active tracing adds it to the worker role; infra/nag.py acknowledges AwsSolutions-IAM5 for it.
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+#: An ARN whose resource part is only a wildcard, e.g. arn:aws:sqs:*:*:* or arn:aws:sqs:us-east-1:123:*.
+SERVICE_WIDE = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:[^:]*:\*$")
+
+
+def _statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical, resource in synth.json["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = [props["PolicyDocument"]] if "PolicyDocument" in props else []
+        documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.append(props["AssumeRolePolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical, statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _allowed(synth: Synth, role_id: str) -> dict[str, set[str]]:
+    """Action -> rendered resources granted to role ``role_id`` by its inline policies."""
+    allowed: dict[str, set[str]] = {}
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_id not in {logical_id(r) for r in policy["Properties"]["Roles"]}:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in _as_list(statement["Action"]):
+                allowed.setdefault(action, set()).update(str(render(r)) for r in _as_list(statement["Resource"]))
+    return allowed
+
+
+def test_no_statement_allows_wildcard_actions(synth: Synth) -> None:
+    for logical, statement in _statements(synth):
+        if statement["Effect"] == "Allow":
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"{logical}: {action}"
+
+
+def test_no_statement_allows_every_resource_except_xray_trace_upload(synth: Synth) -> None:
+    for logical, statement in _statements(synth):
+        if statement["Effect"] != "Allow" or "Resource" not in statement:
+            continue
+        for resource in _as_list(statement["Resource"]):
+            rendered = str(render(resource))
+            assert not SERVICE_WIDE.match(rendered), f"{logical}: {rendered}"
+            if rendered == "*":
+                assert set(_as_list(statement["Action"])) == XRAY_ACTIONS, f"{logical}: {statement['Action']}"
+
+
+def test_scheduler_role_can_only_send_to_the_apps_queues(synth: Synth) -> None:
+    scheduler = synth.stack.service.scheduler
+    role_id = synth.stack.get_logical_id(scheduler.role.node.default_child)  # type: ignore[arg-type]
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
+    topology = synth.stack.service.topology
+    expected = {f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues}
+    expected.add(f"<{queue_ids[topology.scheduler_dlq_name]}.Arn>")
+    assert _allowed(synth, role_id) == {"sqs:SendMessage": expected}
+    role = synth.json["Resources"][role_id]["Properties"]
+    assert role["RoleName"] == topology.scheduler_role_name
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert "ManagedPolicyArns" not in role
+
+
+def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_only(synth: Synth) -> None:
+    worker = synth.stack.service.worker
+    role_id = synth.stack.get_logical_id(worker.role.node.default_child)  # type: ignore[arg-type]
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
+    topology = synth.stack.service.topology
+    sources = {f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues}
+    dead = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
+    (table_id,) = synth.resources("AWS::DynamoDB::Table")
+    (log_group_id,) = synth.resources("AWS::Logs::LogGroup")
+    consume = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+               "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    expected = {action: sources for action in consume}
+    expected["sqs:SendMessage"] = sources | dead
+    expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
+    expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
+    expected.update({action: {"*"} for action in XRAY_ACTIONS})
+    assert _allowed(synth, role_id) == expected
+    assert "ManagedPolicyArns" not in synth.json["Resources"][role_id]["Properties"]
+
+
+def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_schedules(synth: Synth) -> None:
+    (policy,) = synth.resources("AWS::IAM::ManagedPolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
+    topology = synth.stack.service.topology
+    (table_id,) = synth.resources("AWS::DynamoDB::Table")
+    (parameter_id,) = synth.resources("AWS::SSM::Parameter")
+    scheduler_role_id = synth.stack.get_logical_id(
+        synth.stack.service.scheduler.role.node.default_child  # type: ignore[arg-type]
+    )
+
+    assert statements["SendTasks"]["Action"] == "sqs:SendMessage"
+    assert {render(r) for r in statements["SendTasks"]["Resource"]} == {
+        f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues
+    }
+    results = statements["ReadResultsAndHoldDelayedTasks"]
+    assert results["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert render(results["Resource"]) == f"<{table_id}.Arn>"
+    assert statements["ReadSettings"]["Action"] == "ssm:GetParameter"
+    assert render(statements["ReadSettings"]["Resource"]).endswith(f":parameter<{parameter_id}>")
+    schedules = statements["ManageSchedules"]
+    assert schedules["Action"] == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+    assert render(schedules["Resource"]).endswith(f":schedule/{topology.schedule_group}/*")
+    pass_role = statements["PassSchedulerRole"]
+    assert pass_role["Action"] == "iam:PassRole"
+    assert render(pass_role["Resource"]) == f"<{scheduler_role_id}.Arn>"
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert set(statements) == {"SendTasks", "ReadResultsAndHoldDelayedTasks", "ReadSettings", "ManageSchedules",
+                               "PassSchedulerRole"}

@@ -1,0 +1,85 @@
+"""Alarms on dead letters, queue age, worker errors and throttles; an optional email topic; a dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdk_support import Synth, logical_id, render
+
+from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
+
+
+def _alarms_on(synth: Synth, metric: str) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
+            if a["Properties"]["MetricName"] == metric]
+
+
+def _alarmed_queues(synth: Synth, metric: str) -> set[str]:
+    names = {k: q["Properties"]["QueueName"] for k, q in synth.resources("AWS::SQS::Queue").items()}
+    return {names[logical_id(a["Dimensions"][0]["Value"])] for a in _alarms_on(synth, metric)}
+
+
+def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(synth: Synth) -> None:
+    topology = synth.stack.service.topology
+    assert _alarmed_queues(synth, "ApproximateNumberOfMessagesVisible") == {
+        *(r.dlq_name for r in topology.queues), topology.scheduler_dlq_name
+    }
+    for alarm in _alarms_on(synth, "ApproximateNumberOfMessagesVisible"):
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+        assert alarm["Namespace"] == "AWS/SQS"
+        assert alarm["Statistic"] == "Maximum"
+
+
+def test_every_source_queue_alarms_when_its_oldest_message_is_too_old(shop: Synth, tuned: Synth) -> None:
+    for synth, threshold in ((shop, 900), (tuned, 600)):
+        topology = synth.stack.service.topology
+        assert _alarmed_queues(synth, "ApproximateAgeOfOldestMessage") == {r.queue_name for r in topology.queues}
+        assert {a["Threshold"] for a in _alarms_on(synth, "ApproximateAgeOfOldestMessage")} == {threshold}
+
+
+def test_worker_errors_and_throttles_alarm(synth: Synth) -> None:
+    (function_id,) = synth.resources("AWS::Lambda::Function")
+    for metric in ("Errors", "Throttles"):
+        (alarm,) = _alarms_on(synth, metric)
+        assert alarm["Namespace"] == "AWS/Lambda"
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+        assert alarm["Threshold"] == 1
+
+
+def test_alarms_notify_nobody_unless_an_email_is_configured(shop: Synth) -> None:
+    assert shop.resources("AWS::SNS::Topic") == {}
+    for alarm in shop.resources("AWS::CloudWatch::Alarm").values():
+        assert "AlarmActions" not in alarm["Properties"]
+
+
+def test_alarm_email_goes_through_an_encrypted_tls_only_topic(tuned: Synth) -> None:
+    (topic_id, topic), = tuned.resources("AWS::SNS::Topic").items()
+    assert render(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
+    (subscription,) = tuned.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+    (policy,) = tuned.resources("AWS::SNS::TopicPolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+    for alarm in tuned.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_dashboard_shows_task_outcomes_from_the_workers_metrics(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "squall-shop"
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    metrics = [m for w in body["widgets"] for m in w["properties"].get("metrics", [])]
+    outcome_series = {m[1] for m in metrics if m[0] == METRICS_NAMESPACE}
+    assert outcome_series == set(OUTCOME_METRICS.values())
+    for m in metrics:
+        if m[0] == METRICS_NAMESPACE:
+            assert m[2:4] == ["service", "shop"]
+    titles = " ".join(w["properties"].get("title", "") for w in body["widgets"])
+    for name in synth.stack.service.queues:
+        assert f"Queue {name}" in titles
+    for needed in ("Dead-letter queue depth", "Worker duration", "errors, throttles"):
+        assert needed in titles

@@ -1,0 +1,125 @@
+"""CDK context keys parse from cdk.json values and -c strings alike, and bad values say what to fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdk_support import ROOT
+from infra.constructs.worker import retention
+from infra.options import DEFAULT_APP, DeployOptions
+from infra.packaging import stage_bundle
+
+from squall.errors import ConfigurationError
+from squall.topology import WorkerSizing
+
+
+def _options(**context: Any) -> DeployOptions:
+    return DeployOptions.from_context(context.get)
+
+
+def test_defaults_deploy_the_example_shop_safely() -> None:
+    options = _options()
+    assert options.app_spec == DEFAULT_APP == "examples.shop.tasks:app"
+    assert options.code == (ROOT / "examples",)
+    assert options.sizing == WorkerSizing()
+    assert (options.removal_policy, options.deletion_protection) == ("retain", True)
+    assert options.alarm_email is None
+    assert options.load_app().name == "shop"
+
+
+def test_command_line_strings_and_cdk_json_values_mean_the_same() -> None:
+    typed = _options(**{"squall:timeout": 90, "squall:deletionProtection": False,
+                        "squall:queues": {"reports": {"batch_size": 20, "batching_window": 5}}})
+    strings = _options(**{"squall:timeout": "90", "squall:deletionProtection": "false",
+                          "squall:queues": json.dumps({"reports": {"batch_size": 20, "batching_window": 5}})})
+    assert typed == strings
+    assert typed.sizing.timeout == 90
+    assert typed.queue_overrides == {"reports": {"batch_size": 20, "batching_window": 5}}
+
+
+def test_code_paths_are_comma_separated_relative_to_the_repository(tmp_path: Path) -> None:
+    options = DeployOptions.from_context({"squall:code": "examples, functions"}.get)
+    assert options.code == (ROOT / "examples", ROOT / "functions")
+    with pytest.raises(ConfigurationError, match="no such file or directory"):
+        DeployOptions.from_context({"squall:code": "nowhere"}.get, base=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("squall:timeout", "soon", "squall:timeout must be a whole number"),
+        ("squall:deletionProtection", "maybe", "squall:deletionProtection must be true or false"),
+        ("squall:removalPolicy", "snapshot", "squall:removalPolicy must be one of retain, destroy"),
+        ("squall:queues", "{not json", "squall:queues is not valid JSON"),
+        ("squall:queues", '{"reports": {"batch": 5}}', "unknown keys \\['batch'\\]"),
+        ("squall:app", "examples.shop.tasks", "must be 'module:attribute'"),
+        ("squall:ageAlarmSeconds", "10", "at least 60 seconds"),
+    ],
+)
+def test_bad_context_values_name_the_key(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        _options(**{key: value})
+
+
+def test_an_app_spec_that_names_no_squall_app_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"does not name a squall\.Squall app"):
+        _options(**{"squall:app": "examples.shop.tasks:CardDeclined"}).load_app()
+    with pytest.raises(ConfigurationError, match=r"cannot import 'examples\.nowhere'"):
+        _options(**{"squall:app": "examples.nowhere:app"}).load_app()
+
+
+def test_log_retention_must_be_a_value_cloudwatch_accepts() -> None:
+    assert retention(30).name == "ONE_MONTH"
+    with pytest.raises(ValueError, match="not one CloudWatch Logs accepts"):
+        retention(31)
+
+
+def test_bundle_refuses_two_code_paths_with_the_same_name(tmp_path: Path) -> None:
+    (tmp_path / "functions").mkdir()
+    with pytest.raises(ValueError, match="both named functions"):
+        stage_bundle([tmp_path / "functions"])
+
+
+def test_settings_size_estimate_bounds_the_document_and_flags_apps_too_big_for_the_environment() -> None:
+    from infra.stack import ENV_CONFIG_BUDGET_BYTES, estimated_document_bytes
+
+    from squall import Squall
+    from squall.topology import describe
+
+    shop = _options().load_app()
+    assert estimated_document_bytes(describe(shop)) < ENV_CONFIG_BUDGET_BYTES
+    many = Squall("many-queues-app", queues=[f"queue-number-{i:02d}" for i in range(12)])
+    assert estimated_document_bytes(describe(many)) > ENV_CONFIG_BUDGET_BYTES
+
+
+def test_the_construct_example_in_the_deploy_guide_builds(tmp_path: Path) -> None:
+    import re
+
+    import aws_cdk as cdk
+
+    from infra import SquallService
+
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "SquallService(" in block]
+    # Build the example's stack without synthesizing it (the session's synths cover the template).
+    namespace: dict[str, Any] = {}
+    code = example.replace("app = cdk.App()", f"app = cdk.App(outdir={str(tmp_path)!r})").replace("app.synth()", "")
+    exec(compile(code, "docs/deploy.md", "exec"), namespace)  # noqa: S102 - our own documentation's example
+    stack = namespace["app"].node.find_child("shop")
+    (service,) = [c for c in stack.node.find_all() if isinstance(c, SquallService)]
+    assert service.monitoring.topic is not None
+    assert isinstance(stack, cdk.Stack)
+
+
+def test_service_refuses_an_app_spec_naming_another_app(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    from infra import SquallService
+    from squall import Squall
+
+    other = Squall("other")
+    with pytest.raises(ConfigurationError, match="names another object"):
+        SquallService(cdk.Stack(cdk.App(outdir=str(tmp_path)), "s"), "Tasks", app=other, options=_options())

@@ -1,0 +1,146 @@
+"""Derived infrastructure values, and that the local runtime provisions exactly what the description says."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from squall import Queue, Squall, WorkerSizing, local
+from squall.limits import (
+    DEFAULT_MAX_RETRIES,
+    RECEIVE_COUNT_HEADROOM,
+    SQS_MAX_RECEIVE_COUNT,
+    SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA,
+)
+from squall.local import Runtime
+from squall.topology import describe, max_receive_count, visibility_timeout
+
+
+@pytest.fixture
+def tasks(app: Squall) -> SimpleNamespace:
+    @app.task(max_retries=7)
+    def patient() -> None: ...
+
+    @app.task(max_retries=1)
+    def hasty() -> None: ...
+
+    return SimpleNamespace(patient=patient, hasty=hasty)
+
+
+# --- derived values --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("timeout", "window", "expected"), [(60, 0, 360), (900, 0, 5_400), (120, 20, 740), (1, 300, 306)]
+)
+def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(
+    timeout: int, window: int, expected: int
+) -> None:
+    assert visibility_timeout(WorkerSizing(timeout=timeout), window) == expected
+
+
+def test_described_queue_visibility_follows_the_worker_timeout() -> None:
+    app_with_window = Squall("test-window", queues=[Queue("bulk", batch_size=100, batching_window=20)])
+
+    queue = describe(app_with_window, WorkerSizing(timeout=120)).queue("bulk")
+
+    assert queue.visibility_timeout == 6 * 120 + 20
+    assert queue.batch_size == 100
+
+
+@pytest.mark.parametrize(
+    ("retries", "expected"),
+    [
+        ([], DEFAULT_MAX_RETRIES + 1 + RECEIVE_COUNT_HEADROOM),
+        ([0], SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA),
+        ([0, 0], SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA),
+        ([3], 3 + 1 + RECEIVE_COUNT_HEADROOM),
+        ([1, 10, 2], 10 + 1 + RECEIVE_COUNT_HEADROOM),
+        ([900], 900 + 1 + RECEIVE_COUNT_HEADROOM),
+    ],
+)
+def test_max_receive_count_covers_every_attempt_plus_headroom(retries: list[int], expected: int) -> None:
+    assert max_receive_count(retries) == expected
+
+
+@settings(max_examples=100)
+@given(st.lists(st.integers(min_value=0, max_value=2_000), max_size=20))
+def test_max_receive_count_is_never_below_five_nor_below_the_last_attempt(retries: list[int]) -> None:
+    count = max_receive_count(retries)
+
+    assert SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA <= count <= SQS_MAX_RECEIVE_COUNT
+    attempts = max(retries, default=DEFAULT_MAX_RETRIES) + 1
+    assert count >= min(SQS_MAX_RECEIVE_COUNT, attempts + RECEIVE_COUNT_HEADROOM)
+
+
+def test_max_receive_count_follows_the_queues_own_tasks(app: Squall, tasks: SimpleNamespace) -> None:
+    assert describe(app).queue("default").max_receive_count == 7 + 1 + RECEIVE_COUNT_HEADROOM
+
+
+def test_dead_letter_queue_outlives_its_source(app: Squall) -> None:
+    queue = describe(app).queue("default")
+
+    # A standard-queue DLQ keeps the original enqueue time: it must retain messages longer than the source.
+    assert queue.dlq_retention > queue.retention
+
+
+def test_resources_are_named_after_the_app(app: Squall) -> None:
+    topology = describe(app)
+
+    assert topology.queue("default").queue_name == f"squall-{app.name}-default"
+    assert topology.queue("default").dlq_name == f"squall-{app.name}-default-dlq"
+    assert topology.table.name == f"squall-{app.name}-tasks"
+
+
+# --- the local runtime provisions the description --------------------------------------------------------
+
+
+def test_local_queues_have_exactly_the_described_attributes(rt: Runtime) -> None:
+    # Given the description, and the queues the runtime created from it
+    sqs = rt.app.sqs
+    for resource in rt.topology.queues:
+        address = rt.settings.queue(resource.name)
+
+        # When we read them back from SQS
+        source = sqs.get_queue_attributes(QueueUrl=address.url, AttributeNames=["All"])["Attributes"]
+        dlq = sqs.get_queue_attributes(QueueUrl=address.dlq_url, AttributeNames=["All"])["Attributes"]
+
+        # Then every described attribute is there, with the described value
+        expected = resource.queue_attributes(address.dlq_arn)
+        redrive = json.loads(source["RedrivePolicy"])
+        assert {
+            "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+            "maxReceiveCount": int(redrive["maxReceiveCount"]),
+        } == json.loads(expected.pop("RedrivePolicy"))
+        assert {key: source[key] for key in expected} == expected
+        assert {key: dlq[key] for key in resource.dlq_attributes()} == resource.dlq_attributes()
+        assert address.max_receive_count == resource.max_receive_count
+        assert int(source["VisibilityTimeout"]) == 6 * rt.topology.sizing.timeout + resource.batching_window
+
+
+def test_local_table_has_the_described_key_and_ttl(rt: Runtime) -> None:
+    table = rt.topology.table
+
+    description = rt.app.dynamodb.describe_table(TableName=table.name)["Table"]
+    ttl = rt.app.dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+
+    assert description["KeySchema"] == [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": table.ttl_attribute}
+
+
+def test_every_declared_queue_is_provisioned_with_its_polling_settings() -> None:
+    app = Squall("test-queues", queues=[Queue("default"), Queue("reports", batch_size=5, max_concurrency=5)])
+
+    with local.run(app, sizing=WorkerSizing(timeout=30)) as rt:
+        assert set(rt.settings.queues) == {"default", "reports"}
+        reports = rt.topology.queue("reports")
+        assert (reports.batch_size, reports.max_concurrency) == (5, 5)
+        attributes = rt.app.sqs.get_queue_attributes(
+            QueueUrl=rt.settings.queue("reports").url, AttributeNames=["VisibilityTimeout"]
+        )["Attributes"]
+        assert attributes["VisibilityTimeout"] == "180"
