@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
-QUEUE = "squall-bench-celery"
-TABLE = "squall-bench-celery-results"
+#: Names with a per-run suffix: moto's server keeps its state for the life of the bench process.
+_RUN = os.environ.get("SQUALL_BENCH_RUN", "0")
+QUEUE = f"squall-bench-celery-{_RUN}"
+TABLE = f"squall-bench-celery-results-{_RUN}"
 #: Messages one ReceiveMessage may fetch: Celery asks for prefetch_multiplier x concurrency (solo: 1).
 PREFETCH = int(os.environ.get("SQUALL_BENCH_CELERY_PREFETCH", "10"))
 

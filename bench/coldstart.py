@@ -84,11 +84,11 @@ def import_times(code: str, env: dict[str, str]) -> dict[str, int]:
     return out
 
 
-def importtime_seconds(code: str, env: dict[str, str], runs: int) -> float:
-    """Median over ``runs`` of the top-level cumulative import time of ``code``, less interpreter start-up."""
+def importtime_seconds(code: str, env: dict[str, str], runs: int, startup: set[str]) -> float:
+    """Median over ``runs`` of the top-level cumulative import time of ``code``, less the modules an empty
+    interpreter imports anyway (``startup``)."""
     samples = []
     for _ in range(runs):
-        startup = set(import_times(EMPTY, env))
         times = import_times(code, env)
         samples.append(sum(us for name, us in times.items() if name not in startup) / 1e6)
     return statistics.median(samples)
@@ -122,16 +122,16 @@ class ColdStart:
 def measure(runs: int = 20) -> ColdStart:
     """Measure both, ``runs`` fresh interpreters each (interleaved)."""
     env = worker_environment()
-    _run(WORKER, env)  # fails loudly if the entry point cannot import at all
+    startup = set(import_times(EMPTY, env))
     walls: dict[str, list[float]] = {WORKER: [], BASELINE: [], TRACED_BASELINE: [], EMPTY: []}
     for _ in range(runs):
         for code, samples in walls.items():
             samples.append(wall_seconds(code, env, 1))
     imports = max(1, runs // 4)
     return ColdStart(
-        worker_import=importtime_seconds(WORKER, env, imports),
-        baseline_import=importtime_seconds(BASELINE, env, imports),
-        traced_import=importtime_seconds(TRACED_BASELINE, env, imports),
+        worker_import=importtime_seconds(WORKER, env, imports, startup),
+        baseline_import=importtime_seconds(BASELINE, env, imports, startup),
+        traced_import=importtime_seconds(TRACED_BASELINE, env, imports, startup),
         worker_wall=statistics.median(walls[WORKER]),
         baseline_wall=statistics.median(walls[BASELINE]),
         traced_wall=statistics.median(walls[TRACED_BASELINE]),

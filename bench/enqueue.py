@@ -8,6 +8,7 @@ and checking each task; the loop sends bodies Squall encoded beforehand, so it d
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, replace
 
 import boto3
@@ -39,7 +40,8 @@ class Enqueue:
 
 def measure(n: int = 10_000) -> Enqueue:
     """Send ``n`` no-op tasks both ways and count and time them."""
-    app = Squall("bench-enqueue")
+    # A new name each run: moto's server keeps its state for the life of the process.
+    app = Squall(f"bench-enqueue-{uuid.uuid4().hex[:8]}")
 
     @app.task(name="bench.noop")
     def noop(i: int) -> int:
@@ -70,7 +72,7 @@ def measure(n: int = 10_000) -> Enqueue:
         # send in chunks, each into a new empty queue; they alternate chunk by chunk; only sending is timed.
         address = settings.queue("default")
         for start in range(0, n, CHUNK):
-            fresh = admin.create_queue(QueueName=f"squall-bench-enqueue-{start}")["QueueUrl"]
+            fresh = admin.create_queue(QueueName=f"squall-{app.name}-{start}")["QueueUrl"]
             app.configure(replace(settings, queues={"default": replace(address, url=fresh)}), session)
             squall_counter.attach(app.sqs)  # configure() dropped the cached client: count the new one
             server.reset()
@@ -78,7 +80,7 @@ def measure(n: int = 10_000) -> Enqueue:
             app.send_batch(signatures[start : start + CHUNK])
             squall_seconds += time.perf_counter() - started
             squall_server += server.service_calls("sqs")
-            fresh = admin.create_queue(QueueName=f"squall-bench-enqueue-loop-{start}")["QueueUrl"]
+            fresh = admin.create_queue(QueueName=f"squall-{app.name}-loop-{start}")["QueueUrl"]
             server.reset()
             started = time.perf_counter()
             for body in bodies[start : start + CHUNK]:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def measure_celery(n: int, *, prefetch: int = 10) -> CeleryMeasured:
             **os.environ,
             "SQUALL_BENCH_ENDPOINT": endpoint,
             "SQUALL_BENCH_CELERY_PREFETCH": str(prefetch),
+            "SQUALL_BENCH_RUN": uuid.uuid4().hex[:8],
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",

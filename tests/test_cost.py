@@ -108,6 +108,14 @@ def test_item_sizes_follow_dynamodbs_rules() -> None:
     assert (cost.write_units(0, 1024), cost.write_units(0, 1025), cost.write_units(2000, 10)) == (1, 2, 2)
 
 
+def test_the_model_charges_every_custom_metric_the_worker_can_publish() -> None:
+    from squall.worker import handler
+
+    names = {*handler.OUTCOME_METRICS.values(), getattr(handler, "ERROR_METRIC", None)} - {None}
+
+    assert len(names) == cost.WORKER_CUSTOM_METRICS
+
+
 def test_workload_refuses_impossible_values_and_names_them() -> None:
     with pytest.raises(ValueError, match="delayed_fraction"):
         cost.Workload(delayed_fraction=0.8, periodic_fraction=0.5)

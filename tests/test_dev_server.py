@@ -76,6 +76,24 @@ def test_the_live_view_shows_tasks_moving_through_states(server: DevServer) -> N
     server.wait_for_output(r"DEAD .*examples\.shop\.tasks\.charge")
 
 
+def test_schedules_fire_on_the_wall_clock(server: DevServer) -> None:
+    script = (
+        "from datetime import UTC, datetime, timedelta\n"
+        "from examples.shop.tasks import app, charge\n"
+        "when = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)\n"
+        "app.schedules.create('soon', charge.s('o-9', 9), at=when)\n"
+        "print(f'd.soon@{when:%Y-%m-%dT%H:%M:%SZ}')\n"
+    )
+    created = server.run(sys.executable, "-c", script)
+    assert created.returncode == 0, created.stderr
+    firing = created.stdout.strip()
+
+    result = server.squall("--app", APP, "result", firing, "--wait", "--timeout", "20")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"order_id": "o-9", "charged": 9, "currency": "EUR"}
+
+
 def test_ctrl_c_stops_it_cleanly(server: DevServer) -> None:
     status = server.stop(signal.SIGINT)
 

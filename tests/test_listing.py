@@ -202,7 +202,7 @@ def test_since_reads_back_across_day_buckets_and_stops_at_the_window(rt: Runtime
 
 def test_the_limit_keeps_the_newest_across_shards(rt: Runtime, tasks: SimpleNamespace) -> None:
     results = []
-    for n in range(30):
+    for n in range(20):
         results.append(tasks.broken.delay(n))
         rt.drain()
         rt.advance(1)

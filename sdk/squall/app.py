@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from squall import config, delays, limits, producer, scheduling
+from squall import config, delays, limits, producer, scheduling, signing
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
 from squall.result import AsyncResult
 from squall.schedules import Schedules
@@ -33,7 +33,9 @@ class Squall:
 
     ``queues`` declares the app's queues (names or :class:`Queue` with polling settings); ``settings``
     pins resource locations instead of discovering them (see :mod:`squall.config`). ``index_success``
-    also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task.
+    also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task. ``signing_key``
+    turns on envelope signing (see :mod:`squall.signing`): ``"ssm:<parameter>"``, ``"secretsmanager:<secret>"``
+    or a :class:`~squall.signing.Keyring`; ``SQUALL_SIGNING_PARAMETER`` sets it from the environment.
     """
 
     def __init__(
@@ -44,8 +46,12 @@ class Squall:
         settings: config.Settings | None = None,
         session: boto3.Session | None = None,
         index_success: bool = False,
+        signing_key: str | signing.Keyring | None = None,
     ) -> None:
         self.name = config.check_app_name(name)
+        self._signing_key = signing_key
+        self._signer: signing.Signer | None = None
+        self._signer_resolved = False
         #: Whether SUCCESS tasks enter the listing index (failures always do); see docs/architecture.md.
         self.index_success = index_success
         self.queues: dict[str, Queue] = {}
@@ -268,6 +274,14 @@ class Squall:
         return Schedules(self)
 
     # --- settings and clients -------------------------------------------------------------------------
+
+    @property
+    def signer(self) -> signing.Signer | None:
+        """Signs sent envelopes and checks received ones; None when signing is off (the default)."""
+        if not self._signer_resolved:
+            self._signer = signing.signer_for(self, self._signing_key)
+            self._signer_resolved = True
+        return self._signer
 
     @property
     def settings(self) -> config.Settings:

@@ -39,7 +39,8 @@ TAG = "__squall__"
 #: Characters no message body may hold raw (see :func:`wire_text`).
 _UNSENDABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
 _INT_TEXT_BITS = 14_000
-#: Deepest nesting accepted on either side; deeper values are refused, never a RecursionError.
+#: Deepest nesting the encoder accepts. Decoding is bounded by the parser's own recursion limit instead,
+#: and deeper input becomes a ValueError (so a DecodeError, never a RecursionError escaping the worker).
 MAX_DEPTH = 100
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {

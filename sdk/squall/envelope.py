@@ -98,7 +98,7 @@ class Envelope:
         try:
             doc = codec.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise DecodeError(f"body is not valid JSON: {str(exc)[:200]}") from exc
+            raise DecodeError(f"body is not valid JSON: {str(exc)[:200]}", task_id=_salvage_id(body)) from exc
         if not isinstance(doc, dict):
             raise DecodeError(f"body is JSON {type(doc).__name__}, not an envelope object")
         raw_id = doc.get("id")
@@ -165,3 +165,13 @@ def _epoch(value: float | str) -> float:
 def _clip(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _salvage_id(body: str | bytes) -> str | None:
+    """The task id of a body whose tagged values are broken but whose JSON is not, so DEAD can be recorded."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    raw = doc.get("id") if isinstance(doc, dict) else None
+    return raw if valid_task_id(raw) else None

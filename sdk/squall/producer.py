@@ -90,6 +90,9 @@ def prepare(
         eta=when,
     )
     body = envelope.encode(arg_names=task.positional_names(len(signature.args)))
+    signer = task.app.signer
+    if signer is not None:
+        body = signer.sign(body)
     outgoing = Outgoing(envelope, body, wait)
     if outgoing.size > SQS_MAX_MESSAGE_BYTES:
         raise MessageTooLarge(task.name, outgoing.size, SQS_MAX_MESSAGE_BYTES)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from squall import clock, codec
+from squall import clock, codec, signing
 from squall.errors import InvalidSchedule, ScheduleExists, ScheduleNotFound, TaskDefinitionError
 from squall.scheduling import (
     DYNAMIC_PREFIX,
@@ -75,7 +75,7 @@ def _code(exc: ClientError) -> str:
 def _info(doc: dict[str, Any], arn: str) -> ScheduleInfo:
     """A view of a GetSchedule response (or of a CreateSchedule request)."""
     target = doc["Target"]
-    envelope = codec.loads(target.get("Input") or "{}")
+    envelope = codec.loads(signing.unverified_json(target.get("Input") or "{}"))
     window = doc.get("FlexibleTimeWindow") or {}
     return ScheduleInfo(
         name=doc["Name"].removeprefix(DYNAMIC_PREFIX),
@@ -178,6 +178,8 @@ class Schedules:
             start = now.replace(microsecond=0) + timedelta(seconds=1)
         queue_name = queue or task.options.queue
         body = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name)
+        if self.app.signer is not None:
+            body = self.app.signer.sign_template(body)  # the worker refuses unsigned firings when signing is on
         request: dict[str, Any] = {
             "Name": DYNAMIC_PREFIX + name,
             "GroupName": settings.schedule_group,

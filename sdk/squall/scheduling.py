@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from squall import clock, limits, schedule_expr
+from squall import clock, codec, limits, schedule_expr
 from squall.envelope import Envelope
 from squall.errors import (
     ConfigurationError,
@@ -192,7 +192,7 @@ def envelope_template(
     )
     doc = json.loads(envelope.encode(arg_names=task.positional_names(len(args))))
     doc["created"] = SCHEDULED_TIME  # the envelope reads a Scheduler time as epoch seconds
-    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    text = codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
     size = len(text.encode("utf-8"))
     if size > limits.SCHEDULER_MAX_INPUT_BYTES:
         raise MessageTooLarge(task.name, size, limits.SCHEDULER_MAX_INPUT_BYTES, service="EventBridge Scheduler")

@@ -61,7 +61,7 @@ class TaskOptions:
                 f"task name {self.name!r} cannot travel in an envelope: use up to 256 ASCII letters, digits "
                 "and _.:<>- starting with a letter or '_' (give name='...' to @app.task)"
             )
-        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING:
             raise TaskDefinitionError(
                 f"task {self.name!r}: max_retries must be an int 0-{limits.MAX_RETRIES_CEILING} "
                 f"(SQS's maxReceiveCount bounds attempts), got {self.max_retries!r}"

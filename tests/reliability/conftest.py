@@ -6,17 +6,17 @@ They build on the core fixtures (``app``, ``tasks``, ``rt``) in ``tests/conftest
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from tests.reliability.faults import as_function_error
 
-from squall import Squall
 from squall.limits import SQS_MAX_MESSAGE_ATTRIBUTES, SQS_MAX_MESSAGE_BYTES
 from squall.local import Runtime
-from tests.reliability.faults import as_function_error
 
 #: Characters SQS accepts in a body or string attribute (XML 1.0); anything else is InvalidMessageContents.
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -81,11 +81,26 @@ def strict_sqs(rt: Runtime) -> Callable[[], Any]:
 
 @dataclass
 class Ledger:
-    """An effects ledger: a task's effect is a conditional put keyed by its id; duplicates are refused."""
+    """An effects ledger: a task's effect is a conditional put keyed by its id; duplicates are refused.
 
-    client: Any
+    Its table is created on first use, inside whatever moto the test runs (so task fixtures may hold it).
+    """
+
     table: str = "effects"
     refused: list[str] = field(default_factory=list)
+    _client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb", region_name="us-east-1")
+            self._client.create_table(
+                TableName=self.table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        return self._client
 
     def apply(self, task_id: str) -> bool:
         """Apply ``task_id``'s effect; False (and counted) if it was applied before."""
@@ -106,20 +121,13 @@ class Ledger:
 
 
 @pytest.fixture
-def ledger(rt: Runtime) -> Ledger:
-    """A fresh effects ledger table next to the app's resources."""
-    client = rt.session.client("dynamodb", region_name=rt.settings.region)
-    client.create_table(
-        TableName="effects",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Ledger(client)
+def ledger() -> Ledger:
+    """A fresh effects ledger (its table appears in the test's moto at first use)."""
+    return Ledger()
 
 
 @pytest.fixture
-def deaths_fail_the_invocation(rt: Runtime) -> Iterator[None]:
+def deaths_fail_the_invocation(rt: Runtime) -> None:
     """A task body raising :class:`~tests.reliability.faults.Death` kills its whole invocation, as in Lambda."""
     for mapping in rt.mappings:
         inner = mapping.handler
@@ -129,11 +137,3 @@ def deaths_fail_the_invocation(rt: Runtime) -> Iterator[None]:
                 return inner(event, context)
 
         mapping.handler = handler
-    yield
-
-
-def app_with_tasks(name: str, declare: Callable[[Squall], None]) -> Squall:
-    """A fresh app named ``name`` with the tasks ``declare`` registers on it."""
-    app = Squall(name)
-    declare(app)
-    return app

@@ -193,9 +193,7 @@ class SendBatchFaults:
     def _after(self, parsed: dict[str, Any], **_: Any) -> None:
         for ok in parsed.get("Successful", []):
             self.delivered.add(json.loads(self._bodies[ok["Id"]])["id"])
-        parsed.setdefault("Failed", []).extend(
-            {**failure, "Message": "injected failure"} for failure in self._removed
-        )
+        parsed.setdefault("Failed", []).extend({**failure, "Message": "injected failure"} for failure in self._removed)
         if self._ambiguous:
             self.counts["send calls timed out after SQS accepted them"] += 1
             raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/ (injected)")

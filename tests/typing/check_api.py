@@ -7,7 +7,7 @@ Each ``# type: ignore[...]`` marks a call that must be rejected: with ``warn_unu
 
 from __future__ import annotations
 
-from squall import AsyncResult, Squall, Signature, TaskContext
+from squall import AsyncResult, Signature, Squall, TaskContext
 
 app = Squall("typing")
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from squall.local.runtime import Runtime
 
 
-@cli.command()
+@cli.command(short_help="Serve the app locally on 127.0.0.1.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default 0: a free one).")
 @click.option("--quiet", is_flag=True, help="Do not print task state changes.")
 @click.pass_obj

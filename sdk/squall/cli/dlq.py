@@ -15,12 +15,12 @@ from squall.cli.tasks import record_dict
 _QUEUE = click.option("--queue", metavar="QUEUE", help="Only this queue's DLQ (default: every queue's).")
 
 
-@cli.group("dlq")
+@cli.group("dlq", short_help="List, show, redrive, purge dead letters.")
 def dlq_group() -> None:
     """The dead-letter queues: what is in them, and bringing tasks back."""
 
 
-@dlq_group.command("list")
+@dlq_group.command("list", short_help="List dead letters and why.")
 @_QUEUE
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Most messages per queue.")
 @json_option
@@ -62,7 +62,7 @@ def list_command(ref: AppRef, queue: str | None, limit: int, as_json: bool) -> N
     out().print(table)
 
 
-@dlq_group.command("show")
+@dlq_group.command("show", short_help="Show one dead letter.")
 @click.argument("ident", metavar="ID")
 @_QUEUE
 @json_option
@@ -97,7 +97,7 @@ def show(ref: AppRef, ident: str, queue: str | None, as_json: bool) -> None:
         console.print(record.error.traceback.rstrip(), markup=False)
 
 
-@dlq_group.command("redrive")
+@dlq_group.command("redrive", short_help="Send dead letters back to their queue.")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "everything", is_flag=True, help="Redrive every message.")
 @_QUEUE
@@ -144,7 +144,7 @@ def redrive(
         raise Exit("", 1)
 
 
-@dlq_group.command("purge")
+@dlq_group.command("purge", short_help="Delete every dead letter.")
 @_QUEUE
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj

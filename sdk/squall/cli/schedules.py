@@ -25,7 +25,7 @@ _KINDS = (
 )
 
 
-@cli.group("schedules")
+@cli.group("schedules", short_help="List schedules; preview an expression.")
 def schedules_group() -> None:
     """Periodic, dynamic and long-delay schedules; preview a schedule expression."""
 
@@ -67,7 +67,7 @@ def _deployed(app: Squall, with_delays: bool) -> list[dict[str, Any]]:
     return rows
 
 
-@schedules_group.command("list")
+@schedules_group.command("list", short_help="List the app's schedules.")
 @click.option("--delays", is_flag=True, help="Also describe each one-time schedule of a long-delayed task.")
 @json_option
 @click.pass_obj
@@ -118,7 +118,7 @@ def list_command(ref: AppRef, delays: bool, as_json: bool) -> None:
         err().print("periodic tasks marked NOT DEPLOYED are declared in code: deploy the stack (cdk deploy)")
 
 
-@schedules_group.command("preview")
+@schedules_group.command("preview", short_help="Print when an expression fires.")
 @click.argument("expression", metavar="EXPR")
 @click.option("--tz", "timezone", default="UTC", show_default=True, help="IANA time zone of the cron fields.")
 @click.option("--count", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many fire times.")

@@ -35,7 +35,7 @@ def _depths(app: Squall, url: str) -> dict[str, int]:
     return {key: int(attributes.get(name, 0)) for key, name in _DEPTHS.items()}
 
 
-@cli.command()
+@cli.command(short_help="Queue depths and failures per task.")
 @click.option("--since", default="24h", show_default=True, metavar="DURATION", help="Window of the per-task counts.")
 @json_option
 @click.pass_obj

@@ -51,7 +51,7 @@ def _eta(text: str | None) -> datetime | None:
     return when
 
 
-@cli.command()
+@cli.command(short_help="Send a task; print its id.")
 @click.argument("task_name", metavar="TASK")
 @click.option("--args", "args_json", metavar="JSON", help="Positional arguments, a JSON array: '[\"o-1\", 100]'.")
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments, a JSON object: '{\"amount\": 1}'.")
@@ -138,7 +138,7 @@ def _status_rows(record: TaskRecord, traceback: bool) -> list[tuple[str, str]]:
     return rows
 
 
-@cli.command()
+@cli.command(short_help="Show a task's state, times and error.")
 @click.argument("task_id", metavar="ID")
 @click.option("--traceback", is_flag=True, help="Also print the stored traceback of the latest failure.")
 @json_option
@@ -184,7 +184,7 @@ def _wait(ref: AppRef, task_id: str, timeout: float) -> TaskRecord | None:
             interval = min(interval * 1.5, 1.0)
 
 
-@cli.command()
+@cli.command(short_help="Print a task's result (--wait for it).")
 @click.argument("task_id", metavar="ID")
 @click.option("--wait", is_flag=True, help="Wait for the task to finish, showing its progress.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait.")
@@ -209,7 +209,7 @@ def result(ref: AppRef, task_id: str, wait: bool, timeout: float, as_json: bool)
         raise Exit(f"task {task_id} was revoked before it ran", 1)
 
 
-@cli.command("tasks")
+@cli.command("tasks", short_help="List failed (and revoked) tasks.")
 @click.option(
     "--state",
     "states",
@@ -261,7 +261,7 @@ def tasks_command(
     out().print(table)
 
 
-@cli.command()
+@cli.command(short_help="Cancel a task that has not started.")
 @click.argument("task_id", metavar="ID")
 @click.pass_obj
 @friendly

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from squall import backoff, clock, codec, limits
+from squall import backoff, clock, codec, limits, signing
 from squall.envelope import Envelope
 from squall.errors import DecodeError, EncodeError, InvalidArguments, LeaseLost, TaskNotRegistered
 from squall.store import ErrorInfo, Progress, TaskStore
@@ -101,7 +101,8 @@ class Executor:
     def process(self, delivery: Delivery, remaining_seconds: float) -> Outcome:
         """Handle one delivery; ``remaining_seconds`` is how long this invocation may still run."""
         try:
-            envelope = Envelope.decode(delivery.body)
+            # With signing on, nothing but the signature header is read before the signature checks out.
+            envelope = Envelope.decode(signing.opened(self.app, delivery.body))
         except DecodeError as exc:
             return self._reject(delivery, f"malformed message: {exc.reason}", "DecodeError", task_id=exc.task_id)
         try:

@@ -38,6 +38,9 @@ OUTCOME_METRICS = {
     Outcome.EARLY: "TaskEarly",
 }
 
+#: Metric counting records whose processing raised (an AWS error): their messages stay on the queue.
+ERROR_METRIC = "TaskErrored"
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -73,11 +76,18 @@ def make_handler(app: Squall) -> Handler:
     # Outcomes are counted per invocation and published once each: one EMF value per outcome instead of
     # one per record (the same Sum in CloudWatch, a fraction of the CPU and of the log bytes).
     outcomes: Counter[Outcome] = Counter()
+    errors: Counter[str] = Counter()
 
     def record_handler(record: SQSRecord) -> None:
         context = invocation.get("context")
         remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
-        outcome = executor.process(delivery_from_record(record), remaining)
+        try:
+            outcome = executor.process(delivery_from_record(record), remaining)
+        except Exception:
+            # An AWS error (after the SDK's own retries): the message stays and comes back after its
+            # visibility timeout. Count it, so that such a batch still publishes a metric.
+            errors[ERROR_METRIC] += 1
+            raise
         outcomes[outcome] += 1
         if outcome.keeps_message:
             raise MessageKept(outcome)
@@ -99,7 +109,10 @@ def make_handler(app: Squall) -> Handler:
         finally:
             for outcome, count in outcomes.items():
                 metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=count)
+            for name, count in errors.items():
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
             outcomes.clear()
+            errors.clear()
             invocation.clear()
 
     return handler  # type: ignore[no-any-return]
