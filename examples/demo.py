@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from examples.shop.tasks import app, build_report, charge, import_feed, sync_inventory
+
 from squall import AsyncResult, State, local
 
 
@@ -71,10 +72,13 @@ def main() -> None:
             print(f"  - {message.attributes.get('squall.task_id')}: {message.attributes.get('squall.reason')}")
 
         tasks = len(batch) + len(labelled) - 1
-        print(f"\n{tasks} tasks, {handled} deliveries, {len(rt.invocations)} worker invocations, "
-              f"{elapsed:.0f} s of fake time in {time.perf_counter() - started:.1f} s of real time")
+        print(
+            f"\n{tasks} tasks, {handled} deliveries, {len(rt.invocations)} worker invocations, "
+            f"{elapsed:.0f} s of fake time in {time.perf_counter() - started:.1f} s of real time"
+        )
         print("AWS requests:", ", ".join(f"{op} {n}" for op, n in sorted(requests.items())))
-        assert rt.queued() == 0, "every message was deleted or dead-lettered"
+        if rt.queued():
+            raise SystemExit(f"{rt.queued()} message(s) left on the queues: every one should be done or dead")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The CDK app ``cdk.json`` runs: deploys the Squall app named by the ``squall:*`` context keys.
 
-    infra/cdkw synth                                # the example shop
-    infra/cdkw deploy -c squall:app=tasks:app -c squall:code=src/tasks.py
+infra/cdkw synth                                # the example shop
+infra/cdkw deploy -c squall:app=tasks:app -c squall:code=src/tasks.py
 """
 
 from __future__ import annotations

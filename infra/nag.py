@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
-
 from constructs import IConstruct
+
 from infra.stack import SquallService
 
 DEAD_LETTER_IS_TERMINAL = (

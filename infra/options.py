@@ -161,5 +161,7 @@ def _overrides(value: Any) -> dict[str, dict[str, int | None]]:
             raise ConfigurationError(f"{QUEUES} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise ConfigurationError(f'{QUEUES} must map queue names to settings, e.g. {{"reports": {{"batch_size": 5}}}}')
-    return {str(name): {str(k): (None if v is None else int(v)) for k, v in settings.items()}
-            for name, settings in value.items()}
+    return {
+        str(name): {str(k): (None if v is None else int(v)) for k, v in settings.items()}
+        for name, settings in value.items()
+    }

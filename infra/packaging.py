@@ -22,8 +22,20 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 #: The Lambda handler string for the staged bundle.
 HANDLER = "functions.worker.handler"
 #: Never shipped: caches, tests and build debris (glob patterns matched on every path component).
-EXCLUDED = ("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py", "conftest.py", ".pytest_cache",
-            ".mypy_cache", ".ruff_cache", ".hypothesis", "*.egg-info", ".DS_Store")
+EXCLUDED = (
+    "__pycache__",
+    "*.pyc",
+    "*.pyo",
+    "tests",
+    "test_*.py",
+    "conftest.py",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.egg-info",
+    ".DS_Store",
+)
 
 
 def squall_package_dir() -> Path:

@@ -14,8 +14,8 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ssm as ssm
-
 from constructs import Construct
+
 from infra import packaging
 from infra.constructs import Monitoring, TaskQueue, TaskScheduler, TaskTable, Worker
 from infra.options import APP, QUEUES, DeployOptions
@@ -222,16 +222,22 @@ class SquallStack(Stack):
         for name, q in self.service.queues.items():
             CfnOutput(self, f"QueueUrl-{name}", value=q.queue.queue_url, description=f"URL of queue {name!r}")
             CfnOutput(
-                self, f"DeadLetterQueueUrl-{name}", value=q.dead_letter_queue.queue_url,
+                self,
+                f"DeadLetterQueueUrl-{name}",
+                value=q.dead_letter_queue.queue_url,
                 description=f"URL of the dead-letter queue of {name!r}",
             )
         CfnOutput(self, "TableName", value=self.service.table.table_name, description="Task state table")
         CfnOutput(
-            self, "SettingsParameter", value=self.service.parameter.parameter_name,
+            self,
+            "SettingsParameter",
+            value=self.service.parameter.parameter_name,
             description="SSM parameter with the app's Squall settings (read by Squall(app) in producers)",
         )
         CfnOutput(
-            self, "ProducerPolicyArn", value=self.service.producer_policy.managed_policy_arn,
+            self,
+            "ProducerPolicyArn",
+            value=self.service.producer_policy.managed_policy_arn,
             description="Attach to roles that send tasks and read results",
         )
         CfnOutput(self, "WorkerFunctionName", value=self.service.worker.function.function_name)
@@ -253,8 +259,9 @@ def estimated_document_bytes(topology: Topology) -> int:
         region=region,
         table=topology.table.name,
         queues={
-            r.name: config.QueueAddress(url(r.queue_name), arn(r.queue_name), url(r.dlq_name), arn(r.dlq_name),
-                                        r.max_receive_count)
+            r.name: config.QueueAddress(
+                url(r.queue_name), arn(r.queue_name), url(r.dlq_name), arn(r.dlq_name), r.max_receive_count
+            )
             for r in topology.queues
         },
         schedule_group=topology.schedule_group,

@@ -125,10 +125,8 @@ def test_message_that_is_not_an_envelope_is_dead_lettered_after_one_receive(
         pytest.param({"kwargs": {"c": 1}}, "unexpected keyword argument 'c'", True, id="unexpected-kwarg"),
         pytest.param({"args": "1, 2"}, "field 'args' must be a list", True, id="args-not-a-list"),
         pytest.param({"queue": 7}, "field 'queue' must be a string", True, id="bad-queue-field"),
-        # A tagged value that does not decode spoils the JSON as a whole: no id can be trusted from it.
-        pytest.param(
-            {"args": [{"__squall__": "uuid", "v": "zz"}, 1]}, "body is not valid JSON", False, id="bad-tagged"
-        ),
+        # A tagged value that does not decode spoils the envelope, but the plain JSON still names the id.
+        pytest.param({"args": [{"__squall__": "uuid", "v": "zz"}, 1]}, "body is not valid JSON", True, id="bad-tagged"),
     ],
 )
 def test_unusable_envelope_is_dead_on_its_first_attempt_with_its_reason(

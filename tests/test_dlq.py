@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from squall import Squall, State, TaskContext, dlq
 from squall.envelope import Envelope
 from squall.local import Runtime
-from squall.store import task_key
+from squall.schema import task_key
 
 
 class Crash(Exception):

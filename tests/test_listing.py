@@ -15,7 +15,7 @@ import pytest
 from squall import Squall, State, TaskContext, local
 from squall.listing import NotIndexed, check_states, counts_by_name, list_tasks, parse_duration
 from squall.local import Runtime
-from squall.store import (
+from squall.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_PROJECTED_ATTRIBUTES,

@@ -212,9 +212,7 @@ def test_valid_expression_parses(expression: str) -> None:
         ("cron(0 0 * * ? *", "is not a schedule expression"),
     ],
 )
-def test_invalid_expression_is_rejected_with_a_message_naming_the_field(
-    expression: str, message: str
-) -> None:
+def test_invalid_expression_is_rejected_with_a_message_naming_the_field(expression: str, message: str) -> None:
     with pytest.raises(InvalidSchedule) as caught:
         parse(expression)
     assert message in str(caught.value)
@@ -226,8 +224,7 @@ def test_error_message_points_at_the_offending_day_name() -> None:
     with pytest.raises(InvalidSchedule) as caught:
         parse("cron(0 9 ? * MON-FRX *)")
     assert str(caught.value) == (
-        "cron(0 9 ? * MON-FRX *): day-of-week field 'MON-FRX': "
-        "'FRX' is not a day name (SUN-SAT) or number 1-7"
+        "cron(0 9 ? * MON-FRX *): day-of-week field 'MON-FRX': 'FRX' is not a day name (SUN-SAT) or number 1-7"
     )
 
 
@@ -442,9 +439,7 @@ def test_at_is_read_in_its_time_zone() -> None:
 
 def test_unknown_time_zone_raises_invalid_schedule_naming_it() -> None:
     for name in ("Mars/Olympus_Mons", "", "../etc/passwd", "/etc/localtime", "Europe", "utc "):
-        with pytest.raises(
-            InvalidSchedule, match=re.escape(f"time zone '{name}' is not a known IANA time zone")
-        ):
+        with pytest.raises(InvalidSchedule, match=re.escape(f"time zone '{name}' is not a known IANA time zone")):
             preview("rate(5 minutes)", name, JAN_1_2026)
         with pytest.raises(InvalidSchedule, match="time zone"):
             next_fire_after(parse("rate(5 minutes)"), name, JAN_1_2026)
@@ -455,9 +450,7 @@ def test_unknown_time_zone_raises_invalid_schedule_naming_it() -> None:
 
 def test_rate_fires_every_interval_after_the_start() -> None:
     start = utc(2026, 1, 1, 10, 7, 30)
-    assert fires("rate(5 minutes)", start=start, count=3) == [
-        start + timedelta(minutes=5 * n) for n in (1, 2, 3)
-    ]
+    assert fires("rate(5 minutes)", start=start, count=3) == [start + timedelta(minutes=5 * n) for n in (1, 2, 3)]
     assert fires("rate(2 hours)", start=start, count=2) == [
         utc(2026, 1, 1, 12, 7, 30),
         utc(2026, 1, 1, 14, 7, 30),

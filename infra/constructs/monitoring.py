@@ -12,8 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
+
 from infra.constructs.queues import TaskQueue
 from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
+
 from squall.topology import QueueResource
 
 

@@ -9,8 +9,8 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
+
 from squall import limits
 from squall.scheduling import start_date_for
 from squall.topology import ScheduleResource, Topology
@@ -104,9 +104,7 @@ class TaskScheduler(Construct):
                     maximum_retry_attempts=resource.retry_attempts,
                     maximum_event_age_in_seconds=resource.max_event_age,
                 ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letter_queue.queue_arn
-                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
             ),
         )
         # The group's name is a literal, not a reference: order the creation explicitly.

@@ -34,8 +34,8 @@ from squall.errors import (
 from squall.result import AsyncResult
 from squall.schedules import ScheduleInfo, ScheduleSummary
 from squall.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
+from squall.schema import ErrorInfo, Progress
 from squall.states import State
-from squall.store import ErrorInfo, Progress
 from squall.task import Request, Retry, Signature, Task, TaskContext
 from squall.topology import Queue, WorkerSizing
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
     from squall.app import Squall
-    from squall.store import TaskRecord
+    from squall.schema import TaskRecord
 
 #: Empty receives in a row after which a queue is taken to be read through (short polling samples servers).
 EMPTY_RECEIVES = 3

@@ -1,6 +1,6 @@
 """Listing tasks by state and time through the store's sparse index: queries, never a table scan.
 
-The index (:data:`squall.store.INDEX_NAME`) holds a task while it is RETRY, DEAD or REVOKED (and SUCCESS
+The index (:data:`squall.schema.INDEX_NAME`) holds a task while it is RETRY, DEAD or REVOKED (and SUCCESS
 with ``Squall(index_success=True)``), partitioned by state, UTC day and a shard, sorted by time. A listing
 reads the day buckets its window covers, newest first; within a day it queries every (state, shard)
 partition backwards from the window's end and merges them. ``name`` is a filter on the projected task name:
@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock
 from squall.errors import SquallError
-from squall.states import State
-from squall.store import (
+from squall.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_SHARDS,
@@ -33,6 +32,7 @@ from squall.store import (
     index_sort_prefix,
     task_id_from_item,
 )
+from squall.states import State
 
 if TYPE_CHECKING:
     from squall.app import Squall

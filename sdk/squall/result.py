@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from squall import clock, codec
 from squall.errors import ResultTimeout, TaskFailed, TaskRevoked
+from squall.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import FINAL_STATES, State
-from squall.store import ErrorInfo, Progress, TaskRecord
 
 if TYPE_CHECKING:
     from squall.app import Squall

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from squall import codec, limits
 from squall.envelope import valid_task_name
 from squall.errors import InvalidArguments, TaskDefinitionError
-from squall.store import Progress
+from squall.schema import Progress
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -61,7 +61,11 @@ class TaskOptions:
                 f"task name {self.name!r} cannot travel in an envelope: use up to 256 ASCII letters, digits "
                 "and _.:<>- starting with a letter or '_' (give name='...' to @app.task)"
             )
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING:
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING
+        ):
             raise TaskDefinitionError(
                 f"task {self.name!r}: max_retries must be an int 0-{limits.MAX_RETRIES_CEILING} "
                 f"(SQS's maxReceiveCount bounds attempts), got {self.max_retries!r}"

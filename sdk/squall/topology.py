@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from squall import limits
 from squall.errors import TaskDefinitionError
-from squall.store import (
+from squall.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_PROJECTED_ATTRIBUTES,

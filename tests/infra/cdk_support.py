@@ -119,7 +119,7 @@ def render(value: Any) -> Any:
     Lets a test parse the JSON documents the stack builds from tokens (SQUALL_CONFIG, the dashboard).
     """
     if isinstance(value, dict) and len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return f"<{arg}>"
         if key == "Fn::GetAtt":

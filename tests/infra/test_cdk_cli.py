@@ -56,8 +56,16 @@ def test_pinned_cli_synthesizes_the_app(tmp_path: Path, shop: Synth) -> None:
     out = tmp_path / "cdk.out"
     # --app: the interpreter running these tests (CI's virtualenv may live elsewhere than .venv).
     result = subprocess.run(  # noqa: S603 - the repository's own wrapper and interpreter
-        [str(ROOT / "infra" / "cdkw"), "synth", "--quiet", "--no-notices", "--app", f"{sys.executable} -m infra.app",
-         "--output", str(out)],
+        [
+            str(ROOT / "infra" / "cdkw"),
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "--app",
+            f"{sys.executable} -m infra.app",
+            "--output",
+            str(out),
+        ],
         cwd=ROOT,
         env=_offline_environment(tmp_path),
         capture_output=True,

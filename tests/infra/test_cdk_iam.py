@@ -87,8 +87,13 @@ def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_o
     dead = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
     (table_id,) = synth.resources("AWS::DynamoDB::Table")
     (log_group_id,) = synth.resources("AWS::Logs::LogGroup")
-    consume = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-               "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    consume = {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
     expected = {action: sources for action in consume}
     expected["sqs:SendMessage"] = sources | dead
     expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
@@ -125,5 +130,10 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
     assert pass_role["Action"] == "iam:PassRole"
     assert render(pass_role["Resource"]) == f"<{scheduler_role_id}.Arn>"
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-    assert set(statements) == {"SendTasks", "ReadResultsAndHoldDelayedTasks", "ReadSettings", "ManageSchedules",
-                               "PassSchedulerRole"}
+    assert set(statements) == {
+        "SendTasks",
+        "ReadResultsAndHoldDelayedTasks",
+        "ReadSettings",
+        "ManageSchedules",
+        "PassSchedulerRole",
+    }

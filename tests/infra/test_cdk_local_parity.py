@@ -16,8 +16,9 @@ from squall.topology import describe
 
 
 def _queue(synth: Synth, name: str) -> dict[str, Any]:
-    return next(q["Properties"] for q in synth.resources("AWS::SQS::Queue").values()
-                if q["Properties"]["QueueName"] == name)
+    return next(
+        q["Properties"] for q in synth.resources("AWS::SQS::Queue").values() if q["Properties"]["QueueName"] == name
+    )
 
 
 def _queue_name_of(synth: Synth, reference: Any) -> str:
@@ -45,7 +46,8 @@ def test_template_table_has_the_local_runtimes_keys(shop: Synth) -> None:
     assert props["TimeToLiveSpecification"]["AttributeName"] == table.ttl_attribute
     (index,) = props["GlobalSecondaryIndexes"]
     assert (index["IndexName"], [k["AttributeName"] for k in index["KeySchema"]]) == (
-        table.index_name, [table.index_partition_key, table.index_sort_key]
+        table.index_name,
+        [table.index_partition_key, table.index_sort_key],
     )
 
 

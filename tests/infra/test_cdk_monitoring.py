@@ -11,8 +11,11 @@ from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
 
 
 def _alarms_on(synth: Synth, metric: str) -> list[dict[str, Any]]:
-    return [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
-            if a["Properties"]["MetricName"] == metric]
+    return [
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == metric
+    ]
 
 
 def _alarmed_queues(synth: Synth, metric: str) -> set[str]:
@@ -23,7 +26,8 @@ def _alarmed_queues(synth: Synth, metric: str) -> set[str]:
 def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(synth: Synth) -> None:
     topology = synth.stack.service.topology
     assert _alarmed_queues(synth, "ApproximateNumberOfMessagesVisible") == {
-        *(r.dlq_name for r in topology.queues), topology.scheduler_dlq_name
+        *(r.dlq_name for r in topology.queues),
+        topology.scheduler_dlq_name,
     }
     for alarm in _alarms_on(synth, "ApproximateNumberOfMessagesVisible"):
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
@@ -54,7 +58,7 @@ def test_alarms_notify_nobody_unless_an_email_is_configured(shop: Synth) -> None
 
 
 def test_alarm_email_goes_through_an_encrypted_tls_only_topic(tuned: Synth) -> None:
-    (topic_id, topic), = tuned.resources("AWS::SNS::Topic").items()
+    ((topic_id, topic),) = tuned.resources("AWS::SNS::Topic").items()
     assert render(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
     (subscription,) = tuned.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"

@@ -36,8 +36,12 @@ REGION = "us-east-1"
 STACK = "squall-shop"
 LAYER_STAND_IN = "/test/powertools-layer"
 #: The template's resource types moto's CloudFormation skips (the template tests cover them).
-SKIPPED_BY_MOTO = {"AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm", "AWS::Scheduler::ScheduleGroup",
-                   "AWS::Scheduler::Schedule"}
+SKIPPED_BY_MOTO = {
+    "AWS::SQS::QueuePolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Scheduler::ScheduleGroup",
+    "AWS::Scheduler::Schedule",
+}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto:UserWarning")
 
@@ -84,9 +88,13 @@ def _deployable(synth: Synth) -> dict[str, Any]:
 def deployed(shop: Synth) -> Iterator[Deployed]:
     with pytest.MonkeyPatch.context() as env, mock_aws():
         for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
         }.items():
             env.setenv(key, value)
         for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", config.ENV_CONFIG, config.ENV_CONFIG_PARAMETER):
@@ -120,14 +128,21 @@ def deployed(shop: Synth) -> Iterator[Deployed]:
 
 
 def test_moto_creates_the_stacks_queues_table_function_and_settings(deployed: Deployed, shop: Synth) -> None:
-    assert {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping",
-            "AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::SSM::Parameter"} <= deployed.resource_types
+    assert {
+        "AWS::SQS::Queue",
+        "AWS::DynamoDB::Table",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::IAM::Role",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::SSM::Parameter",
+    } <= deployed.resource_types
     assert deployed.skipped_types <= SKIPPED_BY_MOTO
     sqs = deployed.session.client("sqs")
     for resource in shop.stack.service.topology.queues:
-        assert deployed.outputs[f"QueueUrl{resource.name}"] == sqs.get_queue_url(QueueName=resource.queue_name)[
-            "QueueUrl"
-        ]
+        assert (
+            deployed.outputs[f"QueueUrl{resource.name}"] == sqs.get_queue_url(QueueName=resource.queue_name)["QueueUrl"]
+        )
     assert deployed.outputs["TableName"] == shop.stack.service.topology.table.name
     assert deployed.outputs["SettingsParameter"] == config.parameter_name("shop")
 

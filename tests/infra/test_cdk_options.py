@@ -31,10 +31,20 @@ def test_defaults_deploy_the_example_shop_safely() -> None:
 
 
 def test_command_line_strings_and_cdk_json_values_mean_the_same() -> None:
-    typed = _options(**{"squall:timeout": 90, "squall:deletionProtection": False,
-                        "squall:queues": {"reports": {"batch_size": 20, "batching_window": 5}}})
-    strings = _options(**{"squall:timeout": "90", "squall:deletionProtection": "false",
-                          "squall:queues": json.dumps({"reports": {"batch_size": 20, "batching_window": 5}})})
+    typed = _options(
+        **{
+            "squall:timeout": 90,
+            "squall:deletionProtection": False,
+            "squall:queues": {"reports": {"batch_size": 20, "batching_window": 5}},
+        }
+    )
+    strings = _options(
+        **{
+            "squall:timeout": "90",
+            "squall:deletionProtection": "false",
+            "squall:queues": json.dumps({"reports": {"batch_size": 20, "batching_window": 5}}),
+        }
+    )
     assert typed == strings
     assert typed.sizing.timeout == 90
     assert typed.queue_overrides == {"reports": {"batch_size": 20, "batching_window": 5}}

@@ -125,8 +125,12 @@ def test_queue_overrides_from_context_reach_the_event_source_and_the_visibility_
 
 def test_stateful_resources_follow_the_removal_policy(shop: Synth, tuned: Synth) -> None:
     for synth, policy in ((shop, "Retain"), (tuned, "Delete")):
-        for type_ in ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup",
-                      "AWS::Scheduler::ScheduleGroup"):
+        for type_ in (
+            "AWS::SQS::Queue",
+            "AWS::DynamoDB::Table",
+            "AWS::Logs::LogGroup",
+            "AWS::Scheduler::ScheduleGroup",
+        ):
             for resource in synth.resources(type_).values():
                 assert resource["DeletionPolicy"] == policy, type_
                 assert resource["UpdateReplacePolicy"] == policy, type_

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdk_support import TUNED_SCHEDULE, Synth, logical_id
 
-from squall.store import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from squall.schema import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 
 def _table(synth: Synth) -> dict[str, Any]:
@@ -38,7 +38,8 @@ def test_table_has_the_stores_sparse_listing_index(synth: Synth) -> None:
         {"AttributeName": resource.index_sort_key, "KeyType": "RANGE"},
     ]
     assert index["Projection"] == {
-        "ProjectionType": "INCLUDE", "NonKeyAttributes": list(resource.index_non_key_attributes)
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(resource.index_non_key_attributes),
     }
 
 
@@ -66,8 +67,11 @@ def test_scheduler_dead_letter_queue_is_a_standard_encrypted_queue(synth: Synth)
         "AWS::SQS::Queue",
         {"QueueName": topology.scheduler_dlq_name, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1_209_600},
     )
-    queue = next(q for q in synth.resources("AWS::SQS::Queue").values()
-                 if q["Properties"]["QueueName"] == topology.scheduler_dlq_name)
+    queue = next(
+        q
+        for q in synth.resources("AWS::SQS::Queue").values()
+        if q["Properties"]["QueueName"] == topology.scheduler_dlq_name
+    )
     assert "FifoQueue" not in queue["Properties"]
 
 
@@ -123,15 +127,17 @@ def test_periodic_tasks_declared_in_the_app_become_schedules(tmp_path: Path) -> 
         """Runs every quarter hour."""
 
     (resource,) = describe(app).schedules
-    stack = SquallStack(cdk.App(outdir=str(tmp_path)), "cron-demo", app=app,
-                        options=DeployOptions(app_spec="cron:app"))
+    stack = SquallStack(cdk.App(outdir=str(tmp_path)), "cron-demo", app=app, options=DeployOptions(app_spec="cron:app"))
     (schedule,) = Template.from_stack(stack).find_resources("AWS::Scheduler::Schedule").values()
     props = schedule["Properties"]
     assert (props["Name"], props["ScheduleExpression"], props["ScheduleExpressionTimezone"]) == (
-        resource.name, resource.expression, "Europe/Berlin"
+        resource.name,
+        resource.expression,
+        "Europe/Berlin",
     )
     assert props["Target"]["Input"] == resource.input
     assert props["Target"]["RetryPolicy"] == {
-        "MaximumRetryAttempts": resource.retry_attempts, "MaximumEventAgeInSeconds": resource.max_event_age
+        "MaximumRetryAttempts": resource.retry_attempts,
+        "MaximumEventAgeInSeconds": resource.max_event_age,
     }
     assert "DeadLetterConfig" in props["Target"]

@@ -55,7 +55,7 @@ def test_pinned_powertools_is_the_version_the_sdk_is_tested_with() -> None:
 
 def test_worker_logs_to_its_own_log_group_with_retention(shop: Synth, tuned: Synth) -> None:
     for synth, days in ((shop, 30), (tuned, 90)):
-        (group_id, group), = synth.resources("AWS::Logs::LogGroup").items()
+        ((group_id, group),) = synth.resources("AWS::Logs::LogGroup").items()
         assert group["Properties"]["RetentionInDays"] == days
         assert logical_id(_function(synth)["LoggingConfig"]["LogGroup"]) == group_id
 
@@ -106,7 +106,8 @@ def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: 
     assert (bundle / "squall" / "worker" / "handler.py").is_file()
     assert (bundle / "squall" / "py.typed").is_file()
     unwanted = [
-        p for p in bundle.rglob("*")
+        p
+        for p in bundle.rglob("*")
         if p.name in ("__pycache__", "tests", "conftest.py") or p.name.startswith("test_") or p.suffix == ".pyc"
     ]
     assert unwanted == []

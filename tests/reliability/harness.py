@@ -277,6 +277,9 @@ class Suite:
                 poison = rng.random() < plan.poison_fraction
                 self.kinds[task_id] = ("poison", 0.0) if poison else ("ok", rng.choice(plan.transient_rates))
             report.faults["poison tasks"] = sum(kind == "poison" for kind, _ in self.kinds.values())
+            for rate in plan.transient_rates:
+                tasks = sum(kind == "ok" and r == rate for kind, r in self.kinds.values())
+                report.faults[f"tasks failing {rate:.0%} of their attempts"] = tasks
             with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints metrics even when disabled
                 throttles.install(self.app.dynamodb)
                 producer.install(self.app.sqs)

@@ -31,7 +31,7 @@ from squall.envelope import check_task_id
 from squall.states import FINAL_STATES, State
 
 if TYPE_CHECKING:
-    from squall.store import TaskRecord
+    from squall.schema import TaskRecord
 
 #: Exit status of ``squall result`` when the task has not finished (as timeout(1) does).
 NOT_FINISHED = 124

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from squall import backoff, clock, codec, limits, signing
 from squall.envelope import Envelope
 from squall.errors import DecodeError, EncodeError, InvalidArguments, LeaseLost, TaskNotRegistered
-from squall.store import ErrorInfo, Progress, TaskStore
+from squall.schema import ErrorInfo, Progress
+from squall.store import TaskStore
 from squall.task import Request, Retry, Task, TaskContext
 
 if TYPE_CHECKING:
