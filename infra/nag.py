@@ -63,6 +63,13 @@ def acknowledge(service: SquallService) -> None:
         f"confined to this app's schedule group {group!r}, and PassRole to the scheduler role only.",
     )
     _ack(
+        service.operator_policy,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        f"schedule/{group}/*]",
+        "Operators inspect, pause, resume and delete schedules whose names are chosen at run time (dynamic "
+        f"schedules, long delays); the wildcard is confined to this app's schedule group {group!r}.",
+    )
+    _ack(
         service.scheduler.dead_letter_queue,
         "AwsSolutions-SQS3",
         "This queue is a dead-letter queue: every schedule's Target.DeadLetterConfig points at it. cdk-nag "

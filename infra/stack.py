@@ -158,6 +158,9 @@ class SquallService(Construct):
             self.parameter.grant_read(function)
 
         # --- what producers attach -----------------------------------------------------------------------
+        group_schedules = Stack.of(self).format_arn(
+            service="scheduler", resource="schedule", resource_name=f"{self.topology.schedule_group}/*"
+        )
         self.producer_policy = iam.ManagedPolicy(
             self,
             "ProducerPolicy",
@@ -180,21 +183,67 @@ class SquallService(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="ManageSchedules",
-                    actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
-                    # Schedules are named at run time; the ARN pattern keeps them inside this app's group.
-                    resources=[
-                        Stack.of(self).format_arn(
-                            service="scheduler",
-                            resource="schedule",
-                            resource_name=f"{self.topology.schedule_group}/*",
-                        )
+                    # Create/Delete/Get: long delays and app.schedules; Update: app.schedules.pause/resume.
+                    actions=[
+                        "scheduler:CreateSchedule",
+                        "scheduler:DeleteSchedule",
+                        "scheduler:GetSchedule",
+                        "scheduler:UpdateSchedule",
                     ],
+                    # Schedules are named at run time; the ARN pattern keeps them inside this app's group.
+                    resources=[group_schedules],
                 ),
                 iam.PolicyStatement(
                     sid="PassSchedulerRole",
                     actions=["iam:PassRole"],
                     resources=[self.scheduler.role.role_arn],
                     conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+                ),
+            ],
+        )
+
+        # --- what operators attach (the squall CLI: tasks, dlq, stats, revoke) -------------------------------
+        # scheduler:ListSchedules has no resource-level permissions, so `squall schedules list` needs it
+        # granted separately (docs/deploy.md); everything here is scoped to this app's resources.
+        dead_letter_arns = [q.dead_letter_queue.queue_arn for q in self.queues.values()]
+        self.operator_policy = iam.ManagedPolicy(
+            self,
+            "OperatorPolicy",
+            description=f"Operate Squall app {app.name}: list tasks, inspect and redrive dead letters, revoke",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListAndResetTasks",
+                    # Query: the listing index (squall tasks, stats); UpdateItem: redrive and revoke.
+                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                    resources=[self.table.table_arn, f"{self.table.table_arn}/index/{self.topology.table.index_name}"],
+                ),
+                iam.PolicyStatement(
+                    sid="InspectQueues",
+                    actions=["sqs:GetQueueAttributes"],
+                    resources=[q.queue.queue_arn for q in self.queues.values()] + dead_letter_arns,
+                ),
+                iam.PolicyStatement(
+                    sid="RedriveDeadLetters",
+                    actions=[
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:PurgeQueue",
+                    ],
+                    resources=dead_letter_arns,
+                ),
+                iam.PolicyStatement(
+                    sid="SendRedrivenTasks",
+                    actions=["sqs:SendMessage"],
+                    resources=[q.queue.queue_arn for q in self.queues.values()],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadSettings", actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="ManageSchedules",
+                    actions=["scheduler:GetSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"],
+                    resources=[group_schedules],
                 ),
             ],
         )
@@ -233,6 +282,12 @@ class SquallStack(Stack):
             "SettingsParameter",
             value=self.service.parameter.parameter_name,
             description="SSM parameter with the app's Squall settings (read by Squall(app) in producers)",
+        )
+        CfnOutput(
+            self,
+            "OperatorPolicyArn",
+            value=self.service.operator_policy.managed_policy_arn,
+            description="Managed policy for people and tools running the squall CLI against this app",
         )
         CfnOutput(
             self,

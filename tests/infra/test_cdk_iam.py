@@ -104,7 +104,9 @@ def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_o
 
 
 def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_schedules(synth: Synth) -> None:
-    (policy,) = synth.resources("AWS::IAM::ManagedPolicy").values()
+    policy = synth.resources("AWS::IAM::ManagedPolicy")[
+        synth.stack.get_logical_id(synth.stack.service.producer_policy.node.default_child)  # type: ignore[arg-type]
+    ]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
     topology = synth.stack.service.topology
@@ -124,7 +126,12 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
     assert statements["ReadSettings"]["Action"] == "ssm:GetParameter"
     assert render(statements["ReadSettings"]["Resource"]).endswith(f":parameter<{parameter_id}>")
     schedules = statements["ManageSchedules"]
-    assert schedules["Action"] == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+    assert schedules["Action"] == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:UpdateSchedule",
+    ]
     assert render(schedules["Resource"]).endswith(f":schedule/{topology.schedule_group}/*")
     pass_role = statements["PassSchedulerRole"]
     assert pass_role["Action"] == "iam:PassRole"
@@ -137,3 +144,29 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
         "ManageSchedules",
         "PassSchedulerRole",
     }
+
+
+def test_operator_policy_reaches_only_this_apps_table_index_queues_and_schedules(synth: Synth) -> None:
+    policy = synth.resources("AWS::IAM::ManagedPolicy")[
+        synth.stack.get_logical_id(synth.stack.service.operator_policy.node.default_child)  # type: ignore[arg-type]
+    ]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
+    topology = synth.stack.service.topology
+    (table_id,) = synth.resources("AWS::DynamoDB::Table")
+    sources = {f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues}
+    dead_letters = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
+
+    tasks = statements["ListAndResetTasks"]
+    assert tasks["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    assert {render(r) for r in tasks["Resource"]} == {
+        f"<{table_id}.Arn>",
+        f"<{table_id}.Arn>/index/{topology.table.index_name}",
+    }
+    assert {render(r) for r in statements["InspectQueues"]["Resource"]} == sources | dead_letters
+    assert {render(r) for r in statements["RedriveDeadLetters"]["Resource"]} == dead_letters
+    assert {render(r) for r in statements["SendRedrivenTasks"]["Resource"]} == sources
+    assert render(statements["ManageSchedules"]["Resource"]).endswith(f":schedule/{topology.schedule_group}/*")
+    for statement in statements.values():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in action for action in actions)
