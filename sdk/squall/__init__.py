@@ -35,6 +35,7 @@ from squall.result import AsyncResult
 from squall.schedules import ScheduleInfo, ScheduleSummary
 from squall.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
 from squall.schema import ErrorInfo, Progress
+from squall.signing import Keyring, SignatureError
 from squall.states import State
 from squall.task import Request, Retry, Signature, Task, TaskContext
 from squall.topology import Queue, WorkerSizing
@@ -51,6 +52,7 @@ __all__ = [
     "ErrorInfo",
     "InvalidArguments",
     "InvalidSchedule",
+    "Keyring",
     "LeaseLost",
     "MessageTooLarge",
     "PeriodicSchedule",
@@ -67,6 +69,7 @@ __all__ = [
     "ScheduleSummary",
     "Settings",
     "Signature",
+    "SignatureError",
     "Squall",
     "SquallError",
     "State",

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tests.reliability.faults import Crash, DynamoThrottles, SendBatchFaults, Timeout, as_function_error
+from tests.reliability.faults import (
+    Crash,
+    DynamoThrottles,
+    SendBatchFaults,
+    Timeout,
+    as_function_error,
+    sdk_backoff_on_the_fake_clock,
+)
 
 from squall import EnqueueError, Squall, State, TaskContext, backoff, clock, limits, local
 from squall.local import Runtime
@@ -283,8 +290,6 @@ class Suite:
             with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints metrics even when disabled
                 throttles.install(self.app.dynamodb)
                 producer.install(self.app.sqs)
-                from tests.reliability.faults import sdk_backoff_on_the_fake_clock
-
                 with sdk_backoff_on_the_fake_clock():
                     for start in range(0, plan.n, WAVE):
                         self.enqueue(ids[start : start + WAVE], producer)
