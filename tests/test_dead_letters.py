@@ -282,3 +282,31 @@ def test_dead_letter_queue_and_dead_state_agree(
     assert all(r.state is State.SUCCESS for r in ok)
     assert all(r.state in FINAL_STATES for r in ok + exhausted)
     assert rt.queued() == 0
+
+
+def test_unusable_message_sharing_a_running_tasks_id_does_not_mark_it_dead(
+    rt: Runtime, tasks: SimpleNamespace, send_raw: Callable[..., str], envelope_body: Callable[..., str]
+) -> None:
+    # Given a task that a live attempt holds
+    claim = rt.app.store.claim(
+        "busy-1",
+        name=tasks.add.name,
+        queue="default",
+        created=0.0,
+        eta=None,
+        max_retries=3,
+        lease_seconds=600,
+        ttl_seconds=3600,
+    )
+    assert claim.outcome == "claimed"
+
+    # When an unusable message with the same id arrives
+    send_raw(envelope_body("nobody.registered.this", id="busy-1", args=[]))
+    rt.poll()
+
+    # Then the message is dead-lettered, but the task stays with its attempt
+    (dead,) = rt.dead_letters()
+    assert "no task named" in dead.attributes[REASON_ATTRIBUTE]
+    record = rt.app.AsyncResult("busy-1").record
+    assert record is not None
+    assert record.state is State.STARTED

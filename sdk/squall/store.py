@@ -254,7 +254,8 @@ class TaskStore:
     ) -> bool:
         """Record DEAD. With ``token``, for the attempt holding it; without, for a message never claimed.
 
-        Returns False, changing nothing, when an unclaimed task already finished (SUCCESS or REVOKED).
+        Returns False, changing nothing, when an unclaimed task already finished (SUCCESS or REVOKED) or a
+        live attempt holds it.
         """
         now = clock.now()
         values: dict[str, Any] = {
@@ -281,9 +282,17 @@ class TaskStore:
             self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
             self._notify(task_id, State.FAILURE, State.DEAD)
             return True
-        values.update({":success": _s(State.SUCCESS), ":revoked": _s(State.REVOKED)})
+        # Never over a finished task, nor over one a live attempt holds: an unusable message that shares a
+        # running task's id must not mark it DEAD under that attempt (its own outcome is coming).
+        values.update(
+            {":pending": _s(State.PENDING), ":retry": _s(State.RETRY), ":started": _s(State.STARTED)}
+        )
+        condition = (
+            "attribute_not_exists(#pk) OR #state IN (:pending, :retry, :dead) "
+            "OR (#state = :started AND #lease_until < :now)"
+        )
         try:
-            self._update(task_id, update, "attribute_not_exists(#pk) OR NOT #state IN (:success, :revoked)", values)
+            self._update(task_id, update, condition, values)
         except ClientError as exc:
             if self._current(exc) is None:
                 raise
