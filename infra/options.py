@@ -32,6 +32,7 @@ REMOVAL_POLICY = "squall:removalPolicy"
 DELETION_PROTECTION = "squall:deletionProtection"
 LOG_RETENTION = "squall:logRetentionDays"
 POWERTOOLS_LAYER = "squall:powertoolsLayerArn"
+SIGNING = "squall:signingParameter"
 
 #: The app deployed when ``squall:app`` is not set: the bundled example shop.
 DEFAULT_APP = "examples.shop.tasks:app"
@@ -65,6 +66,8 @@ class DeployOptions:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     #: An explicit Powertools layer version ARN, instead of the pinned version's public SSM parameter.
     powertools_layer_arn: str | None = None
+    #: Envelope signing keys, ``ssm:<parameter name>`` or ``secretsmanager:<secret name>`` (squall.signing).
+    signing_parameter: str | None = None
 
     def __post_init__(self) -> None:
         if ":" not in self.app_spec:
@@ -104,6 +107,7 @@ class DeployOptions:
             deletion_protection=_boolean(get(DELETION_PROTECTION), DELETION_PROTECTION, True),
             log_retention_days=_integer(get(LOG_RETENTION), LOG_RETENTION, defaults.log_retention_days),
             powertools_layer_arn=str(get(POWERTOOLS_LAYER)) if get(POWERTOOLS_LAYER) else None,
+            signing_parameter=str(get(SIGNING)) if get(SIGNING) else None,
         )
 
     def load_app(self) -> Squall:

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ssm as ssm
@@ -19,7 +19,7 @@ from constructs import Construct
 from infra import packaging
 from infra.constructs import Monitoring, TaskQueue, TaskScheduler, TaskTable, Worker
 from infra.options import APP, QUEUES, DeployOptions
-from squall import config
+from squall import config, signing
 from squall.app import Squall
 from squall.errors import ConfigurationError
 from squall.topology import Topology, describe
@@ -114,6 +114,9 @@ class SquallService(Construct):
             "POWERTOOLS_SERVICE_NAME": app.name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        signing_keys = self._signing_key_arn(options.signing_parameter)
+        if options.signing_parameter:
+            environment[config.ENV_SIGNING] = options.signing_parameter
         if size <= ENV_CONFIG_BUDGET_BYTES:
             environment[config.ENV_CONFIG] = document
         else:
@@ -202,6 +205,19 @@ class SquallService(Construct):
             ],
         )
 
+        if signing_keys is not None:
+            # Worker and producers read the signing keyring (SSM SecureStrings under the AWS managed key
+            # aws/ssm need no kms:Decrypt grant: that key's policy admits use through SSM in the account).
+            read_keys = iam.PolicyStatement(
+                sid="ReadSigningKeys",
+                actions=[
+                    "secretsmanager:GetSecretValue" if signing_keys[0] == "secretsmanager" else "ssm:GetParameter"
+                ],
+                resources=[signing_keys[1]],
+            )
+            function.add_to_role_policy(read_keys)
+            self.producer_policy.add_statements(read_keys)
+
         # --- what operators attach (the squall CLI: tasks, dlq, stats, revoke) -------------------------------
         # scheduler:ListSchedules has no resource-level permissions, so `squall schedules list` needs it
         # granted separately (docs/deploy.md); everything here is scoped to this app's resources.
@@ -257,6 +273,24 @@ class SquallService(Construct):
             scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,
             age_alarm_seconds=options.age_alarm_seconds,
             alarm_email=options.alarm_email,
+        )
+
+    def _signing_key_arn(self, reference: str | None) -> tuple[str, str] | None:
+        """(service, ARN) of the signing keyring named by ``squall:signingParameter``, if any."""
+        if not reference:
+            return None
+        service, name = signing.parse_reference(reference)
+        if name.startswith("arn:"):
+            return service, name
+        stack = Stack.of(self)
+        if service == "ssm":
+            return service, stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+        # Secrets Manager appends six random characters to a secret's ARN.
+        return service, stack.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{name}-??????",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
 

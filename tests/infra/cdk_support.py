@@ -43,6 +43,7 @@ TUNED_CONTEXT = {
     "squall:removalPolicy": "destroy",
     "squall:deletionProtection": "false",
     "squall:logRetentionDays": "90",
+    "squall:signingParameter": "secretsmanager:squall/shop/signing",
 }
 #: The schedule the ``tuned`` synth declares through TaskScheduler.add_schedule (as @app.periodic would).
 TUNED_SCHEDULE = ScheduleResource(

@@ -99,8 +99,33 @@ def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_o
     expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
     expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
     expected.update({action: {"*"} for action in XRAY_ACTIONS})
+    if synth.stack.service.worker.function.node.try_get_context("squall:signingParameter"):
+        expected["secretsmanager:GetSecretValue"] = {SIGNING_SECRET_ARN}
     assert _allowed(synth, role_id) == expected
     assert "ManagedPolicyArns" not in synth.json["Resources"][role_id]["Properties"]
+
+
+#: The tuned deployment's signing keyring, as the stack renders its ARN (Secrets Manager adds 6 characters).
+SIGNING_SECRET_ARN = (
+    "arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:squall/shop/signing-??????"
+)
+
+
+def test_signing_keys_reach_the_worker_and_producers_only_when_signing_is_configured(shop: Synth, tuned: Synth) -> None:
+    for synth, signing in ((shop, False), (tuned, True)):
+        (function,) = synth.resources("AWS::Lambda::Function").values()
+        variables = function["Properties"]["Environment"]["Variables"]
+        producer = synth.resources("AWS::IAM::ManagedPolicy")[
+            synth.stack.get_logical_id(synth.stack.service.producer_policy.node.default_child)  # type: ignore[arg-type]
+        ]
+        sids = {s["Sid"]: s for s in producer["Properties"]["PolicyDocument"]["Statement"]}
+        if not signing:
+            assert "SQUALL_SIGNING_PARAMETER" not in variables
+            assert "ReadSigningKeys" not in sids
+            continue
+        assert variables["SQUALL_SIGNING_PARAMETER"] == "secretsmanager:squall/shop/signing"
+        assert sids["ReadSigningKeys"]["Action"] == "secretsmanager:GetSecretValue"
+        assert render(sids["ReadSigningKeys"]["Resource"]) == SIGNING_SECRET_ARN
 
 
 def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_schedules(synth: Synth) -> None:
@@ -137,7 +162,7 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
     assert pass_role["Action"] == "iam:PassRole"
     assert render(pass_role["Resource"]) == f"<{scheduler_role_id}.Arn>"
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-    assert set(statements) == {
+    assert set(statements) - {"ReadSigningKeys"} == {  # signing: see the signing-keys test below
         "SendTasks",
         "ReadResultsAndHoldDelayedTasks",
         "ReadSettings",
