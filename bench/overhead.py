@@ -15,7 +15,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from bench.report import Table, micros, ratio
 from squall import Squall, producer
 from squall.config import QueueAddress, Settings
 from squall.local.esm import FakeLambdaContext
+from squall.local.runtime import environ
 
 REGION = "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:squall-bench-default"
@@ -71,19 +72,9 @@ class StubSession:
         return self.clients[service]
 
 
-@contextlib.contextmanager
-def environment() -> Iterator[None]:
+def environment() -> contextlib.AbstractContextManager[None]:
     """The handlers' environment for the block."""
-    saved = {key: os.environ.get(key) for key in ENVIRONMENT}
-    os.environ.update(ENVIRONMENT)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return environ(ENVIRONMENT)
 
 
 def bench_app() -> Squall:

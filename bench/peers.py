@@ -22,6 +22,7 @@ from pathlib import Path
 from bench.counting import ServerCounter, counted_moto_server
 from bench.report import Table, money, num
 from squall import cost
+from squall.local.runtime import environ
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Operations that scale with tasks; anything else Celery calls (CreateQueue, DescribeTable...) is setup.
@@ -102,16 +103,8 @@ def measure_celery(n: int, *, prefetch: int = 10) -> CeleryMeasured:
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         env.pop("AWS_ENDPOINT_URL", None)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with environ(env):
             return _run_celery(result, counter, env)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _run_celery(result: CeleryMeasured, counter: ServerCounter, env: dict[str, str]) -> CeleryMeasured:

@@ -284,9 +284,7 @@ class TaskStore:
             return True
         # Never over a finished task, nor over one a live attempt holds: an unusable message that shares a
         # running task's id must not mark it DEAD under that attempt (its own outcome is coming).
-        values.update(
-            {":pending": _s(State.PENDING), ":retry": _s(State.RETRY), ":started": _s(State.STARTED)}
-        )
+        values.update({":pending": _s(State.PENDING), ":retry": _s(State.RETRY), ":started": _s(State.STARTED)})
         condition = (
             "attribute_not_exists(#pk) OR #state IN (:pending, :retry, :dead) "
             "OR (#state = :started AND #lease_until < :now)"

@@ -151,7 +151,8 @@ class Runtime:
 
 
 @contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, restoring what was there before (or their absence)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -210,7 +211,7 @@ def run(
             env["AWS_ENDPOINT_URL"] = endpoint  # any other client in this process goes to loopback too
         else:
             stack.enter_context(mock_aws())
-        stack.enter_context(_environ(env))
+        stack.enter_context(environ(env))
         fake = None if realtime else clock_module.FakeClock()
         if fake is not None:
             stack.enter_context(clock_module.use(fake))
