@@ -67,6 +67,7 @@ class Squall:
         self._settings = settings
         self._session = session
         self._clients: dict[str, Any] = {}
+        self._store: TaskStore | None = None
         self._lock = threading.Lock()
         #: Called after each state change this process writes: (task id, state, epoch seconds).
         self.transition_listeners: list[TransitionListener] = []
@@ -302,6 +303,7 @@ class Squall:
             self._settings = settings
             self._session = session
             self._clients.clear()
+            self._store = None
 
     def client(self, service: str) -> Any:
         """A cached boto3 client for ``service`` in the app's region and endpoint."""
@@ -336,10 +338,13 @@ class Squall:
 
     @property
     def store(self) -> TaskStore:
-        """The task-state store."""
-        return TaskStore(
-            lambda: self.dynamodb, self.settings.table, self.transition_listeners, index_success=self.index_success
-        )
+        """The task-state store (built once per configuration: the worker uses it several times a record)."""
+        store = self._store
+        if store is None:
+            store = self._store = TaskStore(
+                lambda: self.dynamodb, self.settings.table, self.transition_listeners, index_success=self.index_success
+            )
+        return store
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:
