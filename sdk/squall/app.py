@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -397,3 +398,15 @@ def default_task_name(fn: Callable[..., Any]) -> str:
         file = getattr(main, "__file__", None)
         module = spec.name if spec is not None else Path(file).stem if file else "main"
     return f"{module}.{fn.__qualname__}"
+
+
+def load_app(spec: str) -> Squall:
+    """Import an app named in deployment config as ``module:attribute`` (``SQUALL_APP``, ``--app``).
+
+    This names code chosen by whoever deployed the stack or runs the CLI, never anything taken from a message.
+    """
+    module_name, _, attribute = spec.partition(":")
+    app = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(app, Squall):
+        raise ConfigurationError(f"{config.ENV_APP}={spec!r} does not name a squall.Squall app")
+    return app

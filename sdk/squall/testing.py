@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def squall_app(request: pytest.FixtureRequest) -> Squall:
     """The app named by the ``squall_app`` ini option; define your own ``squall_app`` fixture to override."""
-    from squall.worker.handler import load_app
+    from squall.app import load_app
 
     spec = str(request.config.getini(APP_OPTION) or "")
     if ":" not in spec:

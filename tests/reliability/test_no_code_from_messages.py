@@ -35,7 +35,7 @@ UNSAFE_CALLS = {"eval", "exec", "compile", "__import__"}
 UNSAFE_ATTRIBUTE_CALLS = {("yaml", "load"), ("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "load_all")}
 #: The only places that import a module by name, and why each is safe: (file, enclosing function).
 IMPORT_BY_NAME_ALLOWED = {
-    ("squall/worker/handler.py", "load_app"): "the app named by SQUALL_APP, set by whoever deployed the stack",
+    ("squall/app.py", "load_app"): "the app named by SQUALL_APP, set by whoever deployed the stack",
     ("squall/cli/__init__.py", "main"): "the CLI's own command modules, a constant list",
 }
 

@@ -56,7 +56,7 @@ class AppRef:
         if self._app is None:
             if not self.spec or ":" not in self.spec:
                 raise click.UsageError("name your app with --app MODULE:ATTR (or set SQUALL_APP), e.g. --app tasks:app")
-            from squall.worker.handler import load_app
+            from squall.app import load_app
 
             if "" not in sys.path:
                 sys.path.insert(0, "")  # the app's module is usually in the working directory

@@ -6,7 +6,6 @@ calls :func:`make_handler` directly, so both run the same code.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from squall import config
-from squall.errors import ConfigurationError
+from squall.app import load_app
 from squall.worker.execution import Delivery, Executor, Outcome
 
 if TYPE_CHECKING:
@@ -125,20 +124,6 @@ def make_handler(app: Squall) -> Handler:
                 metrics.clear_metrics()
 
     return invoke
-
-
-def load_app(spec: str) -> Squall:
-    """Import the worker's app from deployment config (``SQUALL_APP``, e.g. ``tasks:app``).
-
-    This names code chosen by whoever deployed the stack, never anything taken from a message.
-    """
-    from squall.app import Squall
-
-    module_name, _, attribute = spec.partition(":")
-    app = getattr(importlib.import_module(module_name), attribute, None)
-    if not isinstance(app, Squall):
-        raise ConfigurationError(f"{config.ENV_APP}={spec!r} does not name a squall.Squall app")
-    return app
 
 
 def handler_from_env() -> Handler:
