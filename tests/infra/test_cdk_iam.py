@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from aws_cdk import aws_iam as iam
 from cdk_support import Synth, logical_id, render
 
 #: The one statement AWS requires on Resource "*": X-Ray trace upload has no resource-level permissions.
@@ -42,6 +43,13 @@ def _allowed(synth: Synth, role_id: str) -> dict[str, set[str]]:
             for action in _as_list(statement["Action"]):
                 allowed.setdefault(action, set()).update(str(render(r)) for r in _as_list(statement["Resource"]))
     return allowed
+
+
+def _managed_policy(synth: Synth, policy: iam.ManagedPolicy) -> dict[str, Any]:
+    """The template resource of one of the stack's managed policies."""
+    logical = synth.stack.get_logical_id(policy.node.default_child)  # type: ignore[arg-type]
+    resource: dict[str, Any] = synth.resources("AWS::IAM::ManagedPolicy")[logical]
+    return resource
 
 
 def test_no_statement_allows_wildcard_actions(synth: Synth) -> None:
@@ -115,9 +123,7 @@ def test_signing_keys_reach_the_worker_and_producers_only_when_signing_is_config
     for synth, signing in ((shop, False), (tuned, True)):
         (function,) = synth.resources("AWS::Lambda::Function").values()
         variables = function["Properties"]["Environment"]["Variables"]
-        producer = synth.resources("AWS::IAM::ManagedPolicy")[
-            synth.stack.get_logical_id(synth.stack.service.producer_policy.node.default_child)  # type: ignore[arg-type]
-        ]
+        producer = _managed_policy(synth, synth.stack.service.producer_policy)
         sids = {s["Sid"]: s for s in producer["Properties"]["PolicyDocument"]["Statement"]}
         if not signing:
             assert "SQUALL_SIGNING_PARAMETER" not in variables
@@ -129,9 +135,7 @@ def test_signing_keys_reach_the_worker_and_producers_only_when_signing_is_config
 
 
 def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_schedules(synth: Synth) -> None:
-    policy = synth.resources("AWS::IAM::ManagedPolicy")[
-        synth.stack.get_logical_id(synth.stack.service.producer_policy.node.default_child)  # type: ignore[arg-type]
-    ]
+    policy = _managed_policy(synth, synth.stack.service.producer_policy)
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
     topology = synth.stack.service.topology
@@ -172,9 +176,7 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
 
 
 def test_operator_policy_reaches_only_this_apps_table_index_queues_and_schedules(synth: Synth) -> None:
-    policy = synth.resources("AWS::IAM::ManagedPolicy")[
-        synth.stack.get_logical_id(synth.stack.service.operator_policy.node.default_child)  # type: ignore[arg-type]
-    ]
+    policy = _managed_policy(synth, synth.stack.service.operator_policy)
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
     topology = synth.stack.service.topology
