@@ -16,6 +16,10 @@ DEAD_LETTER_IS_TERMINAL = (
     "A dead-letter queue is terminal: redriving it into yet another queue would only move failed messages "
     "again. They stay for 14 days (the SQS maximum) and the queue's depth alarm reports them."
 )
+SENT_DEAD_LETTERS = (
+    "This queue is a dead-letter queue: the worker and the reconciler send each dead-lettered task of its "
+    "source queue here with a reason (SendMessage). cdk-nag recognises only SQS redrive policies as DLQ use."
+)
 
 
 def packs() -> list[NagPack]:
@@ -36,25 +40,34 @@ def _ack(construct: IConstruct, rule: str, reason: str) -> None:
 
 def acknowledge(service: SquallService) -> None:
     """Acknowledge the findings Squall accepts by design, each on the construct it concerns."""
+    for function in (service.worker, service.reconciler):
+        _ack(
+            function.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords (added by Lambda active tracing) support no "
+            "resource-level permissions; AWS requires Resource '*' for them.",
+        )
+        _ack(
+            function.function,
+            "Serverless-LambdaDLQ",
+            "Only SQS event source mappings invoke this function, synchronously; a Lambda asynchronous-"
+            "invocation DLQ would never receive anything. Failed messages follow the queue's redrive policy.",
+        )
+        _ack(
+            function.function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "On-failure destinations exist for stream and Kafka event sources, not SQS: for an SQS event "
+            "source the queue's redrive policy (to the intake queue, for the worker) is the failure destination.",
+        )
+    group = service.topology.schedule_group
     _ack(
         service.worker.role,
-        "AwsSolutions-IAM5[Resource::*]",
-        "X-Ray's PutTraceSegments and PutTelemetryRecords (added by Lambda active tracing) support no "
-        "resource-level permissions; AWS requires Resource '*' for them.",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        f"schedule/{group}/*]",
+        "The worker creates a one-time schedule for each retry due beyond SQS's 900 s, named at run time "
+        f"after the task; the wildcard is confined to this app's schedule group {group!r}, and PassRole "
+        "to the scheduler role only.",
     )
-    _ack(
-        service.worker.function,
-        "Serverless-LambdaDLQ",
-        "Only SQS event source mappings invoke the worker, synchronously; a Lambda asynchronous-invocation "
-        "DLQ would never receive anything. Failed messages go to each queue's redrive DLQ instead.",
-    )
-    _ack(
-        service.worker.function,
-        "Serverless-LambdaEventSourceMappingDestination",
-        "On-failure destinations exist for stream and Kafka event sources, not SQS: for an SQS event "
-        "source the queue's redrive policy to its dead-letter queue is the failure destination.",
-    )
-    group = service.topology.schedule_group
     _ack(
         service.producer_policy,
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
@@ -86,3 +99,12 @@ def acknowledge(service: SquallService) -> None:
         service.scheduler.dead_letter_queue
     ]:
         _ack(dead_letter_queue, "Serverless-SQSRedrivePolicy", DEAD_LETTER_IS_TERMINAL)
+    for task_queue in service.queues.values():
+        _ack(task_queue.dead_letter_queue, "AwsSolutions-SQS3", SENT_DEAD_LETTERS)
+    _ack(
+        service.intake,
+        "Serverless-SQSRedrivePolicy",
+        "The intake queue is itself the source queues' redrive target. A message the reconciler fails on "
+        "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
+        "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
+    )

@@ -1,9 +1,11 @@
-"""Stage the worker's code bundle without Docker: a plain directory CDK zips as a Lambda asset.
+"""Stage the functions' code bundle without Docker: a plain directory CDK zips as a Lambda asset.
 
-The bundle holds the ``squall`` package, the Lambda entry point (``functions/``) and the user's code,
-each under its own name at the root, so ``functions.worker.handler`` and ``SQUALL_APP`` import as they
-do in the repository. boto3 comes from the Lambda runtime and Powertools from its public layer, so
-nothing is pip-installed here: a user's third-party dependencies must be shipped as code paths too.
+The bundle holds the ``squall`` package, the Lambda entry points (``functions/``) and the user's code,
+each under its own name at the root, so ``functions.worker.handler``, ``functions.reconciler.handler`` and
+``SQUALL_APP`` import as they do in the repository. The worker and the reconciler share this one bundle
+(one asset), as both import the app named by ``SQUALL_APP``. boto3 comes from the Lambda runtime and
+Powertools from its public layer, so nothing is pip-installed here: a user's third-party dependencies must
+be shipped as code paths too.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 import squall
 from infra.options import REPO_ROOT
 
-#: The worker's entry point directory (``functions/worker.py`` -> handler ``functions.worker.handler``).
+#: The entry points' directory (``functions/worker.py`` -> handler ``functions.worker.handler``).
 FUNCTIONS_DIR = REPO_ROOT / "functions"
-#: The Lambda handler string for the staged bundle.
+#: The Lambda handler strings of the worker and the reconciler, for the staged bundle.
 HANDLER = "functions.worker.handler"
+RECONCILER_HANDLER = "functions.reconciler.handler"
 #: Never shipped: caches, tests and build debris (glob patterns matched on every path component).
 EXCLUDED = (
     "__pycache__",
@@ -49,7 +52,7 @@ def stage_bundle(code: Iterable[Path], *, functions_dir: Path = FUNCTIONS_DIR) -
     The directory lives until the process exits: CDK copies it into the cloud assembly while the
     stack is constructed, and the asset hash depends only on the content, so synths are repeatable.
     """
-    staging = Path(tempfile.mkdtemp(prefix="squall-worker-"))
+    staging = Path(tempfile.mkdtemp(prefix="squall-bundle-"))
     atexit.register(shutil.rmtree, staging, True)
     sources = [squall_package_dir(), functions_dir, *code]
     names = [source.name for source in sources]

@@ -2,6 +2,9 @@
 
 Every grant, environment variable and policy is written here, so the whole IAM surface of a
 deployment reads in this one file. Every number comes from :func:`squall.topology.describe`.
+
+Two functions run on one code bundle: the worker consumes the app's queues, and the reconciler consumes
+the intake queue, where the source queues' redrive policies move what the worker never acted on.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import packaging
-from infra.constructs import Monitoring, TaskQueue, TaskScheduler, TaskTable, Worker
+from infra.constructs import IntakeQueue, Monitoring, SquallFunction, TaskQueue, TaskScheduler, TaskTable
 from infra.options import APP, QUEUES, DeployOptions
 from squall import config, signing
 from squall.app import Squall
@@ -30,10 +34,15 @@ ENV_CONFIG_BUDGET_BYTES = 3_500
 #: SSM parameter value limits, in bytes: Standard tier (free) and Advanced tier ($0.05 per month).
 SSM_STANDARD_MAX_BYTES = 4_096
 SSM_ADVANCED_MAX_BYTES = 8_192
+#: Longest names, in characters: SQS queue (Amazon SQS API Reference, CreateQueue QueueName), Lambda
+#: function (Lambda API Reference, CreateFunction FunctionName: 64 for a bare name), IAM role (IAM quotas).
+SQS_MAX_QUEUE_NAME_CHARS = 80
+LAMBDA_MAX_FUNCTION_NAME_CHARS = 64
+IAM_MAX_ROLE_NAME_CHARS = 64
 
 
 class SquallService(Construct):
-    """Everything one Squall app runs on: queues, worker, table, scheduler, alarms, producer policy.
+    """Everything one Squall app runs on: queues, worker, reconciler, table, scheduler, alarms, policies.
 
     Use it inside your own stack (see docs/deploy.md), or deploy :class:`SquallStack` with ``cdk deploy``.
     """
@@ -50,10 +59,15 @@ class SquallService(Construct):
                 "the worker would import the wrong app"
             )
         self.topology: Topology = describe(app, options.sizing, options.queue_overrides)
+        check_names(self.topology)
         removal = RemovalPolicy.RETAIN if options.removal_policy == "retain" else RemovalPolicy.DESTROY
 
+        # One intake queue for the whole app: several source queues may share one redrive target.
+        self.intake = IntakeQueue(self, "Intake", resource=self.topology.intake, removal_policy=removal).queue
         self.queues = {
-            resource.name: TaskQueue(self, f"Queue-{resource.name}", resource=resource, removal_policy=removal)
+            resource.name: TaskQueue(
+                self, f"Queue-{resource.name}", resource=resource, intake=self.intake, removal_policy=removal
+            )
             for resource in self.topology.queues
         }
         self.table = TaskTable(
@@ -92,6 +106,8 @@ class SquallService(Construct):
             schedule_group=self.topology.schedule_group,
             scheduler_role_arn=self.scheduler.role.role_arn,
             scheduler_dlq_arn=self.scheduler.dead_letter_queue.queue_arn,
+            intake_url=self.intake.queue_url,
+            intake_arn=self.intake.queue_arn,
         )
         document = Stack.of(self).to_json_string(self.settings.to_document())
         size = estimated_document_bytes(self.topology)
@@ -109,6 +125,7 @@ class SquallService(Construct):
             tier=ssm.ParameterTier.STANDARD if size <= SSM_STANDARD_MAX_BYTES else ssm.ParameterTier.ADVANCED,
         )
 
+        # The worker and the reconciler share the bundle, the environment and the signing-key grant.
         environment = {
             config.ENV_APP: options.app_spec,
             "POWERTOOLS_SERVICE_NAME": app.name,
@@ -121,23 +138,47 @@ class SquallService(Construct):
             environment[config.ENV_CONFIG] = document
         else:
             environment[config.ENV_CONFIG_PARAMETER] = self.parameter.parameter_name
-        self.worker = Worker(
+        bundle = packaging.stage_bundle(options.code)
+        self.worker = SquallFunction(
             self,
             "Worker",
-            bundle=packaging.stage_bundle(options.code),
+            bundle=bundle,
             handler=packaging.HANDLER,
-            sizing=self.topology.sizing,
+            timeout=self.topology.sizing.timeout,
+            memory=self.topology.sizing.memory,
             environment=environment,
             log_retention_days=options.log_retention_days,
             removal_policy=removal,
+            description="Squall worker: runs the app's tasks from its SQS queues",
+            # Retries and follow-up tasks are messages the worker sends to the queues it consumes: a loop by
+            # design, which Lambda's recursive-loop detection would stop after about 16 hops of one chain (a
+            # task's 16th retry) and leave to the redrive policy. Squall bounds it itself: a task's retries
+            # are counted in its envelope and capped (squall.limits.MAX_RETRIES_CEILING).
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+            powertools_layer_arn=options.powertools_layer_arn,
+        )
+        self.reconciler = SquallFunction(
+            self,
+            "Reconciler",
+            bundle=bundle,
+            handler=packaging.RECONCILER_HANDLER,
+            timeout=self.topology.intake.timeout,
+            memory=self.topology.intake.memory,
+            environment=environment,
+            log_retention_days=options.log_retention_days,
+            removal_policy=removal,
+            description="Squall reconciler: records as DEAD what SQS moved to the intake queue, then dead-letters it",
+            function_name=self.topology.intake.function_name,
             powertools_layer_arn=options.powertools_layer_arn,
         )
         function = self.worker.function
+        reconciler = self.reconciler.function
 
         # --- the worker's permissions ---------------------------------------------------------------------
         for q in self.queues.values():
-            # The event source grants Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl;
-            # Squall itself uses ChangeMessageVisibility to delay retries.
+            # The event source grants Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl.
+            # Squall uses ChangeMessageVisibility only to keep a message it cannot start yet (not due, its
+            # signing keys unreadable, too little time left); a retry is a new message, not a delayed one.
             function.add_event_source(
                 event_sources.SqsEventSource(
                     q.queue,
@@ -149,7 +190,8 @@ class SquallService(Construct):
                     report_batch_item_failures=True,
                 )
             )
-            # The worker dead-letters exhausted tasks itself, and tasks may enqueue further tasks.
+            # The worker dead-letters exhausted tasks itself; retries (DelaySeconds up to 900 s) and the
+            # tasks that tasks enqueue are new messages on the app's queues.
             q.dead_letter_queue.grant(function, "sqs:SendMessage")
             q.queue.grant(function, "sqs:SendMessage")
         # squall.store: the worker claims, updates and reads task records; it never puts, deletes or scans.
@@ -157,13 +199,48 @@ class SquallService(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
         )
-        if config.ENV_CONFIG_PARAMETER in environment:
-            self.parameter.grant_read(function)
-
-        # --- what producers attach -----------------------------------------------------------------------
+        # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.delays.send_later), in this
+        # app's group, sent with the scheduler role; it deletes itself once it has fired.
         group_schedules = Stack.of(self).format_arn(
             service="scheduler", resource="schedule", resource_name=f"{self.topology.schedule_group}/*"
         )
+        pass_scheduler_role = iam.PolicyStatement(
+            sid="PassSchedulerRole",
+            actions=["iam:PassRole"],
+            resources=[self.scheduler.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ScheduleLongRetries", actions=["scheduler:CreateSchedule"], resources=[group_schedules]
+            )
+        )
+        function.add_to_role_policy(pass_scheduler_role)
+
+        # --- the reconciler's permissions -----------------------------------------------------------------
+        # Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the intake queue only.
+        reconciler.add_event_source(
+            event_sources.SqsEventSource(
+                self.intake,
+                batch_size=self.topology.intake.batch_size,
+                max_concurrency=self.topology.intake.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        # It sends each message on to its source queue's DLQ, and records the task DEAD (a conditional
+        # UpdateItem, and a GetItem to read what a failed condition found).
+        for q in self.queues.values():
+            q.dead_letter_queue.grant(reconciler, "sqs:SendMessage")
+        reconciler.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
+        )
+        if config.ENV_CONFIG_PARAMETER in environment:
+            # GetParameter only (squall.app reads the document with it); grant_read would add Describe/History.
+            read_settings = iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn])
+            function.add_to_role_policy(read_settings)
+            reconciler.add_to_role_policy(read_settings)
+
+        # --- what producers attach -----------------------------------------------------------------------
         self.producer_policy = iam.ManagedPolicy(
             self,
             "ProducerPolicy",
@@ -196,12 +273,7 @@ class SquallService(Construct):
                     # Schedules are named at run time; the ARN pattern keeps them inside this app's group.
                     resources=[group_schedules],
                 ),
-                iam.PolicyStatement(
-                    sid="PassSchedulerRole",
-                    actions=["iam:PassRole"],
-                    resources=[self.scheduler.role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-                ),
+                pass_scheduler_role,
             ],
         )
 
@@ -216,6 +288,7 @@ class SquallService(Construct):
                 resources=[signing_keys[1]],
             )
             function.add_to_role_policy(read_keys)
+            reconciler.add_to_role_policy(read_keys)
             self.producer_policy.add_statements(read_keys)
 
         # --- what operators attach (the squall CLI: tasks, dlq, stats, revoke) -------------------------------
@@ -270,6 +343,8 @@ class SquallService(Construct):
             app_name=app.name,
             queues=list(self.queues.values()),
             function=function,
+            intake=self.intake,
+            reconciler=reconciler,
             scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,
             age_alarm_seconds=options.age_alarm_seconds,
             alarm_email=options.alarm_email,
@@ -330,6 +405,13 @@ class SquallStack(Stack):
             description="Attach to roles that send tasks and read results",
         )
         CfnOutput(self, "WorkerFunctionName", value=self.service.worker.function.function_name)
+        CfnOutput(
+            self,
+            "IntakeQueueUrl",
+            value=self.service.intake.queue_url,
+            description="URL of the queue SQS's redrive policies move messages to (drained by the reconciler)",
+        )
+        CfnOutput(self, "ReconcilerFunctionName", value=self.service.reconciler.function.function_name)
         CfnOutput(self, "DashboardName", value=self.service.monitoring.dashboard.dashboard_name)
 
 
@@ -356,5 +438,26 @@ def estimated_document_bytes(topology: Topology) -> int:
         schedule_group=topology.schedule_group,
         scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{topology.scheduler_role_name}",
         scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
+        intake_url=url(topology.intake.name),
+        intake_arn=arn(topology.intake.name),
     )
     return len(json.dumps(settings.to_document(), separators=(",", ":")))
+
+
+def check_names(topology: Topology) -> None:
+    """Refuse, at synth, a name AWS would refuse at deploy time; the error says what to shorten."""
+    limited = [(name, SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
+    limited.append((topology.intake.function_name, LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"))
+    limited.append((topology.scheduler_role_name, IAM_MAX_ROLE_NAME_CHARS, "IAM role"))
+    for name, most, what in limited:
+        if len(name) > most:
+            queue = next((q.name for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
+            shorten = f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
+            raise ConfigurationError(
+                f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"
+            )
+
+
+def _queue_names(topology: Topology) -> list[str]:
+    names = [name for q in topology.queues for name in (q.queue_name, q.dlq_name)]
+    return [*names, topology.intake.name, topology.scheduler_dlq_name]

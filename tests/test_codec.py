@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import uuid
 from decimal import Decimal
@@ -236,3 +237,106 @@ def test_every_supported_value_round_trips(value: Any) -> None:
 def test_loads_of_any_text_returns_or_raises_value_error(text: str) -> None:
     with contextlib.suppress(ValueError):  # the one error the contract allows
         codec.loads(text)
+
+
+@settings(max_examples=100)
+@given(st.binary())
+def test_loads_of_any_bytes_returns_or_raises_value_error(data: bytes) -> None:
+    with contextlib.suppress(ValueError):  # the one error the contract allows
+        codec.loads(data)
+
+
+# Every tag, with a value of every JSON shape (and tagged values inside): what a hostile producer can write.
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=8,
+)
+tags = st.sampled_from(["datetime", "date", "time", "uuid", "decimal", "bytes", "dict"]) | any_json
+tagged_objects = st.recursive(
+    st.builds(lambda tag, value: {codec.TAG: tag, "v": value}, tags, any_json),
+    lambda inner: (
+        st.builds(lambda tag, value: {codec.TAG: tag, "v": value}, tags, inner | st.lists(inner, max_size=2))
+        | st.lists(st.tuples(st.text(max_size=3) | inner, inner).map(list), max_size=3).map(
+            lambda v: {codec.TAG: "dict", "v": v}
+        )
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300)
+@given(tagged_objects)
+def test_loads_of_any_tagged_object_returns_or_raises_value_error(value: Any) -> None:
+    with contextlib.suppress(ValueError):  # the one error the contract allows
+        codec.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"__squall__": "uuid", "v": 1}', id="uuid-int"),
+        pytest.param('{"__squall__": "uuid", "v": [1]}', id="uuid-list"),
+        pytest.param('{"__squall__": "uuid", "v": null}', id="uuid-null"),
+        pytest.param('{"__squall__": "decimal", "v": 1.5}', id="decimal-float"),
+        pytest.param('{"__squall__": "decimal", "v": [0, [1], 0]}', id="decimal-tuple-form"),
+        pytest.param('{"__squall__": "decimal", "v": "NaN"}', id="decimal-nan"),
+        pytest.param('{"__squall__": "decimal", "v": "-Infinity"}', id="decimal-infinity"),
+        pytest.param('{"__squall__": "datetime", "v": 1763900000}', id="datetime-number"),
+        pytest.param('{"__squall__": "bytes", "v": true}', id="bytes-bool"),
+        pytest.param('{"__squall__": "dict", "v": [[1, 2]]}', id="dict-int-key"),
+        pytest.param('{"__squall__": "dict", "v": ["ab"]}', id="dict-string-pair"),
+        pytest.param('{"__squall__": "dict", "v": {"ab": 1}}', id="dict-object"),
+        pytest.param('{"__squall__": "dict", "v": [["a", 1], ["a", 2]]}', id="dict-repeated-key"),
+        pytest.param('{"__squall__": "uuid", "v": "12345678-1234-5678-1234-567812345678", "w": 1}', id="extra-key"),
+        pytest.param('{"a": 1, "a": 2}', id="duplicate-key"),
+        pytest.param("[1e999]", id="float-overflow"),
+        pytest.param("-1e400", id="negative-float-overflow"),
+        pytest.param("1" * 4_301, id="int-past-the-digit-limit"),
+    ],
+)
+def test_value_dumps_never_writes_is_refused_with_value_error(text: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the contract is "ValueError, nothing else"
+        codec.loads(text)
+
+
+@pytest.mark.parametrize(
+    "data", ['"é"'.encode("utf-16"), '"é"'.encode("latin-1"), b'"\xed\xa0\x80"'], ids=["utf-16", "latin-1", "cesu"]
+)
+def test_bytes_that_are_not_utf8_are_refused(data: bytes) -> None:
+    with pytest.raises(ValueError, match="utf-8"):
+        codec.loads(data)
+
+
+def test_utf8_bytes_are_read() -> None:
+    assert codec.loads('["é"]'.encode()) == ["é"]
+
+
+def test_error_about_a_huge_value_stays_short() -> None:
+    with pytest.raises(ValueError) as refused:  # noqa: PT011
+        codec.loads(json.dumps({codec.TAG: "uuid", "v": "x" * 1_000_000}))
+
+    assert "'uuid'" in str(refused.value)
+    assert len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("value", "deep"),
+    [
+        pytest.param(nested(codec.MAX_DEPTH), False, id="at-the-limit"),
+        pytest.param(nested(codec.MAX_DEPTH + 1), True, id="past-the-limit"),
+        pytest.param({"a": [{"b": nested(codec.MAX_DEPTH - 3)}]}, False, id="mixed-at-the-limit"),
+        pytest.param({"a": [{"b": nested(codec.MAX_DEPTH - 2)}]}, True, id="mixed-past-the-limit"),
+        pytest.param("[" * 500, False, id="a-string"),
+    ],
+)
+def test_too_deep_measures_nesting_as_the_encoder_does(value: Any, deep: bool) -> None:
+    # Then too_deep agrees with the encoder, which refuses exactly what is too deep
+    assert codec.too_deep(value) is deep
+    try:
+        codec.dumps(value)
+    except EncodeError:
+        refused = True
+    else:
+        refused = False
+    assert refused is deep

@@ -49,12 +49,13 @@ def test_noop_task_with_result_meets_the_dollar_target_at_128_mb_arm64() -> None
     assert cost.estimate(cost.Workload(memory_mb=128, arch="arm64", batch_size=10)).total_per_million <= 1.50
 
 
-def test_one_retry_adds_a_delivery_a_visibility_change_and_four_write_units() -> None:
+def test_one_retry_adds_a_delivery_a_new_message_and_four_write_units() -> None:
     usage = cost.usage(cost.Workload(retries=1))
 
     assert usage.sqs_receive == pytest.approx(0.2)
-    assert usage.sqs_delete == pytest.approx(0.1)
-    assert usage.sqs_visibility == 1
+    assert usage.sqs_delete == pytest.approx(0.2)
+    assert usage.sqs_send == pytest.approx(1.1)
+    assert usage.sqs_visibility == 0
     assert usage.dynamodb_writes == 4  # claim, retry, claim, finish
     assert usage.dynamodb_write_units == 6  # and the listing index: in with RETRY, out with the claim
     assert usage.lambda_invocations == pytest.approx(0.2)
@@ -86,7 +87,7 @@ def test_long_delays_cost_a_hold_write_and_a_scheduler_invocation_after_the_free
 def test_fixed_monthly_lines_do_not_depend_on_the_task_count() -> None:
     estimate = cost.estimate(cost.Workload(tasks_per_month=0, queues=2))
 
-    idle = 2 * cost.ESM_IDLE_POLLERS * cost.SECONDS_PER_MONTH / cost.ESM_LONG_POLL_SECONDS * 0.40 / MILLION
+    idle = (2 + 1) * cost.ESM_IDLE_POLLERS * cost.SECONDS_PER_MONTH / cost.ESM_LONG_POLL_SECONDS * 0.40 / MILLION
     assert estimate.fixed_monthly["idle_polling"] == pytest.approx(idle)
     assert estimate.fixed_monthly["custom_metrics"] == pytest.approx(cost.WORKER_CUSTOM_METRICS * 0.30)
     assert estimate.total_monthly == pytest.approx(idle + cost.WORKER_CUSTOM_METRICS * 0.30)
@@ -111,7 +112,7 @@ def test_item_sizes_follow_dynamodbs_rules() -> None:
 def test_the_model_charges_every_custom_metric_the_worker_can_publish() -> None:
     from squall.worker import handler
 
-    names = {*handler.OUTCOME_METRICS.values(), getattr(handler, "ERROR_METRIC", None)} - {None}
+    names = {*handler.OUTCOME_METRICS.values(), *handler.RECONCILED_METRICS.values(), handler.ERROR_METRIC}
 
     assert len(names) == cost.WORKER_CUSTOM_METRICS
 

@@ -62,7 +62,7 @@ def test_task_sent_alone_costs_one_send(rt: Runtime, tasks: SimpleNamespace, cal
     assert without_receives(calls) == {"SendMessage": 1, "UpdateItem": 2, "DeleteMessageBatch": 1}
 
 
-def test_retry_costs_one_write_and_one_visibility_change(rt: Runtime, app: Squall, calls: ApiCalls) -> None:
+def test_retry_costs_one_write_and_one_new_message(rt: Runtime, app: Squall, calls: ApiCalls) -> None:
     @app.task(bind=True)
     def once_more(task: TaskContext) -> str:
         if task.request.attempt == 1:
@@ -72,5 +72,5 @@ def test_retry_costs_one_write_and_one_visibility_change(rt: Runtime, app: Squal
     once_more.delay()
     rt.poll()
 
-    # claim + retry record, and the backoff set on the message itself; nothing deleted
-    assert without_receives(calls) == {"SendMessage": 1, "UpdateItem": 2, "ChangeMessageVisibility": 1}
+    # claim + retry record, the next attempt's message, and the failed delivery deleted with its batch
+    assert without_receives(calls) == {"SendMessage": 2, "UpdateItem": 2, "DeleteMessageBatch": 1}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -12,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from squall import codec
 from squall.envelope import Envelope, check_task_id, valid_task_id
 from squall.errors import DecodeError, EncodeError
-from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS
+from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
 
 #: A reason is stored in DynamoDB and carried as an SQS attribute: it must stay short whatever the body.
 MAX_REASON = 1_000
@@ -58,6 +61,7 @@ def test_envelope_round_trips_through_its_body() -> None:
         created=1_763_900_000.25,
         eta=1_763_900_900.0,
         redrives=2,
+        max_retries=5,
     )
 
     # When
@@ -80,6 +84,27 @@ def test_body_is_compact_versioned_json_without_unset_fields() -> None:
         "created": 1.0,
     }
     assert " " not in body
+
+
+def test_max_retries_travels_only_when_set() -> None:
+    # Given
+    default = Envelope(id="a", task="t", created=1.0)
+    overridden = Envelope(id="a", task="t", created=1.0, max_retries=0)
+
+    # When
+    bodies = json.loads(default.encode()), json.loads(overridden.encode())
+
+    # Then
+    assert "max_retries" not in bodies[0]
+    assert bodies[1]["max_retries"] == 0
+    assert Envelope.decode(overridden.encode()).max_retries == 0
+    assert Envelope.decode(default.encode()).max_retries is None
+
+
+def test_keyword_argument_named_like_the_tag_key_round_trips() -> None:
+    envelope = Envelope(id="a", task="t", kwargs={"__squall__": 5, "v": "x"}, created=1.0)
+
+    assert Envelope.decode(envelope.encode()) == envelope
 
 
 def test_unknown_fields_are_ignored_within_a_version() -> None:
@@ -146,7 +171,7 @@ def test_unusable_task_ids_are_refused_saying_what_is_allowed(task_id: object) -
         pytest.param("null", "not an envelope", id="null"),
         pytest.param("[1, 2]", "not an envelope", id="list"),
         pytest.param('"task"', "not an envelope", id="string"),
-        pytest.param("1e999", "not an envelope", id="huge-number"),
+        pytest.param("1e999", "not valid JSON", id="huge-number"),
         pytest.param("[" * 50_000 + "]" * 50_000, "not valid JSON", id="deep-nesting"),
         pytest.param('{"v": NaN}', "not valid JSON", id="nan"),
     ],
@@ -158,7 +183,9 @@ def test_body_that_is_not_an_envelope_object_is_refused(body: str | bytes, reaso
     assert error.task_id is None
 
 
-@pytest.mark.parametrize("version", [None, 0, 2, "1", True, 1.5, [1], {"major": 1}], ids=lambda v: f"v={v!r}")
+@pytest.mark.parametrize(
+    "version", [None, 0, 2, "1", True, 1.0, 1.5, 10**400, [1], {"major": 1}], ids=lambda v: f"v={v!r}"[:20]
+)
 def test_wrong_version_is_refused_keeping_the_task_id(version: object) -> None:
     error = refused(json.dumps(valid_doc(v=version)))
 
@@ -196,6 +223,18 @@ def test_missing_version_is_refused() -> None:
         pytest.param({"redrives": -1}, "redrives", id="redrives-negative"),
         pytest.param({"redrives": 1.5}, "redrives", id="redrives-float"),
         pytest.param({"redrives": "2"}, "redrives", id="redrives-string"),
+        pytest.param({"redrives": True}, "redrives", id="redrives-bool"),
+        pytest.param({"redrives": 10**38}, "redrives", id="redrives-past-dynamodb-precision"),
+        pytest.param({"redrives": 10**400}, "redrives", id="redrives-huge"),
+        pytest.param({"max_retries": -1}, "max_retries", id="max-retries-negative"),
+        pytest.param({"max_retries": MAX_RETRIES_CEILING + 1}, "max_retries", id="max-retries-past-ceiling"),
+        pytest.param({"max_retries": 3.0}, "max_retries", id="max-retries-float"),
+        pytest.param({"max_retries": True}, "max_retries", id="max-retries-bool"),
+        pytest.param({"max_retries": "3"}, "max_retries", id="max-retries-string"),
+        pytest.param({"max_retries": [3]}, "max_retries", id="max-retries-list"),
+        pytest.param({"queue": ""}, "queue", id="queue-empty"),
+        pytest.param({"queue": "q" * 81}, "queue", id="queue-too-long"),
+        pytest.param({"queue": ["default"]}, "queue", id="queue-list"),
     ],
 )
 def test_invalid_field_is_refused_naming_it_and_keeping_the_task_id(changes: dict[str, Any], field: str) -> None:
@@ -209,10 +248,10 @@ def test_invalid_field_is_refused_naming_it_and_keeping_the_task_id(changes: dic
     assert error.task_id == "task-1"
 
 
-def test_infinite_timestamps_are_refused() -> None:
+def test_infinite_timestamps_are_refused_naming_the_number() -> None:
     body = json.dumps(valid_doc()).replace('"created": 1763900000.5', '"created": 1e999')
 
-    assert "created" in refused(body).reason
+    assert "1e999" in refused(body).reason
 
 
 def test_null_timestamps_read_as_unset() -> None:
@@ -220,6 +259,73 @@ def test_null_timestamps_read_as_unset() -> None:
 
     assert decoded.created == 0.0
     assert decoded.eta is None
+
+
+@pytest.mark.parametrize("field", ["created", "eta"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(10**400, id="400-digit-int"),
+        pytest.param(10**20, id="int-past-year-9999"),
+        pytest.param(1e300, id="1e300"),
+        pytest.param(-1e300, id="-1e300"),
+        pytest.param(253_402_300_800, id="year-10000"),
+        pytest.param(253_402_300_799.5, id="half-a-second-past-9999"),
+        pytest.param(-1, id="before-1970"),
+        pytest.param(-0.5, id="half-a-second-before-1970"),
+        pytest.param(5e-324, id="too-small-for-dynamodb"),
+    ],
+)
+def test_timestamp_datetime_or_dynamodb_cannot_hold_is_refused_naming_it(field: str, value: float) -> None:
+    error = refused(json.dumps(valid_doc(**{field: value})))
+
+    assert f"field '{field}'" in error.reason
+    assert "1970" in error.reason
+    assert error.task_id == "task-1"
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1e-130, 1, 253_402_300_799, 253_402_300_799.0])
+def test_timestamps_from_1970_to_the_end_of_9999_are_accepted(value: float) -> None:
+    decoded = Envelope.decode(json.dumps(valid_doc(created=value, eta=value)))
+
+    assert decoded.created == value
+    assert decoded.eta == value
+    assert isinstance(decoded.eta, float)
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59.5Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"], ids=lambda w: w[:4]
+)
+def test_scheduler_time_outside_1970_to_9999_is_refused(when: str) -> None:
+    assert "'created'" in refused(json.dumps(valid_doc(created=when))).reason
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        pytest.param({"eta": -1.0}, "eta", id="negative-eta"),
+        pytest.param({"created": 1e300}, "created", id="huge-created"),
+        pytest.param({"created": math.nan}, "created", id="nan-created"),
+        pytest.param({"redrives": 10**38}, "redrives", id="redrives"),
+        pytest.param({"max_retries": MAX_RETRIES_CEILING + 1}, "max_retries", id="max-retries"),
+        pytest.param({"queue": ""}, "queue", id="queue"),
+    ],
+)
+def test_encode_refuses_the_fields_decode_would_refuse(changes: dict[str, Any], field: str) -> None:
+    envelope = dataclasses.replace(Envelope(id="a", task="t", created=1.0), **changes)
+
+    with pytest.raises(EncodeError, match=f"'{field}'"):
+        envelope.encode()
+
+
+def test_max_retries_from_zero_to_the_ceiling_and_null_are_accepted() -> None:
+    assert Envelope.decode(json.dumps(valid_doc(max_retries=0))).max_retries == 0
+    assert Envelope.decode(json.dumps(valid_doc(max_retries=MAX_RETRIES_CEILING))).max_retries == MAX_RETRIES_CEILING
+    assert Envelope.decode(json.dumps(valid_doc(max_retries=None))).max_retries is None
+
+
+def test_redrives_of_38_digits_is_accepted() -> None:
+    assert Envelope.decode(json.dumps(valid_doc(redrives=10**38 - 1))).redrives == 10**38 - 1
 
 
 def test_several_problems_are_all_named() -> None:
@@ -259,6 +365,184 @@ def test_huge_wrong_version_still_gives_a_short_reason() -> None:
 )
 def test_malformed_tagged_argument_is_refused(tagged: dict[str, Any]) -> None:
     refused(json.dumps(valid_doc(args=[tagged])))
+
+
+STRING_TAGS = ("datetime", "date", "time", "uuid", "decimal", "bytes")
+WRONG_PAYLOADS = {
+    "int": 1,
+    "huge-int": 10**400,
+    "float": 1.5,
+    "huge-float": 1.7e308,
+    "bool": True,
+    "null": None,
+    "list": ["2026-01-01"],
+    "dict": {"v": "2026-01-01"},
+    "nested-tagged": {"__squall__": "date", "v": "2026-01-01"},
+}
+
+
+@pytest.mark.parametrize("payload", WRONG_PAYLOADS.values(), ids=WRONG_PAYLOADS.keys())
+@pytest.mark.parametrize("tag", STRING_TAGS)
+def test_tagged_argument_with_a_payload_of_the_wrong_type_is_refused_naming_the_tag(tag: str, payload: Any) -> None:
+    # Given an argument tagged as a type whose value must be a string, carrying something else
+    body = json.dumps(valid_doc(args=[{codec.TAG: tag, "v": payload}]))
+
+    # Then
+    error = refused(body)
+    assert f"'{tag}'" in error.reason
+    assert "string" in error.reason
+    assert error.task_id == "task-1"
+
+
+#: Text no tag reads, but "" and "sNaN", which are base64 (of b"" and b"\xb0\xd6\x8d").
+GARBAGE_TEXTS = ["", "garbage", "x" * 100_001, "\u0000", "\ud800", "2026-13-45", "NaN", "sNaN", "-Infinity", "1e"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "text"),
+    [(tag, text) for tag in STRING_TAGS for text in GARBAGE_TEXTS if tag != "bytes" or text not in ("", "sNaN")],
+    ids=lambda v: repr(v)[:12],
+)
+def test_tagged_argument_with_garbage_text_is_refused_naming_the_tag(tag: str, text: str) -> None:
+    error = refused(json.dumps(valid_doc(kwargs={"x": {codec.TAG: tag, "v": text}})))
+
+    assert f"'{tag}'" in error.reason
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(5, id="int"),
+        pytest.param("ab", id="string"),
+        pytest.param({"ab": 1}, id="object"),
+        pytest.param(["ab"], id="list-of-strings"),
+        pytest.param([["a"]], id="pair-too-short"),
+        pytest.param([["a", 1, 2]], id="pair-too-long"),
+        pytest.param([[1, 2]], id="int-key"),
+        pytest.param([[None, 2]], id="null-key"),
+        pytest.param([[["a"], 2]], id="list-key"),
+        pytest.param([["a", 1], ["a", 2]], id="repeated-key"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_escaped_dict_that_is_not_a_list_of_key_value_pairs_is_refused(payload: Any) -> None:
+    error = refused(json.dumps(valid_doc(args=[{codec.TAG: "dict", "v": payload}])))
+
+    assert "'dict'" in error.reason
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        pytest.param({codec.TAG: "uuid", "v": str(uuid.UUID(int=1)), "extra": 1}, id="extra-key"),
+        pytest.param({codec.TAG: "uuid"}, id="no-value"),
+        pytest.param({codec.TAG: "x" * 100_000, "v": 1}, id="huge-unknown-tag"),
+        pytest.param({codec.TAG: ["uuid"], "v": 1}, id="list-tag"),
+        pytest.param({codec.TAG: None, "v": 1}, id="null-tag"),
+    ],
+)
+def test_tagged_object_that_is_not_exactly_a_tag_and_a_value_is_refused(tagged: dict[str, Any]) -> None:
+    assert "tag" in refused(json.dumps(valid_doc(args=[tagged]))).reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param('{"v": 1, "v": 1, "id": "task-1", "task": "t"}', id="top-level"),
+        pytest.param('{"v": 1, "id": "task-1", "task": "t", "args": [{"a": 1, "a": 2}]}', id="in-an-argument"),
+        pytest.param('{"v": 1, "id": "task-1", "task": "t", "id": "task-2"}', id="two-ids"),
+    ],
+)
+def test_body_repeating_a_key_is_refused(body: str) -> None:
+    assert "duplicate key" in refused(body).reason
+
+
+def nested_list(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_argument_nested_past_the_encoders_limit_is_refused_naming_it() -> None:
+    too_deep = json.dumps(valid_doc(args=[1], kwargs={"tree": nested_list(codec.MAX_DEPTH + 1)}))
+
+    assert "argument 'tree' is nested too deeply" in refused(too_deep).reason
+
+
+def test_argument_nested_to_the_encoders_limit_is_accepted_and_re_encodes() -> None:
+    decoded = Envelope.decode(json.dumps(valid_doc(args=[nested_list(codec.MAX_DEPTH)])))
+
+    assert Envelope.decode(decoded.encode()) == decoded
+
+
+@pytest.mark.parametrize("depth", [900, 1_100, 100_000])
+def test_body_nested_past_the_parsers_limit_is_refused(depth: int) -> None:
+    body = json.dumps(valid_doc(args=["NEST"])).replace('"NEST"', "[" * depth + "]" * depth)
+
+    assert "nested too deeply" in refused(body).reason
+
+
+@pytest.mark.parametrize(
+    "literal", ["1e999", "-1e999", "1" * 400 + ".0", "NaN", "Infinity", "-Infinity"], ids=lambda t: t[:10]
+)
+def test_argument_json_reads_as_a_non_finite_float_is_refused(literal: str) -> None:
+    body = json.dumps(valid_doc(args=["NUMBER"])).replace('"NUMBER"', literal)
+
+    refused(body)
+
+
+def test_argument_int_past_pythons_digit_limit_is_refused() -> None:
+    body = json.dumps(valid_doc(args=["NUMBER"])).replace('"NUMBER"', "9" * 4_301)
+
+    assert "4300 digits" in refused(body).reason
+
+
+def test_argument_int_within_pythons_digit_limit_round_trips() -> None:
+    decoded = Envelope.decode(json.dumps(valid_doc(args=[10**4_299])))
+
+    assert Envelope.decode(decoded.encode()) == decoded
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(json.dumps(valid_doc()).encode("utf-16"), id="utf-16"),
+        pytest.param(json.dumps(valid_doc()).encode("utf-32"), id="utf-32"),
+        pytest.param(b'{"v": 1, "id": "task-1", "task": "t", "args": ["\xed\xa0\x80"]}', id="encoded-surrogate"),
+        pytest.param(b'{"v": 1, "id": "task-1", "task": "t", "args": ["\xc3"]}', id="truncated-sequence"),
+        pytest.param(bytearray(b"\xff"), id="bytearray"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_refused(body: bytes) -> None:
+    assert "utf-8" in refused(body).reason
+
+
+@pytest.mark.parametrize("body", [None, 42, ["{}"], memoryview(b"{}")], ids=repr)
+def test_body_that_is_not_text_is_refused(body: Any) -> None:
+    assert "not text" in refused(body).reason
+
+
+def test_lone_surrogate_escape_in_an_argument_decodes_and_re_encodes() -> None:
+    # Given a string argument holding a lone surrogate, written as a JSON escape (UTF-8 cannot carry it raw)
+    body = json.dumps(valid_doc(args=["\ud800x"]))
+    assert "\\ud800" in body
+
+    # When
+    decoded = Envelope.decode(body)
+
+    # Then
+    assert decoded.args == ("\ud800x",)
+    assert Envelope.decode(decoded.encode()) == decoded
+
+
+@pytest.mark.parametrize("key", ["", "a b", "1x", "class", "é", "\ud800", "x" * 10_000, "__squall__x"], ids=repr)
+def test_keyword_arguments_named_by_any_string_decode_for_the_binding_to_judge(key: str) -> None:
+    assert key in Envelope.decode(json.dumps(valid_doc(kwargs={key: 1}))).kwargs
+
+
+def test_huge_string_argument_decodes() -> None:
+    assert Envelope.decode(json.dumps(valid_doc(args=["x" * 2_000_000]))).args == ("x" * 2_000_000,)
 
 
 # --- properties ----------------------------------------------------------------------------------------

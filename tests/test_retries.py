@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from squall import Squall, State, TaskContext
 from squall.backoff import retry_delay
-from squall.limits import SQS_MAX_VISIBILITY_SECONDS
+from squall.limits import MAX_ETA_AHEAD_SECONDS
 from squall.local import Runtime
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ def tasks(app: Squall) -> SimpleNamespace:
         doomed=doomed,
         eager=eager,
     )
+
+
+def retry_delays(calls: ApiCalls) -> list[int]:
+    """The DelaySeconds of every message the worker sent for a retry (the first send is the producer's)."""
+    return [p["DelaySeconds"] for p in calls.params("SendMessage")[1:] if not p["QueueUrl"].endswith("-dlq")]
 
 
 # --- which errors retry ----------------------------------------------------------------------------------
@@ -170,13 +175,16 @@ def test_explicit_retry_records_the_error_it_carries(rt: Runtime, tasks: SimpleN
     assert result.error.message == "upstream asked us to wait"
 
 
-def test_explicit_retry_sets_visibility_with_one_request(rt: Runtime, tasks: SimpleNamespace, calls: ApiCalls) -> None:
+def test_explicit_retry_is_a_new_message_delayed_by_its_countdown(
+    rt: Runtime, tasks: SimpleNamespace, calls: ApiCalls
+) -> None:
     tasks.polite.delay(countdown=30)
 
     rt.poll()
 
-    assert [p["VisibilityTimeout"] for p in calls.params("ChangeMessageVisibility")] == [30]
-    assert calls.count("DeleteMessageBatch") == 0
+    assert retry_delays(calls) == [30]
+    assert calls.count("ChangeMessageVisibility") == 0
+    assert calls.count("DeleteMessageBatch") == 1  # the failed delivery is acknowledged
 
 
 def test_explicit_retry_respects_its_own_max_retries(rt: Runtime, tasks: SimpleNamespace) -> None:
@@ -207,10 +215,10 @@ def test_backoff_doubles_each_retry_up_to_the_cap(rt: Runtime, tasks: SimpleName
             hidden_for.append(round(wake - rt.clock.now(), 2))
             rt.advance(wake - rt.clock.now())
 
-    # Then the delays are 2, 4, 8, ... capped at 600, set by ChangeMessageVisibility, never by waiting
+    # Then the delays are 2, 4, 8, ... capped at 600, each the DelaySeconds of a new message, never a wait
     expected = [2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600]
     assert hidden_for == expected
-    assert [p["VisibilityTimeout"] for p in calls.params("ChangeMessageVisibility")] == expected
+    assert retry_delays(calls) == expected
     assert result.state is State.DEAD
     record = result.record
     assert record is not None
@@ -222,7 +230,7 @@ def test_retry_backoff_false_retries_at_once(rt: Runtime, tasks: SimpleNamespace
 
     rt.drain()
 
-    assert [p["VisibilityTimeout"] for p in calls.params("ChangeMessageVisibility")] == [0, 0]
+    assert retry_delays(calls) == [0, 0]
     assert result.state is State.DEAD
 
 
@@ -234,7 +242,7 @@ def test_jittered_backoff_stays_within_its_ceiling(rt: Runtime, app: Squall, cal
     jittery.delay()
     rt.drain()
 
-    delays = [p["VisibilityTimeout"] for p in calls.params("ChangeMessageVisibility")]
+    delays = retry_delays(calls)
     ceilings = [10, 20, 40, 80, 100, 100]
     assert len(delays) == len(ceilings)
     assert all(0 <= d <= c for d, c in zip(delays, ceilings, strict=True))
@@ -248,8 +256,8 @@ def test_retry_delay_without_jitter_doubles_up_to_the_cap(retry: int, expected: 
     assert retry_delay(retry, base=2, cap=600, jitter=False) == expected
 
 
-def test_retry_delay_never_exceeds_the_longest_visibility_timeout() -> None:
-    assert retry_delay(100, base=2, cap=10**9, jitter=False) == SQS_MAX_VISIBILITY_SECONDS
+def test_retry_delay_never_exceeds_the_longest_wait_squall_accepts() -> None:
+    assert retry_delay(100, base=2, cap=10**12, jitter=False) == MAX_ETA_AHEAD_SECONDS
 
 
 def test_retry_delay_of_zero_base_is_zero() -> None:
@@ -287,7 +295,7 @@ def test_full_jitter_is_reproducible_with_the_same_seed() -> None:
 @given(
     retry=st.integers(min_value=1, max_value=10_000),
     base=st.floats(min_value=0, max_value=1_000),
-    cap=st.floats(min_value=0, max_value=SQS_MAX_VISIBILITY_SECONDS),
+    cap=st.floats(min_value=0, max_value=MAX_ETA_AHEAD_SECONDS),
     jitter=st.booleans(),
     seed=st.integers(),
 )

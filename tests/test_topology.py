@@ -6,18 +6,12 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from squall import Queue, Squall, WorkerSizing, local
-from squall.limits import (
-    DEFAULT_MAX_RETRIES,
-    RECEIVE_COUNT_HEADROOM,
-    SQS_MAX_RECEIVE_COUNT,
-    SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA,
-)
+from squall.errors import TaskDefinitionError
+from squall.limits import MAX_RECEIVE_COUNT, SQS_MAX_RECEIVE_COUNT, SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA
 from squall.local import Runtime
-from squall.topology import describe, max_receive_count, visibility_timeout
+from squall.topology import describe, visibility_timeout
 
 
 @pytest.fixture
@@ -52,33 +46,28 @@ def test_described_queue_visibility_follows_the_worker_timeout() -> None:
     assert queue.batch_size == 100
 
 
-@pytest.mark.parametrize(
-    ("retries", "expected"),
-    [
-        ([], DEFAULT_MAX_RETRIES + 1 + RECEIVE_COUNT_HEADROOM),
-        ([0], SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA),
-        ([0, 0], SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA),
-        ([3], 3 + 1 + RECEIVE_COUNT_HEADROOM),
-        ([1, 10, 2], 10 + 1 + RECEIVE_COUNT_HEADROOM),
-        ([900], 900 + 1 + RECEIVE_COUNT_HEADROOM),
-    ],
-)
-def test_max_receive_count_covers_every_attempt_plus_headroom(retries: list[int], expected: int) -> None:
-    assert max_receive_count(retries) == expected
+def test_every_queue_has_the_same_receive_budget_whatever_its_retries(app: Squall, tasks: SimpleNamespace) -> None:
+    # The worker enforces retry budgets itself (retries are new messages), so the redrive policy's count no
+    # longer follows the tasks: declared, call-time and retry(max_retries=) budgets all fit under it.
+    assert describe(app).queue("default").max_receive_count == MAX_RECEIVE_COUNT
+    assert SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA <= MAX_RECEIVE_COUNT <= SQS_MAX_RECEIVE_COUNT
 
 
-@settings(max_examples=100)
-@given(st.lists(st.integers(min_value=0, max_value=2_000), max_size=20))
-def test_max_receive_count_is_never_below_five_nor_below_the_last_attempt(retries: list[int]) -> None:
-    count = max_receive_count(retries)
+def test_redrive_policies_target_the_intake_queue_which_outlives_every_source(app: Squall) -> None:
+    topology = describe(app)
 
-    assert SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA <= count <= SQS_MAX_RECEIVE_COUNT
-    attempts = max(retries, default=DEFAULT_MAX_RETRIES) + 1
-    assert count >= min(SQS_MAX_RECEIVE_COUNT, attempts + RECEIVE_COUNT_HEADROOM)
+    assert topology.intake.name == f"squall-{app.name}-moved"
+    assert topology.intake.retention > topology.queue("default").retention
+    assert topology.intake.visibility_timeout == 6 * topology.intake.timeout
 
 
-def test_max_receive_count_follows_the_queues_own_tasks(app: Squall, tasks: SimpleNamespace) -> None:
-    assert describe(app).queue("default").max_receive_count == 7 + 1 + RECEIVE_COUNT_HEADROOM
+def test_a_task_whose_expected_duration_cannot_fit_the_worker_timeout_is_refused(app: Squall) -> None:
+    @app.task(expected_duration=58)
+    def long_one() -> None: ...
+
+    with pytest.raises(TaskDefinitionError, match=r"expected_duration 58 s cannot fit in the worker's 60 s timeout"):
+        describe(app, WorkerSizing(timeout=60))
+    assert describe(app, WorkerSizing(timeout=120)).sizing.timeout == 120
 
 
 def test_dead_letter_queue_outlives_its_source(app: Squall) -> None:
@@ -110,7 +99,7 @@ def test_local_queues_have_exactly_the_described_attributes(rt: Runtime) -> None
         dlq = sqs.get_queue_attributes(QueueUrl=address.dlq_url, AttributeNames=["All"])["Attributes"]
 
         # Then every described attribute is there, with the described value
-        expected = resource.queue_attributes(address.dlq_arn)
+        expected = resource.queue_attributes(rt.settings.intake_arn)
         redrive = json.loads(source["RedrivePolicy"])
         assert {
             "deadLetterTargetArn": redrive["deadLetterTargetArn"],

@@ -4,10 +4,10 @@ They create resources only; :class:`infra.stack.SquallService` wires them togeth
 environment, the producer policy), so the whole IAM surface reads in one file.
 """
 
+from infra.constructs.function import SquallFunction
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.queues import TaskQueue
+from infra.constructs.queues import IntakeQueue, TaskQueue
 from infra.constructs.scheduler import TaskScheduler
 from infra.constructs.table import TaskTable
-from infra.constructs.worker import Worker
 
-__all__ = ["Monitoring", "TaskQueue", "TaskScheduler", "TaskTable", "Worker"]
+__all__ = ["IntakeQueue", "Monitoring", "SquallFunction", "TaskQueue", "TaskScheduler", "TaskTable"]

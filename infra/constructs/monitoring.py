@@ -1,4 +1,5 @@
-"""Alarms and a dashboard for one app: queue depth and age, dead letters, task outcomes, the worker."""
+"""Alarms and a dashboard for one app: queue depth and age, dead letters, task outcomes, the worker and the
+reconciler."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
 
 #: Alarm evaluation period: SQS publishes queue metrics every minute; five smooth out polling gaps.
 PERIOD = Duration.minutes(5)
+#: Alarm when a message has waited this long on the intake queue, in seconds (15 minutes). The reconciler
+#: drains it within seconds, so a message that waits longer means the reconciler is failing. SQS's
+#: ApproximateAgeOfOldestMessage counts from when a message was moved there, not from its original send.
+INTAKE_AGE_ALARM_SECONDS = 15 * 60
 #: The dimension Powertools Metrics adds for ``Metrics(service=...)``; the worker sets it to the app name.
 SERVICE_DIMENSION = "service"
 
@@ -34,6 +39,8 @@ class Monitoring(Construct):
         app_name: str,
         queues: Sequence[TaskQueue],
         function: lambda_.IFunction,
+        intake: sqs.IQueue,
+        reconciler: lambda_.IFunction,
         scheduler_dead_letter_queue: sqs.IQueue,
         age_alarm_seconds: int,
         alarm_email: str | None,
@@ -73,7 +80,22 @@ class Monitoring(Construct):
             threshold=1,
             description=f"Squall {app_name}: the worker was throttled (account concurrency exhausted)",
         )
-        self.dashboard = self._dashboard(app_name, queues, function, scheduler_dead_letter_queue)
+        self._alarm(
+            "IntakeOldestMessage",
+            intake.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+            threshold=INTAKE_AGE_ALARM_SECONDS,
+            description=(
+                f"Squall {app_name}: a message SQS moved to the intake queue has waited over "
+                f"{INTAKE_AGE_ALARM_SECONDS} s unreconciled (the reconciler is failing; its task is not yet DEAD)"
+            ),
+        )
+        self._alarm(
+            "ReconcilerErrors",
+            reconciler.metric_errors(period=PERIOD, statistic="Sum"),
+            threshold=1,
+            description=f"Squall {app_name}: the reconciler failed whole invocations (crash, timeout, bad config)",
+        )
+        self.dashboard = self._dashboard(app_name, queues, function, intake, reconciler, scheduler_dead_letter_queue)
 
     def _dead_letter_alarm(self, construct_id: str, queue: sqs.IQueue, what: str) -> None:
         self._alarm(
@@ -103,6 +125,8 @@ class Monitoring(Construct):
         app_name: str,
         queues: Sequence[TaskQueue],
         function: lambda_.IFunction,
+        intake: sqs.IQueue,
+        reconciler: lambda_.IFunction,
         scheduler_dead_letter_queue: sqs.IQueue,
     ) -> cloudwatch.Dashboard:
         minute = Duration.minutes(1)
@@ -165,6 +189,22 @@ class Monitoring(Construct):
                     function.metric_throttles(period=minute, statistic="Sum", label="throttles"),
                 ],
                 width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Intake (moved by SQS after maxReceiveCount): depth and oldest message age",
+                left=[intake.metric_approximate_number_of_messages_visible(period=minute, label="waiting")],
+                right=[intake.metric_approximate_age_of_oldest_message(period=minute, label="age (s)")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Reconciler invocations, errors",
+                left=[
+                    reconciler.metric_invocations(period=minute, statistic="Sum", label="invocations"),
+                    reconciler.metric_errors(period=minute, statistic="Sum", label="errors"),
+                ],
+                width=12,
             ),
         )
         return dashboard

@@ -96,6 +96,7 @@ class Squall:
         dont_autoretry_for: Sequence[type[BaseException]] = ...,
         ignore_result: bool = ...,
         result_ttl: int = ...,
+        expected_duration: float | None = ...,
     ) -> Callable[[Callable[Concatenate[TaskContext, P], R]], Task[P, R]]: ...
 
     @overload
@@ -113,6 +114,7 @@ class Squall:
         dont_autoretry_for: Sequence[type[BaseException]] = ...,
         ignore_result: bool = ...,
         result_ttl: int = ...,
+        expected_duration: float | None = ...,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(  # type: ignore[misc]  # mypy misreads ParamSpec-only overload returns
@@ -131,8 +133,13 @@ class Squall:
         dont_autoretry_for: Sequence[type[BaseException]] = (),
         ignore_result: bool = False,
         result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS,
+        expected_duration: float | None = None,
     ) -> Any:
-        """Declare a task; usable bare (``@app.task``) or with options (``@app.task(max_retries=5)``)."""
+        """Declare a task; usable bare (``@app.task``) or with options (``@app.task(max_retries=5)``).
+
+        ``expected_duration`` (seconds) is the longest one run should take: the worker starts a run only with
+        that much of its invocation left (plus a margin for the writes), else hands the message back unspent.
+        """
 
         def register(function: Callable[..., Any]) -> Task[Any, Any]:
             options = TaskOptions(
@@ -147,6 +154,7 @@ class Squall:
                 ignore_result=ignore_result,
                 result_ttl=result_ttl,
                 bind=bind,
+                expected_duration=expected_duration,
             )
             if options.queue not in self.queues:
                 raise TaskDefinitionError(
@@ -211,9 +219,12 @@ class Squall:
         eta: dt.datetime | None = None,
         task_id: str | None = None,
         queue: str | None = None,
+        max_retries: int | None = None,
     ) -> AsyncResult[R]:
         """Send one task call; see :meth:`Task.apply_async`."""
-        message = producer.prepare(signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta)
+        message = producer.prepare(
+            signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta, max_retries=max_retries
+        )
         if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:
             # Past SQS's per-message delay: a one-time EventBridge Scheduler schedule carries it.
             delays.send_later(self, message)
@@ -266,7 +277,7 @@ class Squall:
 
         A long-delayed task's schedule is deleted; a task not yet started is marked REVOKED and its message
         acknowledged without running. A running task cannot be stopped (RUNNING); a finished one is left as
-        it is (ALREADY_FINISHED). Neither raises.
+        it is (ALREADY_FINISHED); an id with no record is marked REVOKED all the same (UNKNOWN). None raises.
         """
         return delays.revoke(self, task_id)
 

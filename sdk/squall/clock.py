@@ -32,19 +32,40 @@ class SystemClock:
         time.sleep(seconds)
 
 
+class DeadlineReached(BaseException):
+    """A fake-clock sleep ran into the deadline set by :meth:`FakeClock.deadline`; the work was stopped there.
+
+    A ``BaseException``, as the end of a killed process is: no ``except Exception`` may swallow it.
+    """
+
+
 class FakeClock:
     """A clock that moves only when told to; ``sleep`` advances it instead of blocking."""
 
     def __init__(self, start: float | None = None) -> None:
         self._now = time.time() if start is None else start
+        self._deadline: float | None = None
 
     def now(self) -> float:
         """The fake time, in epoch seconds."""
         return self._now
 
     def sleep(self, seconds: float) -> None:
-        """Advance the fake time by ``seconds`` at once."""
+        """Advance the fake time by ``seconds`` at once (to the deadline, and raise, if that is sooner)."""
+        if self._deadline is not None and self._now + seconds >= self._deadline:
+            self.set(self._deadline)
+            raise DeadlineReached(f"stopped at the deadline, {self._deadline:.3f}, in a sleep of {seconds} s")
         self.advance(seconds)
+
+    @contextmanager
+    def deadline(self, when: float) -> Iterator[None]:
+        """Within the block, a sleep that would reach ``when`` stops there and raises :class:`DeadlineReached`."""
+        previous = self._deadline
+        self._deadline = when if previous is None else min(previous, when)
+        try:
+            yield
+        finally:
+            self._deadline = previous
 
     def advance(self, seconds: float) -> None:
         """Move the fake time forward; it never goes back."""

@@ -16,19 +16,28 @@ dict       ``dict``                        ``[[key, value], ...]`` (only for a d
                                            the tag key itself, so user data is never misread)
 =========  ==============================  ==========================================
 
-Anything else (sets, objects, NaN and infinities, non-str dict keys) is refused with an
+Anything else (sets, objects, NaN and infinities, non-str dict keys, and a str holding a surrogate pair as
+two code points, which JSON would read back as one character) is refused with an
 :class:`~squall.errors.EncodeError` naming where it was found. Nothing is ever pickled or evaluated.
+
+Decoding is total: :func:`loads` returns a value or raises ValueError, whatever the input. It reads UTF-8
+(bytes in any other encoding are refused), and refuses what :func:`dumps` never writes: NaN, infinities and
+numbers too large for a float, duplicate keys in one object (parsers disagree on which one wins), a tagged
+object with keys other than the tag and ``"v"``, a tag's value of the wrong type (every tag but ``dict``
+carries a string), non-finite decimals, and a ``dict`` tag whose value is not a list of ``[str key, value]``
+pairs with distinct keys.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 import math
 import re
+import reprlib
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,24 +47,41 @@ from squall.errors import EncodeError
 TAG = "__squall__"
 #: Characters no message body may hold raw (see :func:`wire_text`).
 _UNSENDABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+#: A high surrogate code point followed by a low one: written as two escapes, JSON reads back one character.
+_SPLIT_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 _INT_TEXT_BITS = 14_000
-#: Deepest nesting the encoder accepts. Decoding is bounded by the parser's own recursion limit instead,
-#: and deeper input becomes a ValueError (so a DecodeError, never a RecursionError escaping the worker).
+#: Deepest nesting of lists and dicts the encoder accepts (and :func:`too_deep` measures). :func:`loads` is
+#: bounded by the parser's own recursion limit instead, and deeper input becomes a ValueError (so a
+#: DecodeError, never a RecursionError escaping the worker); the envelope applies this limit to arguments.
 MAX_DEPTH = 100
+#: Longest piece of offending input quoted in an error message, in characters.
+_QUOTE_CHARS = 60
 
-_DECODERS: dict[str, Callable[[Any], Any]] = {
+
+def _decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError(f"Decimal {value} is not finite")
+    return value
+
+
+#: Decoders of the tags whose value is a string; each raises ValueError or InvalidOperation on bad text.
+_DECODERS: dict[str, Callable[[str], Any]] = {
     "datetime": dt.datetime.fromisoformat,
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
     "uuid": uuid.UUID,
-    "decimal": Decimal,
+    "decimal": _decimal,
     "bytes": lambda v: base64.b64decode(v, validate=True),
 }
 
 
 def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-ready data, or raise EncodeError naming ``path``."""
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        _check_text(value, path)
+        return value
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         # Python refuses to write an int of more than sys.get_int_max_str_digits() digits (4,300 by default) as
@@ -79,11 +105,29 @@ def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EncodeError(path, f"dict key {key!r} is {type(key).__name__}; JSON object keys must be str")
+            _check_text(key, f"{path} key {key!r}")
             out[key] = to_json_ready(item, f"{path}[{key!r}]", depth + 1)
-        if TAG in out:
-            return {TAG: "dict", "v": [[k, v] for k, v in out.items()]}
-        return out
+        return escape_tag_key(out)
     return _tagged(value, path)
+
+
+def _check_text(text: str, path: str) -> None:
+    """Refuse a str that would not read back as itself: one holding a surrogate pair as two code points."""
+    pair = None if text.isascii() else _SPLIT_PAIR.search(text)
+    if pair is not None:
+        joined = pair.group().encode("utf-16", "surrogatepass").decode("utf-16")
+        raise EncodeError(
+            path,
+            f"the str holds the surrogates {pair.group()!r} as two code points, which JSON reads back as the one "
+            f"character {joined!r}: join them first (text.encode('utf-16', 'surrogatepass').decode('utf-16'))",
+        )
+
+
+def escape_tag_key(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` (already JSON-ready), as a tagged ``dict`` if it holds the tag key, so it is never misread."""
+    if TAG in obj:
+        return {TAG: "dict", "v": [[k, v] for k, v in obj.items()]}
+    return obj
 
 
 def _tagged(value: Any, path: str) -> dict[str, Any]:
@@ -110,16 +154,73 @@ def _tagged(value: Any, path: str) -> dict[str, Any]:
     raise EncodeError(path, f"a {type(value).__name__} cannot be carried as JSON{hint}")
 
 
-def _object_hook(obj: dict[str, Any]) -> Any:
-    tag = obj.get(TAG)
-    if tag is None:
+def _object(pairs: list[tuple[str, Any]]) -> Any:
+    """One decoded JSON object: refused if it repeats a key, restored if it is a tagged value."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        repeated = Counter(key for key, _item in pairs).most_common(1)[0][0]
+        raise ValueError(f"duplicate key {_quote(repeated)} in a JSON object")
+    if TAG not in obj:
         return obj
+    tag = obj[TAG]
+    name = _quote(tag)
+    if set(obj) != {TAG, "v"}:
+        extra = sorted(set(obj) - {TAG, "v"})
+        problem = "has no 'v'" if "v" not in obj else f"has unexpected keys {_quote(extra)}"
+        raise ValueError(f"tagged value {name} {problem}: a tagged value is exactly {{{TAG!r}: tag, 'v': value}}")
+    value = obj["v"]
     if tag == "dict":
-        return {key: item for key, item in obj["v"]}
+        return _escaped_dict(value)
     decoder = _DECODERS.get(tag) if isinstance(tag, str) else None
     if decoder is None:
-        raise ValueError(f"unknown value tag {tag!r}")
-    return decoder(obj["v"])
+        raise ValueError(f"unknown value tag {name}")
+    if not isinstance(value, str):
+        raise ValueError(f"tagged value {name} must carry a string, got {type(value).__name__}")
+    try:
+        return decoder(value)
+    except (ValueError, InvalidOperation) as exc:  # binascii.Error is a ValueError
+        raise ValueError(f"tagged value {name} holds {_quote(value)}, which is not a valid {tag}") from exc
+
+
+def _escaped_dict(value: Any) -> dict[str, Any]:
+    """A user dict that held the tag key, from its ``[[key, value], ...]`` form."""
+    if not isinstance(value, list):
+        raise ValueError(f"tagged value 'dict' must carry a list of [key, value] pairs, got {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for index, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise ValueError(f"tagged value 'dict' item {index} is {_quote(pair)}, not a [str key, value] pair")
+        key, item = pair
+        if key in out:
+            raise ValueError(f"tagged value 'dict' repeats the key {_quote(key)}")
+        out[key] = item
+    return out
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {_quote(text)} is too large for a float")
+    return value
+
+
+def _quote(value: object) -> str:
+    """A short repr of untrusted input, for error messages: bounded work and length whatever its size."""
+    return _REPR.repr(value)
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` deep (what :func:`to_json_ready` refuses)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (list, dict)):
+            continue
+        if depth >= limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
 
 
 def dumps(value: Any, path: str = "value") -> str:
@@ -139,15 +240,29 @@ def wire_text(text: str) -> str:
 def loads(text: str | bytes) -> Any:
     """Decode JSON text written by :func:`dumps`, restoring tagged values.
 
-    Raises ValueError (including for over-deep nesting) on anything malformed.
+    Raises ValueError on anything malformed, whatever the input: over-deep nesting, bytes that are not
+    UTF-8, and everything :func:`dumps` never writes (see the module docstring).
     """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")  # UnicodeDecodeError is a ValueError; json.loads would guess UTF-16/32
+    if not isinstance(text, str):
+        raise ValueError(f"JSON text must be str or bytes, not {type(text).__name__}")
     try:
-        return json.loads(text, object_hook=_object_hook, parse_constant=_refuse_constant)
+        return json.loads(text, object_pairs_hook=_object, parse_float=_finite_float, parse_constant=_refuse_constant)
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to decode (over {MAX_DEPTH} levels)") from exc
-    except (KeyError, TypeError, binascii.Error, InvalidOperation) as exc:
-        raise ValueError(f"malformed tagged value: {exc!r}") from exc
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _make_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxstring = short.maxother = short.maxlong = _QUOTE_CHARS
+    short.maxlist = short.maxdict = short.maxtuple = 4
+    return short
+
+
+_REPR = _make_repr()

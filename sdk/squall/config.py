@@ -66,6 +66,9 @@ class Settings:
     schedule_group: str = ""
     scheduler_role_arn: str = ""
     scheduler_dlq_arn: str = ""
+    #: The queue SQS's redrive policies move messages to; the reconciler drains it (see squall.reconciler).
+    intake_url: str = ""
+    intake_arn: str = ""
     endpoint_url: str | None = None
     _by_arn: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -105,6 +108,8 @@ class Settings:
             "schedule_group": self.schedule_group,
             "scheduler_role_arn": self.scheduler_role_arn,
             "scheduler_dlq_arn": self.scheduler_dlq_arn,
+            "intake_url": self.intake_url,
+            "intake_arn": self.intake_arn,
         }
 
     @classmethod
@@ -130,6 +135,8 @@ class Settings:
             schedule_group=doc.get("schedule_group", ""),
             scheduler_role_arn=doc.get("scheduler_role_arn", ""),
             scheduler_dlq_arn=doc.get("scheduler_dlq_arn", ""),
+            intake_url=doc.get("intake_url", ""),
+            intake_arn=doc.get("intake_arn", ""),
             endpoint_url=endpoint_url,
         )
 

@@ -40,8 +40,13 @@ CLAIM_WRITES = 1
 FINISH_WRITES = 1
 #: DynamoDB writes per failed attempt that will be retried: FAILURE and RETRY recorded in one UpdateItem.
 RETRY_WRITES = 1
-#: ChangeMessageVisibility calls per retry: the message's visibility becomes the backoff.
-VISIBILITY_CHANGES_PER_RETRY = 1
+#: SendMessage calls per retry: the next attempt is a new message (DelaySeconds = the backoff), and the
+#: failed delivery is deleted with the batch like any other (squall.worker.resend). A backoff over 900 s
+#: is a one-time schedule instead: one CreateSchedule and one billed Scheduler invocation, which this
+#: model prices like a long delay only for the share of retries given as ``long_retry_fraction``.
+SENDS_PER_RETRY = 1
+#: ChangeMessageVisibility calls per retry: none (retries no longer keep the received message).
+VISIBILITY_CHANGES_PER_RETRY = 0
 #: Progress writes: the first report writes at once, later ones at most once per
 #: ``limits.PROGRESS_MIN_INTERVAL_SECONDS``; the last pending report rides along with the final write
 #: (measured: 10 reports over one second cost 1 extra write, 3 in all).
@@ -67,10 +72,10 @@ SENDS_PER_SCHEDULER_INVOCATION = 1
 #: Bytes of CloudWatch embedded-metric JSON the worker prints per invocation (measured by
 #: bench/overhead.py for a batch of successes; one line per invocation with Powertools Metrics).
 EMF_BYTES_PER_INVOCATION = 200
-#: Custom metrics the worker can publish (one per outcome: TaskSucceeded, TaskRetried, ..., and
-#: TaskErrored), each billed per month once it has been emitted; the model charges all of them, an upper
-#: bound (tests/test_cost.py checks the number against squall.worker.handler).
-WORKER_CUSTOM_METRICS = 8
+#: Custom metrics the worker and the reconciler can publish (one per outcome: TaskSucceeded, TaskRetried,
+#: ..., MovedTaskDead, ..., and TaskErrored), each billed per month once it has been emitted; the model
+#: charges all of them, an upper bound (tests/test_cost.py checks the number against squall.worker.handler).
+WORKER_CUSTOM_METRICS = 14
 
 # --- Assumptions (not measurable on a laptop; each is a parameter) -----------------------------------
 
@@ -243,10 +248,12 @@ def usage(workload: Workload) -> Usage:
     )
     invocations = deliveries / w.batch_size
     return Usage(
-        sqs_send=direct / w.producer_batch + fired * SCHEDULER_INVOCATIONS_PER_FIRING * SENDS_PER_SCHEDULER_INVOCATION,
+        sqs_send=direct / w.producer_batch
+        + fired * SCHEDULER_INVOCATIONS_PER_FIRING * SENDS_PER_SCHEDULER_INVOCATION
+        + SENDS_PER_RETRY * w.retries,
         sqs_receive=deliveries * RECEIVES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
-        # Only the delivery that succeeds is deleted; a retried message stays for its next delivery.
-        sqs_delete=DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
+        # Every delivery is deleted: a retried one once its next attempt's message is sent.
+        sqs_delete=deliveries * DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
         sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * w.retries,
         dynamodb_writes=writes,
         dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries,
@@ -326,7 +333,8 @@ def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
     million = 1_000_000
     per_million = price_per_million(u, workload.arch, p)
     fixed = {
-        "idle_polling": workload.queues * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
+        # One event source per queue, and one on the intake queue the reconciler drains.
+        "idle_polling": (workload.queues + 1) * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
         "custom_metrics": WORKER_CUSTOM_METRICS * p["cloudwatch_custom_metric_month"].each,
     }
     tasks = workload.tasks_per_month

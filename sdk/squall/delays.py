@@ -2,7 +2,8 @@
 
 A task due more than 900 s from now is recorded PENDING with its ETA and carried by a one-time
 ``at()`` schedule named after its id (``t.<id>``, or ``t-<sha256>``), which deletes itself after firing.
-:func:`revoke` deletes that schedule, if any, and marks a task that has not started REVOKED.
+:func:`revoke` deletes that schedule, if any, and marks a task that has not started REVOKED; it says when
+the id had no record, since a task queued but not yet claimed and an id never sent look the same.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class RevokeOutcome(StrEnum):
     """What ``revoke`` did."""
 
     REVOKED = "REVOKED"  # the task will not run (revoked now, or earlier)
+    #: No record of this id: it was marked REVOKED so that it will not run if it is still queued (a task sent
+    #: but not yet claimed has no record); if it was never sent, a task sent later with this id will not run
+    #: either, until the REVOKED record expires (14 days).
+    UNKNOWN = "UNKNOWN"
     ALREADY_FINISHED = "ALREADY_FINISHED"  # it finished (SUCCESS or DEAD) before; nothing changed
     RUNNING = "RUNNING"  # an attempt is running and cannot be stopped; nothing changed
 
@@ -104,7 +109,10 @@ class RevokeOutcome(StrEnum):
 def revoke(app: Squall, task_id: str) -> RevokeOutcome:
     """Cancel a task that has not started: delete its long-delay schedule, if any, and mark it REVOKED.
 
-    The schedule goes first so that a schedule can never outlive the REVOKED record that stops its run.
+    Returns REVOKED, or UNKNOWN when the id had no record before: the REVOKED record is written anyway, since a
+    task sent without a long delay has no record until a worker claims it, and only that record stops it. One
+    read first tells the two apart (a revoke is a rare operator action). RUNNING and ALREADY_FINISHED change
+    nothing. The schedule goes first so that a schedule can never outlive the REVOKED record that stops its run.
     """
     check_task_id(task_id)
     settings = app.settings
@@ -115,8 +123,11 @@ def revoke(app: Squall, task_id: str) -> RevokeOutcome:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
             # No schedule: the task was never long-delayed, or its schedule fired already.
+    known = app.store.get(task_id) is not None
     current = app.store.revoke(task_id, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS)
-    if current is None or current.state is State.REVOKED:
+    if current is None:
+        return RevokeOutcome.REVOKED if known else RevokeOutcome.UNKNOWN
+    if current.state is State.REVOKED:
         return RevokeOutcome.REVOKED
     if current.state is State.STARTED:
         return RevokeOutcome.RUNNING

@@ -32,9 +32,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from squall import clock, limits, signing
 from squall.envelope import Envelope
-from squall.errors import DecodeError
+from squall.errors import ConfigurationError, DecodeError
 from squall.states import State
-from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
+from squall.worker.deadletters import OWN_PREFIX, REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -286,11 +286,22 @@ def _reset(app: Squall, letter: DeadLetter, max_redrives: int, report: RedriveRe
     return None
 
 
-def _body(letter: DeadLetter, redrives: int) -> str:
-    """The message to send back: its envelope with the new redrive count, or the body as it was."""
+def _body(app: Squall, letter: DeadLetter, redrives: int) -> str:
+    """The message to send back: its envelope with the new redrive count, or the body as it was.
+
+    When the app signs, the envelope is opened (its signature checked), made due now (a signed envelope is
+    accepted for a while after it is due, and a redriven one may be older) and signed again; a periodic firing
+    declared in code, accepted unsigned, is signed too. Without the keys, or for a body that does not open,
+    the body goes back exactly as it was.
+    """
+    signer = app.signer
     try:
-        return dataclasses.replace(Envelope.decode(letter.body), redrives=redrives).encode()
-    except (DecodeError, ValueError):
+        envelope = Envelope.decode(signing.opened(app, letter.body) if signer is not None else letter.body)
+        envelope = dataclasses.replace(envelope, redrives=redrives)
+        if signer is None:
+            return envelope.encode()
+        return signer.sign(dataclasses.replace(envelope, eta=max(envelope.eta or 0.0, clock.now())).encode())
+    except (DecodeError, ConfigurationError, ValueError):
         return letter.body  # not an envelope we can rewrite (e.g. a task name that may exist now): as it was
 
 
@@ -305,8 +316,8 @@ def _send_back(
         return []
     entries: list[Any] = []
     for i, (letter, message, redrives) in enumerate(chosen):
-        forwarded = {k: v for k, v in message.get("MessageAttributes", {}).items() if not k.startswith("squall.")}
-        entry: dict[str, Any] = {"Id": str(i), "MessageBody": _body(letter, redrives)}
+        forwarded = {k: v for k, v in message.get("MessageAttributes", {}).items() if not k.startswith(OWN_PREFIX)}
+        entry: dict[str, Any] = {"Id": str(i), "MessageBody": _body(app, letter, redrives)}
         if forwarded:
             entry["MessageAttributes"] = forwarded
         entries.append(entry)

@@ -3,13 +3,29 @@
 Wire format, version 1 (compact JSON, UTF-8)::
 
     {"v": 1, "id": "<task id>", "task": "<registered name>", "args": [...], "kwargs": {...},
-     "queue": "default", "created": 1763900000.123, "eta": 1763900900.0, "redrives": 0}
+     "queue": "default", "created": 1763900000.123, "eta": 1763900900.0, "redrives": 0, "max_retries": 5}
 
-``eta`` and ``redrives`` are omitted when unset. ``created`` may also be an ISO 8601 UTC time
-(``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
+``eta``, ``redrives`` and ``max_retries`` are omitted when unset. ``max_retries`` overrides the task's
+retry budget for this one call (0 to :data:`~squall.limits.MAX_RETRIES_CEILING`). ``created`` may also be
+an ISO 8601 UTC time (``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
 ``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown fields are ignored so
-that newer producers can add optional fields within a version; a different ``v`` is refused. Values
-inside ``args`` and ``kwargs`` use :mod:`squall.codec`.
+that newer producers can add optional fields within a version; a different ``v`` (anything but the
+integer 1) is refused. Values inside ``args`` and ``kwargs`` use :mod:`squall.codec`.
+
+Decoding is total: any body, text or bytes, becomes an :class:`Envelope` or one
+:class:`~squall.errors.DecodeError` whose reason names the field, argument or tag at fault. Beyond the
+codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same delivery fields):
+
+* ``created`` and ``eta`` are epoch seconds from 0 (1970-01-01T00:00:00Z) to the last second of 9999,
+  what :class:`~datetime.datetime` represents (the worker, the Scheduler's ``at()`` and the CLI turn them
+  into datetimes), and numbers DynamoDB can store. Negative times are refused: Squall writes clock
+  readings, and a time before 1970 comes from a wrong clock or a wrong unit, not from a caller's intent.
+  ``null`` reads as unset.
+* ``redrives`` is a non-negative integer DynamoDB can store; ``max_retries`` an integer within the ceiling
+  (``null`` reads as unset).
+* ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit).
+* ``args`` and ``kwargs`` nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the encoder.
+  ``kwargs`` keys may be any string: the worker's argument binding refuses those that name no parameter.
 """
 
 from __future__ import annotations
@@ -17,13 +33,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from squall import codec
 from squall.errors import DecodeError, EncodeError
-from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS
+from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
 
 #: Task ids: DynamoDB keys, SQS attribute values and (hashed) Scheduler names; printable, no spaces.
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=/-]*")
@@ -32,6 +51,17 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]*")
 _MAX_NAME_CHARS = 256
 #: The time format EventBridge Scheduler substitutes for <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z).
 _SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
+#: Longest queue name, in characters: a logical queue is one SQS queue, whose name SQS limits to 80.
+_MAX_QUEUE_CHARS = 80
+#: The last epoch second a datetime can represent (9999-12-31T23:59:59Z): the latest usable created or eta.
+_LATEST_EPOCH = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+#: DynamoDB's Number type (Amazon DynamoDB Developer Guide, "Supported data types and naming rules in Amazon
+#: DynamoDB", Number): up to 38 significant digits, and a non-zero magnitude from 1E-130 to
+#: 9.9999999999999999999999999999999999999E+125. The worker writes created, eta and redrives as Numbers
+#: (and adds 1 to redrives: at most 38 digits keeps the sum storable too).
+_DYNAMODB_NUMBER_DIGITS = 38
+_DYNAMODB_NUMBER_SMALLEST = Decimal("1E-130")
+_DYNAMODB_NUMBER_LARGEST = Decimal("9.9999999999999999999999999999999999999E+125")
 
 
 def valid_task_id(value: object) -> bool:
@@ -66,9 +96,11 @@ class Envelope:
     created: float = 0.0
     eta: float | None = None
     redrives: int = 0
+    #: This call's retry budget, overriding the task's own; None keeps the task's.
+    max_retries: int | None = None
 
     def encode(self, *, arg_names: tuple[str, ...] = ()) -> str:
-        """Return the JSON body; EncodeError names the argument (by parameter name when known)."""
+        """Return the JSON body; EncodeError names the argument (by parameter name when known) or the field."""
         args = []
         for index, value in enumerate(self.args):
             label = arg_names[index] if index < len(arg_names) else f"args[{index}]"
@@ -79,7 +111,8 @@ class Envelope:
             "id": self.id,
             "task": self.task,
             "args": args,
-            "kwargs": kwargs,
+            # A keyword argument named like the tag key would read back as a tagged value: escape it like a dict.
+            "kwargs": codec.escape_tag_key(kwargs),
             "queue": self.queue,
             "created": self.created,
         }
@@ -87,91 +120,141 @@ class Envelope:
             doc["eta"] = self.eta
         if self.redrives:
             doc["redrives"] = self.redrives
-        try:
-            return codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-        except ValueError as exc:  # only a non-finite created/eta can reach here
-            raise EncodeError("envelope", str(exc)) from exc
+        if self.max_retries is not None:
+            doc["max_retries"] = self.max_retries
+        _, problems = _delivery_fields(doc)
+        if problems:
+            raise EncodeError("envelope", "; ".join(problems))
+        return codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
 
     @classmethod
     def decode(cls, body: str | bytes) -> Envelope:
         """Parse a message body; every problem becomes one DecodeError whose reason names it."""
+        if not isinstance(body, (str, bytes, bytearray)):
+            raise DecodeError(f"body is a {type(body).__name__}, not text")
         try:
             doc = codec.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # the one error codec.loads raises, whatever the body
             raise DecodeError(f"body is not valid JSON: {str(exc)[:200]}", task_id=_salvage_id(body)) from exc
         if not isinstance(doc, dict):
             raise DecodeError(f"body is JSON {type(doc).__name__}, not an envelope object")
         raw_id = doc.get("id")
         task_id = raw_id if valid_task_id(raw_id) else None
-        if isinstance(doc.get("v"), bool) or doc.get("v") != ENVELOPE_VERSION:  # True == 1 in Python
+        version = doc.get("v")
+        if type(version) is not int or version != ENVELOPE_VERSION:  # neither True (== 1) nor 1.0
             raise DecodeError(
-                f"envelope version {_clip(doc.get('v'))} is not supported (this worker reads version "
+                f"envelope version {_clip(version)} is not supported (this worker reads version "
                 f"{ENVELOPE_VERSION}); upgrade the worker or send from a matching SDK",
                 task_id=task_id,
             )
         if task_id is None:
             raise DecodeError(f"field 'id' {_clip(raw_id)} is not a valid task id")
-        problems = _field_problems(doc)
+        fields, problems = _delivery_fields(doc)
+        problems = _content_problems(doc) + problems
         if problems:
             raise DecodeError("; ".join(problems), task_id=task_id)
         return cls(
-            id=task_id,
-            task=doc["task"],
-            args=tuple(doc.get("args", ())),
-            kwargs=doc.get("kwargs", {}),
-            queue=doc.get("queue", "default"),
-            created=_epoch(doc.get("created") or 0.0),  # null reads as unset, like eta
-            eta=None if doc.get("eta") is None else float(doc["eta"]),
-            redrives=doc.get("redrives", 0),
+            id=task_id, task=doc["task"], args=tuple(doc.get("args", ())), kwargs=doc.get("kwargs", {}), **fields
         )
 
 
-def _field_problems(doc: dict[str, Any]) -> list[str]:
+def _content_problems(doc: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the task name and the arguments of ``doc``."""
     problems = []
     name = doc.get("task")
     if not valid_task_name(name):
         problems.append(f"field 'task' {_clip(name)} is not a task name")
-    if not isinstance(doc.get("args", []), list):
-        problems.append(f"field 'args' must be a list, got {type(doc.get('args')).__name__}")
-    if not isinstance(doc.get("kwargs", {}), dict):
-        problems.append(f"field 'kwargs' must be an object, got {type(doc.get('kwargs')).__name__}")
-    if not isinstance(doc.get("queue", "default"), str):
-        problems.append("field 'queue' must be a string")
-    for key in ("created", "eta"):
-        value = doc.get(key)
-        if key == "created" and isinstance(value, str) and _SCHEDULED_TIME.fullmatch(value):
-            try:
-                _epoch(value)
-            except ValueError:
-                problems.append(f"field 'created' {_clip(value)} is not a valid date and time")
-            continue
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-        ):
-            problems.append(f"field {key!r} must be a number of epoch seconds, got {_clip(value)}")
-    redrives = doc.get("redrives", 0)
-    if isinstance(redrives, bool) or not isinstance(redrives, int) or redrives < 0:
-        problems.append(f"field 'redrives' must be a non-negative integer, got {_clip(redrives)}")
+    args, kwargs = doc.get("args", []), doc.get("kwargs", {})
+    if not isinstance(args, list):
+        problems.append(f"field 'args' must be a list, got {type(args).__name__}")
+        args = []
+    if not isinstance(kwargs, dict):
+        problems.append(f"field 'kwargs' must be an object, got {type(kwargs).__name__}")
+        kwargs = {}
+    labelled = [(f"args[{i}]", value) for i, value in enumerate(args)] + list(kwargs.items())
+    deep = next((label for label, value in labelled if codec.too_deep(value)), None)
+    if deep is not None:  # the first one only: it is enough to act on, and the reason stays short
+        problems.append(f"argument {_clip(deep)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
     return problems
 
 
-def _epoch(value: float | str) -> float:
-    """Epoch seconds from a number or a Scheduler time (already checked by _field_problems)."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return float(value)
+def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The queue, times and counters of ``doc`` as Envelope takes them, and what is wrong with them."""
+    problems = []
+    queue = doc.get("queue", "default")
+    if not isinstance(queue, str) or not 0 < len(queue) <= _MAX_QUEUE_CHARS:
+        problems.append(f"field 'queue' must be a string of 1-{_MAX_QUEUE_CHARS} characters, got {_clip(queue)}")
+    created, created_problems = _time(doc, "created")
+    eta, eta_problems = _time(doc, "eta")
+    problems += created_problems + eta_problems
+    redrives = doc.get("redrives", 0)
+    if type(redrives) is not int or not 0 <= redrives < 10**_DYNAMODB_NUMBER_DIGITS:
+        problems.append(
+            f"field 'redrives' must be a non-negative integer of at most {_DYNAMODB_NUMBER_DIGITS} digits, "
+            f"got {_clip(redrives)}"
+        )
+    max_retries = doc.get("max_retries")
+    if max_retries is not None and (type(max_retries) is not int or not 0 <= max_retries <= MAX_RETRIES_CEILING):
+        problems.append(
+            f"field 'max_retries' must be an integer from 0 to {MAX_RETRIES_CEILING}, got {_clip(max_retries)}"
+        )
+    fields = {"queue": queue, "created": created or 0.0, "eta": eta, "redrives": redrives, "max_retries": max_retries}
+    return fields, problems
 
 
-def _clip(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _time(doc: Mapping[str, Any], key: str) -> tuple[float | None, list[str]]:
+    """Field ``key`` of ``doc`` as epoch seconds (None when absent or null), and what is wrong with it."""
+    value = doc.get(key)
+    if value is None:
+        return None, []
+    if key == "created" and isinstance(value, str) and _SCHEDULED_TIME.fullmatch(value):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None, [f"field 'created' {_clip(value)} is not a valid date and time"]
+    if type(value) not in (int, float):  # neither a bool nor a restored tagged value
+        return None, [f"field {key!r} must be a number of epoch seconds, got {_clip(value)}"]
+    if not (0 <= value <= _LATEST_EPOCH and _dynamodb_number(value)):  # NaN fails every comparison
+        return None, [
+            f"field {key!r} {_clip(value)} is not a usable time: give epoch seconds from 0 (1970) "
+            f"to {_LATEST_EPOCH} (the end of 9999)"
+        ]
+    return float(value), []
+
+
+def _dynamodb_number(value: float) -> bool:
+    """Whether DynamoDB can store ``value``, written as Python writes it, as a Number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if value == 0:
+        return True
+    if not _DYNAMODB_NUMBER_SMALLEST <= abs(value) <= _DYNAMODB_NUMBER_LARGEST:  # exact, int or float
+        return False
+    # A float's repr has at most 17 significant digits; an int within the magnitudes has at most 126 digits.
+    return isinstance(value, float) or len(str(abs(value)).rstrip("0")) <= _DYNAMODB_NUMBER_DIGITS
+
+
+def _clip(value: object) -> str:
+    """A short repr of untrusted input: bounded work and length however large or deep ``value`` is."""
+    return _SHORT_REPR.repr(value)
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxstring = short.maxlong = short.maxother = 80
+    short.maxlist = short.maxdict = 4
+    return short
+
+
+_SHORT_REPR = _short_repr()
 
 
 def _salvage_id(body: str | bytes) -> str | None:
     """The task id of a body whose tagged values are broken but whose JSON is not, so DEAD can be recorded."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        doc = json.loads(bytes(body).decode("utf-8") if isinstance(body, (bytes, bytearray)) else body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     raw = doc.get("id") if isinstance(doc, dict) else None
     return raw if valid_task_id(raw) else None

@@ -89,7 +89,11 @@ class EnqueueError(SquallError):
 
 
 class StoreError(SquallError):
-    """A state write was refused; ``current`` holds the item as it stands, when DynamoDB returned it."""
+    """A task-state write was refused or could not be understood; the message says which task and why."""
+
+
+class ItemTooLarge(StoreError):
+    """DynamoDB refused a write because the item would exceed its size limit; nothing was applied."""
 
 
 class LeaseLost(StoreError):

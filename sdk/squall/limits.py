@@ -56,23 +56,36 @@ ENVELOPE_VERSION = 1
 DEFAULT_QUEUE = "default"
 #: Default retries after the first attempt (Celery's default is 3 as well).
 DEFAULT_MAX_RETRIES = 3
-#: Largest max_retries a task may declare: attempts must fit under SQS's maxReceiveCount ceiling.
+#: Largest max_retries a task may declare (or a call or ``retry(max_retries=)`` may ask for). The worker's
+#: attempt counter, not SQS's receive count, enforces it: this only bounds how long one task can keep failing.
 MAX_RETRIES_CEILING = 900
 #: Default exponential backoff base, in seconds (delay = base * 2**retry, capped, full jitter).
 DEFAULT_RETRY_BACKOFF = 2.0
 #: Default cap on one backoff delay, in seconds.
 DEFAULT_RETRY_BACKOFF_MAX = 600.0
-#: Receives allowed beyond the declared attempts before SQS's redrive policy dead-letters a message:
-#: room for throttled batches, crashed or timed-out attempts and concurrent duplicate deliveries.
-RECEIVE_COUNT_HEADROOM = 4
+#: Longest wait Squall accepts before a task is due (a countdown, an eta, a retry delay), in seconds: 2 years.
+#: An eta further ahead is almost always a unit slip (milliseconds given as seconds); it is refused when sent
+#: and dead-lettered with that reason if it arrives on a queue anyway.
+MAX_ETA_AHEAD_SECONDS = 2 * 366 * 24 * 3600
+#: maxReceiveCount of every source queue's redrive policy. The worker never lets a message it acts on reach
+#: it: a retry is a new message, and a message kept on its last receive is sent again as a fresh copy
+#: (receive count 1). Only receives on which the worker never acts (Lambda throttling, a crash or timeout
+#: before the record is reached) can use it up; the reconciler records what SQS then moves as DEAD.
+MAX_RECEIVE_COUNT = 10
 #: How long a result stays readable after the task finishes, in seconds (DynamoDB TTL).
 DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 3600
 #: How long a DEAD task's record is kept, in seconds: as long as the DLQ keeps its message.
 DEAD_RECORD_TTL_SECONDS = SQS_MAX_RETENTION_SECONDS
 #: Minimum time between two progress writes of one attempt, in seconds; later reports are coalesced.
 PROGRESS_MIN_INTERVAL_SECONDS = 1.0
-#: Largest JSON result stored inline, in bytes: an item's limit less room for the other attributes.
-MAX_RESULT_BYTES = 350_000
+#: Largest stored progress report (JSON, UTF-8), in bytes; a larger report is refused to the task.
+MAX_PROGRESS_BYTES = 16 * 1024
+#: Room in a task's item for everything but its result and progress, in bytes: attribute names, the key
+#: (task id <= 128 characters), name (<= 256), queue, times, token and index keys (about 1.5 KB at most).
+#: A SUCCESS write removes the earlier attempts' error and reason, so they need no room beside a result.
+ITEM_OVERHEAD_BYTES = 4 * 1024
+#: Largest JSON result stored inline, in bytes: the item limit less the progress report and the overhead.
+MAX_RESULT_BYTES = DYNAMODB_MAX_ITEM_BYTES - MAX_PROGRESS_BYTES - ITEM_OVERHEAD_BYTES
 #: Longest stored error message and traceback, in characters (DynamoDB item size).
 MAX_ERROR_MESSAGE_CHARS = 4_096
 MAX_TRACEBACK_CHARS = 16_384
@@ -80,6 +93,17 @@ MAX_TRACEBACK_CHARS = 16_384
 MAX_REASON_CHARS = 1_024
 #: Slack added to a claim's lease beyond the invocation's remaining time, in seconds (clock skew).
 LEASE_SLACK_SECONDS = 5.0
+#: Time kept free at the end of an invocation for a record's outcome writes, in seconds: a record is not
+#: started unless its expected duration plus this margin fits in the invocation's remaining time; it is
+#: handed back to the queue instead, without spending an attempt.
+DEADLINE_MARGIN_SECONDS = 5.0
+#: How long a message whose signing keys cannot be read (SSM / Secrets Manager unreachable) waits before it
+#: is tried again, in seconds. It stays on its queue and spends no attempt.
+KEYRING_RETRY_SECONDS = 60
+#: How long after it was due (its eta, or when it was sent) a signed envelope is accepted, in seconds: a
+#: replayed body older than this is refused (4 days: the source queues' retention). Finished task records of
+#: an app that signs are kept at least this long, so that a replay within the window is recognized.
+SIGNED_ENVELOPE_MAX_AGE_SECONDS = 4 * 24 * 3600
 #: Default worker Lambda timeout and memory (CDK context may override both).
 DEFAULT_WORKER_TIMEOUT_SECONDS = 60
 DEFAULT_WORKER_MEMORY_MB = 256
@@ -87,6 +111,15 @@ DEFAULT_WORKER_MEMORY_MB = 256
 #: because a standard-queue DLQ keeps the original enqueue time and must outlive its source.
 DEFAULT_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = SQS_MAX_RETENTION_SECONDS
+#: A message is sent again as a fresh copy (its retention clock restarted) rather than kept on the queue
+#: when it would otherwise come back later than this many seconds before its retention ends.
+RETENTION_MARGIN_SECONDS = 3600
+#: The reconciler: the function that records as DEAD what SQS's redrive policy moved (timeout, seconds;
+#: memory, MB), and its event source's batch size and concurrency (the smallest ESM maximum).
+RECONCILER_TIMEOUT_SECONDS = 30
+RECONCILER_MEMORY_MB = 256
+RECONCILER_BATCH_SIZE = 10
+RECONCILER_MAX_CONCURRENCY = ESM_MIN_MAX_CONCURRENCY
 #: Default ESM batch size and batching window, in records and seconds.
 DEFAULT_BATCH_SIZE = 10
 DEFAULT_BATCHING_WINDOW_SECONDS = 0

@@ -1,7 +1,9 @@
 """Listing tasks by state and time through the store's sparse index: queries, never a table scan.
 
 The index (:data:`squall.schema.INDEX_NAME`) holds a task while it is RETRY, DEAD or REVOKED (and SUCCESS
-with ``Squall(index_success=True)``), partitioned by state, UTC day and a shard, sorted by time. A listing
+with ``Squall(index_success=True)``), partitioned by state, UTC day and a shard, sorted by the time it entered
+that state. Its entry moves when the state changes, so a listing or a count sees each task in its current state
+only: a RETRY whose next attempt started, or a redriven DEAD task, is no longer there. A listing
 reads the day buckets its window covers, newest first; within a day it queries every (state, shard)
 partition backwards from the window's end and merges them. ``name`` is a filter on the projected task name:
 it reads the window's index entries (about 150 bytes each, so one read unit covers some 25) and keeps the
@@ -169,7 +171,9 @@ def iter_tasks(
     limit: int | None = 50,
     now: float | None = None,
 ) -> Iterator[TaskEntry]:
-    """Tasks that entered ``states`` (default: every indexed one) in the last ``since`` seconds, newest first.
+    """Tasks now in ``states`` (default: every indexed one) that entered them in the last ``since`` seconds.
+
+    Newest first. A task that has left a state since (a RETRY claimed again) is not in it any more.
 
     ``name`` keeps one task name; ``limit`` stops after that many (None: all in the window). Expired
     entries (TTL deletion lags) are left out. NotIndexed if a state is not in the index.
@@ -206,7 +210,11 @@ def list_tasks(
 
 
 def counts_by_name(app: Squall, *, since: float = _DAY) -> dict[str, Counter[State]]:
-    """For each task name, how many of its tasks entered each indexed state in the last ``since`` seconds."""
+    """For each task name, how many of its tasks are in each indexed state now, having entered it within ``since``.
+
+    Not how many ever entered a state: a task that retried and then succeeded is no longer in RETRY, and it
+    counts only under SUCCESS, when SUCCESS is indexed.
+    """
     counts: dict[str, Counter[State]] = {}
     for entry in iter_tasks(app, since=since, limit=None):
         counts.setdefault(entry.name or "?", Counter())[entry.state] += 1

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock
 from squall.envelope import Envelope, check_task_id
-from squall.errors import EnqueueError, InvalidSchedule, MessageTooLarge
+from squall.errors import EnqueueError, InvalidArguments, InvalidSchedule, MessageTooLarge
 from squall.limits import (
+    MAX_ETA_AHEAD_SECONDS,
+    MAX_RETRIES_CEILING,
     SQS_MAX_BATCH_BYTES,
     SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_DELAY_SECONDS,
@@ -22,7 +24,7 @@ from squall.limits import (
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from squall.task import Signature
+    from squall.task import Signature, Task
 
 #: Times a batch entry that failed through no fault of the sender (SenderFault false) is sent again.
 SERVER_FAULT_RESENDS = 3
@@ -61,6 +63,12 @@ def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> 
         when = now + countdown
     else:
         return None, 0
+    if when - now > MAX_ETA_AHEAD_SECONDS:
+        raise InvalidSchedule(
+            f"the task would be due {(when - now) / 86400:,.0f} days from now, more than the "
+            f"{MAX_ETA_AHEAD_SECONDS // 86400} days Squall accepts; give countdown in seconds (not milliseconds) "
+            "or an eta closer than that"
+        )
     # An ETA in the past runs now; SQS delays are whole seconds, so round up to never start early.
     wait = max(0.0, when - now)
     return when, int(-(-wait // 1))
@@ -73,8 +81,12 @@ def prepare(
     queue: str | None,
     countdown: float | None,
     eta: dt.datetime | None,
+    max_retries: int | None = None,
 ) -> Outgoing:
-    """Check, encode and size one task for sending; raises before anything is sent."""
+    """Check, encode and size one task for sending; raises before anything is sent.
+
+    ``max_retries`` overrides the task's retry budget for this call (it travels in the envelope).
+    """
     task = signature.task
     task.bind_arguments(signature.args, signature.kwargs)
     now = clock.now()
@@ -88,15 +100,36 @@ def prepare(
         queue=queue or task.options.queue,
         created=now,
         eta=when,
+        max_retries=check_max_retries(max_retries, task.name),
     )
-    body = envelope.encode(arg_names=task.positional_names(len(signature.args)))
+    return Outgoing(envelope, encode_body(task, envelope), wait)
+
+
+def check_max_retries(value: int | None, task_name: str) -> int | None:
+    """A call-time retry budget, checked as a declared one is."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES_CEILING
+    ):
+        raise InvalidArguments(
+            f"task {task_name!r}: max_retries={value!r} must be an int 0-{MAX_RETRIES_CEILING}, or None for the "
+            "task's own"
+        )
+    return value
+
+
+def encode_body(task: Task[..., Any], envelope: Envelope) -> str:
+    """The message body of ``envelope``: its JSON, signed when the app signs; MessageTooLarge past SQS's limit.
+
+    The producer sends it, and the worker when it sends a task again (a retry).
+    """
+    body = envelope.encode(arg_names=task.positional_names(len(envelope.args)))
     signer = task.app.signer
     if signer is not None:
         body = signer.sign(body)
-    outgoing = Outgoing(envelope, body, wait)
-    if outgoing.size > SQS_MAX_MESSAGE_BYTES:
-        raise MessageTooLarge(task.name, outgoing.size, SQS_MAX_MESSAGE_BYTES)
-    return outgoing
+    size = len(body.encode("utf-8"))
+    if size > SQS_MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(task.name, size, SQS_MAX_MESSAGE_BYTES)
+    return body
 
 
 def send_one(sqs: SQSClient, url: str, message: Outgoing) -> None:

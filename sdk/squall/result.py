@@ -18,6 +18,9 @@ R = TypeVar("R")
 
 #: Polling of ``get``: first interval, growth factor and cap, in seconds.
 _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.1, 1.5, 2.0
+#: States a task never leaves, so a handle keeps a record in them without reading it again. DEAD is final
+#: but not for good: a redrive brings the task back to PENDING, and a handle must then see it run.
+_SETTLED_STATES = frozenset({State.SUCCESS, State.REVOKED})
 
 
 class AsyncResult(Generic[R]):
@@ -39,8 +42,11 @@ class AsyncResult(Generic[R]):
         return hash(self.id)
 
     def refresh(self) -> TaskRecord | None:
-        """Read the task's record now (a final record is cached and not read again)."""
-        if self._record is None or self._record.state not in FINAL_STATES:
+        """Read the task's record now; a SUCCESS or REVOKED record is kept and not read again.
+
+        Every other state is read each time, DEAD included: ``squall.dlq.redrive`` can bring a DEAD task back.
+        """
+        if self._record is None or self._record.state not in _SETTLED_STATES:
             self._record = self.app.store.get(self.id)
         return self._record
 
@@ -71,7 +77,7 @@ class AsyncResult(Generic[R]):
         return State.PENDING if record is None else record.state
 
     def ready(self) -> bool:
-        """Whether the task reached a final state (SUCCESS, DEAD or REVOKED)."""
+        """Whether the task reached a final state (SUCCESS, DEAD or REVOKED; a redrive makes DEAD not ready)."""
         return self.state in FINAL_STATES
 
     def successful(self) -> bool:
@@ -119,7 +125,8 @@ class AsyncResult(Generic[R]):
         """Wait for the task to finish and return its result.
 
         Polls with backoff (``interval``, growing to 2 s). Raises TaskFailed if DEAD, TaskRevoked if
-        revoked, ResultTimeout after ``timeout`` seconds (None waits forever; 0 checks once).
+        revoked, ResultTimeout after ``timeout`` seconds (None waits forever; 0 checks once). Each call
+        reads the record again unless it was SUCCESS or REVOKED, so after a redrive it waits for the new run.
         """
         deadline = None if timeout is None else clock.now() + timeout
         while True:

@@ -209,9 +209,10 @@ class TaskRecord:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What a claim attempt found: ``claimed`` (run it), ``finished`` (ack it) or ``busy`` (not now)."""
+    """What a claim attempt found: ``claimed`` (run it), ``finished`` (ack it), ``busy`` (another attempt
+    holds it: not now) or ``early`` (a RETRY not yet due: this delivery is an early copy, not now)."""
 
-    outcome: Literal["claimed", "finished", "busy"]
+    outcome: Literal["claimed", "finished", "busy", "early"]
     attempt: int = 0
     token: str = ""
     current: TaskRecord | None = None

@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from squall import clock
-from squall.errors import LeaseLost, StoreError
+from squall.errors import ItemTooLarge, LeaseLost, StoreError
 from squall.schema import (
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_SORT_ATTRIBUTE,
@@ -91,6 +91,29 @@ def _error_value(error: ErrorInfo) -> dict[str, Any]:
     return {"M": {"type": _s(error.type), "message": _s(error.message), "traceback": _s(error.traceback)}}
 
 
+# --- conditions, each named once (their placeholders' values come from _STATE_VALUES and the caller) -------
+
+#: No item, or one whose TTL has passed (DynamoDB deletes expired items lazily, up to days later).
+_ABSENT = "(attribute_not_exists(#pk) OR #expires_at < :now)"
+#: A STARTED attempt whose claim lapsed: its worker crashed or timed out.
+_LAPSED = "(#state = :started AND #lease_until < :now)"
+#: A task that may be claimed for an attempt now. A RETRY is claimable once it is due (``:due`` = now plus the
+#: worker's ETA tolerance): an earlier copy of its message (a duplicate delivery) waits instead of running early.
+_CLAIMABLE = (
+    "(attribute_not_exists(#pk) OR #state = :pending "
+    "OR (#state = :retry AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :due)) "
+    f"OR {_LAPSED}) AND (attribute_not_exists(#expires_at) OR #expires_at >= :now)"
+)
+#: A task nobody is running and that has not finished: it may be revoked, or marked DEAD unclaimed.
+_NOT_STARTED = f"{_ABSENT} OR #state IN (:pending, :retry) OR {_LAPSED}"
+#: The write belongs to the attempt holding the claim.
+_OWNED = "#token = :token"
+#: The state values every condition above may name.
+_STATE_VALUES = {f":{state.value.lower()}": {"S": state.value} for state in State}
+
+_TOO_LARGE = "ValidationException"
+
+
 #: Called after each state change is written: (task id, new state, epoch seconds).
 TransitionListener = Callable[[str, State, float], None]
 
@@ -119,20 +142,43 @@ class TaskStore:
                 listener(task_id, state, now)
 
     def _update(
-        self, task_id: str, update: str, condition: str, values: dict[str, Any], *, returning: bool = False
-    ) -> dict[str, Any]:
+        self,
+        task_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        returning: Literal["UPDATED_NEW", "ALL_OLD"] | None = None,
+    ) -> dict[str, Any] | TaskRecord:
+        """One conditional UpdateItem: its response, or the current record when the condition failed.
+
+        Any other AWS error propagates. An update that would make the item larger than DynamoDB allows is
+        refused whole (DynamoDB applies all of an update or none) and raised as ItemTooLarge.
+        """
+        used = {k: v for k, v in _STATE_VALUES.items() if k in condition or k in update}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": task_key(task_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": dict(_names_in(update, condition)),
-            "ExpressionAttributeValues": values,
+            "ExpressionAttributeValues": {**used, **values},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if returning:
-            kwargs["ReturnValues"] = "UPDATED_NEW"
-        return dict(self._client().update_item(**kwargs))
+        if returning is not None:
+            kwargs["ReturnValues"] = returning
+        try:
+            return dict(self._client().update_item(**kwargs))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == _TOO_LARGE and "size" in str(error.get("Message", "")).lower():
+                raise ItemTooLarge(f"task {task_id}: DynamoDB refused the write: {error.get('Message')}") from exc
+            if error.get("Code") != _CONDITION_FAILED:
+                raise
+            item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            if not item:
+                raise StoreError("DynamoDB refused a conditional write but returned no item") from exc
+            return TaskRecord.from_item(item)
 
     def claim(
         self,
@@ -145,19 +191,22 @@ class TaskStore:
         max_retries: int,
         lease_seconds: float,
         ttl_seconds: int,
+        due_tolerance: float = 0.0,
     ) -> Claim:
-        """Take the task for one attempt, unless it is finished or another attempt holds a live lease."""
+        """Take the task for one attempt, unless it is finished, not yet due, or held by a live attempt.
+
+        ``max_retries`` is the delivery's retry budget (recorded for display; the worker enforces it). A
+        record whose TTL has passed is treated as absent: the task starts over at attempt 1.
+        """
         now = clock.now()
         token = secrets.token_hex(8)
         values: dict[str, Any] = {
-            ":started": _s(State.STARTED),
-            ":pending": _s(State.PENDING),
-            ":retry": _s(State.RETRY),
             ":name": _s(name),
             ":queue": _s(queue),
             ":zero": _n(0),
             ":one": _n(1),
             ":now": _n(now),
+            ":due": _n(now + due_tolerance),
             ":lease": _n(now + lease_seconds),
             ":token": _s(token),
             ":created": _n(created),
@@ -175,34 +224,45 @@ class TaskStore:
             values[":eta"] = _n(eta)
         # Out of the listing index while it runs: free on a first claim (nothing to remove), one index write
         # when a RETRY (or redriven) task is claimed again.
-        update += " REMOVE #ix_pk, #ix_sk"
-        condition = (
-            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
-        )
-        try:
-            response = self._update(task_id, update, condition, values, returning=True)
-        except ClientError as exc:
-            current = self._current(exc)
-            if current is None:
-                raise
+        response = self._update(task_id, update + " REMOVE #ix_pk, #ix_sk", _CLAIMABLE, values, returning="UPDATED_NEW")
+        if isinstance(response, TaskRecord):
+            current = response
+            if current.expires_at is not None and current.expires_at < now:
+                return self._claim_expired(task_id, update, values)
             if current.state in (State.SUCCESS, State.DEAD, State.REVOKED):
                 return Claim("finished", current=current)
+            if current.state is State.RETRY:
+                return Claim("early", current=current)
             return Claim("busy", current=current)
-        attempt = int(response["Attributes"]["attempt"]["N"])
         self._notify(task_id, State.STARTED)
-        return Claim("claimed", attempt=attempt, token=token)
+        return Claim("claimed", attempt=int(response["Attributes"]["attempt"]["N"]), token=token)
+
+    def _claim_expired(self, task_id: str, update: str, values: dict[str, Any]) -> Claim:
+        """Claim a task whose record outlived its TTL (not yet deleted): attempt 1, everything else cleared."""
+        update = update.replace("if_not_exists(#attempt, :zero) + :one", ":one").replace(
+            "if_not_exists(#created_at, :created)", ":created"
+        )
+        update += (
+            " REMOVE #ix_pk, #ix_sk, #result, #error, #reason, #progress, #failed_at, #finished_at, "
+            "#next_attempt_at, #redrives"
+        )
+        values = {k: v for k, v in values.items() if k not in (":zero", ":due")}  # DynamoDB refuses unused values
+        response = self._update(task_id, update, "#expires_at < :now", values, returning="UPDATED_NEW")
+        if isinstance(response, TaskRecord):  # written meanwhile by another attempt: decide again
+            return Claim("busy", current=response)
+        self._notify(task_id, State.STARTED)
+        return Claim("claimed", attempt=1, token=values[":token"]["S"])
 
     def finish(
         self, task_id: str, token: str, *, result_json: str | None, progress: Progress | None, ttl_seconds: int
     ) -> None:
-        """Record SUCCESS (with the result, and the last coalesced progress report) for this attempt."""
+        """Record SUCCESS (with the result, and the last coalesced progress report) for this attempt.
+
+        Earlier attempts' error and reason are removed: the item holds the result, and its size stays within
+        what :data:`squall.limits.MAX_RESULT_BYTES` accounts for.
+        """
         now = clock.now()
-        values: dict[str, Any] = {
-            ":success": _s(State.SUCCESS),
-            ":now": _n(now),
-            ":exp": _n(int(now) + ttl_seconds),
-            ":token": _s(token),
-        }
+        values: dict[str, Any] = {":now": _n(now), ":exp": _n(int(now) + ttl_seconds), ":token": _s(token)}
         update = "SET #state = :success, #finished_at = :now, #updated_at = :now, #expires_at = :exp"
         if result_json is not None:
             update += ", #result = :result"
@@ -212,22 +272,32 @@ class TaskStore:
             values[":progress"] = _s(progress.to_json())
         if self.index_success:
             update = _set_index(update, values, task_id, State.SUCCESS, now)
-        self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
+        self._owned_write(task_id, token, update + " REMOVE #lease_until, #token, #error, #reason", values)
         self._notify(task_id, State.SUCCESS)
 
     def retry(
-        self, task_id: str, token: str, *, error: ErrorInfo, next_attempt_at: float, progress: Progress | None
+        self,
+        task_id: str,
+        token: str,
+        *,
+        error: ErrorInfo,
+        next_attempt_at: float,
+        progress: Progress | None,
+        max_retries: int,
     ) -> None:
         """Record a failed attempt that will be retried: FAILURE and RETRY in one write."""
         now = clock.now()
         values: dict[str, Any] = {
-            ":retry": _s(State.RETRY),
             ":now": _n(now),
             ":next": _n(next_attempt_at),
             ":error": _error_value(error),
             ":token": _s(token),
+            ":maxr": _n(max_retries),
         }
-        update = "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, #error = :error"
+        update = (
+            "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, #error = :error, "
+            "#max_retries = :maxr"
+        )
         if progress is not None:
             update += ", #progress = :progress"
             values[":progress"] = _s(progress.to_json())
@@ -251,15 +321,14 @@ class TaskStore:
         name: str | None = None,
         queue: str | None = None,
         created: float | None = None,
-    ) -> bool:
+    ) -> TaskRecord | None:
         """Record DEAD. With ``token``, for the attempt holding it; without, for a message never claimed.
 
-        Returns False, changing nothing, when an unclaimed task already finished (SUCCESS or REVOKED) or a
-        live attempt holds it.
+        Returns None when written. Without a token it changes nothing and returns the current record when the
+        task finished (SUCCESS or REVOKED) or a live attempt holds it.
         """
         now = clock.now()
         values: dict[str, Any] = {
-            ":dead": _s(State.DEAD),
             ":now": _n(now),
             ":exp": _n(int(now) + ttl_seconds),
             ":reason": _s(reason),
@@ -281,22 +350,14 @@ class TaskStore:
         if token is not None:
             self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
             self._notify(task_id, State.FAILURE, State.DEAD)
-            return True
+            return None
         # Never over a finished task, nor over one a live attempt holds: an unusable message that shares a
         # running task's id must not mark it DEAD under that attempt (its own outcome is coming).
-        values.update({":pending": _s(State.PENDING), ":retry": _s(State.RETRY), ":started": _s(State.STARTED)})
-        condition = (
-            "attribute_not_exists(#pk) OR #state IN (:pending, :retry, :dead) "
-            "OR (#state = :started AND #lease_until < :now)"
-        )
-        try:
-            self._update(task_id, update, condition, values)
-        except ClientError as exc:
-            if self._current(exc) is None:
-                raise
-            return False
+        response = self._update(task_id, update, f"{_NOT_STARTED} OR #state = :dead", values)
+        if isinstance(response, TaskRecord):
+            return response
         self._notify(task_id, State.DEAD)
-        return True
+        return None
 
     def hold(
         self, task_id: str, *, name: str, queue: str, created: float, eta: float, ttl_seconds: int
@@ -308,7 +369,6 @@ class TaskStore:
         """
         now = clock.now()
         values: dict[str, Any] = {
-            ":pending": _s(State.PENDING),
             ":name": _s(name),
             ":queue": _s(queue),
             ":created": _n(created),
@@ -320,32 +380,21 @@ class TaskStore:
             "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
             "#updated_at = :now, #expires_at = :exp"
         )
-        try:
-            self._update(task_id, update, "attribute_not_exists(#pk)", values)
-        except ClientError as exc:
-            current = self._current(exc)
-            if current is None:
-                raise
-            return current
+        response = self._update(task_id, update, _ABSENT, values)
+        if isinstance(response, TaskRecord):
+            return response
         self._notify(task_id, State.PENDING)
         return None
 
     def revoke(self, task_id: str, *, ttl_seconds: int) -> TaskRecord | None:
         """Mark a task that has not started REVOKED; the worker then acknowledges it without running.
 
-        Succeeds when the item is absent, PENDING or RETRY, or STARTED with a lapsed lease (that attempt's
-        later writes then fail: its token is removed). Returns None when written; otherwise changes nothing
-        and returns the current record (REVOKED already, finished, or STARTED by a live attempt).
+        Succeeds when the item is absent (or expired), PENDING or RETRY, or STARTED with a lapsed lease (that
+        attempt's later writes then fail: its token is removed). Returns None when written; otherwise changes
+        nothing and returns the current record (REVOKED already, finished, or STARTED by a live attempt).
         """
         now = clock.now()
-        values: dict[str, Any] = {
-            ":revoked": _s(State.REVOKED),
-            ":pending": _s(State.PENDING),
-            ":retry": _s(State.RETRY),
-            ":started": _s(State.STARTED),
-            ":now": _n(now),
-            ":exp": _n(int(now) + ttl_seconds),
-        }
+        values: dict[str, Any] = {":now": _n(now), ":exp": _n(int(now) + ttl_seconds)}
         # An existing expiry is kept: a long-delayed task's PENDING item lives until after its ETA, so the
         # REVOKED record outlives a schedule created concurrently with the revoke.
         update = (
@@ -353,16 +402,9 @@ class TaskStore:
             "#expires_at = if_not_exists(#expires_at, :exp)"
         )
         update = _set_index(update, values, task_id, State.REVOKED, now) + " REMOVE #lease_until, #token"
-        condition = (
-            "attribute_not_exists(#pk) OR #state IN (:pending, :retry) OR (#state = :started AND #lease_until < :now)"
-        )
-        try:
-            self._update(task_id, update, condition, values)
-        except ClientError as exc:
-            current = self._current(exc)
-            if current is None:
-                raise
-            return current
+        response = self._update(task_id, update, _NOT_STARTED, values)
+        if isinstance(response, TaskRecord):
+            return response
         self._notify(task_id, State.REVOKED)
         return None
 
@@ -377,10 +419,6 @@ class TaskStore:
             return Redrive("exhausted", redrives=seen)
         now = clock.now()
         values: dict[str, Any] = {
-            ":pending": _s(State.PENDING),
-            ":dead": _s(State.DEAD),
-            ":retry": _s(State.RETRY),
-            ":started": _s(State.STARTED),
             ":zero": _n(0),
             ":one": _n(1),
             ":seen": _n(seen),
@@ -391,18 +429,15 @@ class TaskStore:
         update = (
             "SET #state = :pending, #attempt = :zero, #redrives = if_not_exists(#redrives, :seen) + :one, "
             "#updated_at = :now, #expires_at = :exp REMOVE #error, #reason, #progress, #failed_at, #finished_at, "
-            "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk"
+            "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk, #max_retries"
         )
         condition = (
-            "(attribute_not_exists(#pk) OR #state IN (:dead, :retry) OR (#state = :started AND #lease_until < :now))"
+            f"({_ABSENT} OR #state IN (:dead, :retry) OR {_LAPSED})"
             " AND (attribute_not_exists(#redrives) OR #redrives < :max)"
         )
-        try:
-            response = self._update(task_id, update, condition, values, returning=True)
-        except ClientError as exc:
-            current = self._current(exc)
-            if current is None:
-                raise
+        response = self._update(task_id, update, condition, values, returning="UPDATED_NEW")
+        if isinstance(response, TaskRecord):
+            current = response
             if current.state is State.PENDING:
                 outcome: RedriveOutcome = "resumed"  # reset by an earlier redrive that did not finish
             elif current.state in (State.SUCCESS, State.REVOKED):
@@ -416,26 +451,12 @@ class TaskStore:
         return Redrive("reset", redrives=int(response["Attributes"]["redrives"]["N"]))
 
     def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
-        try:
-            self._update(task_id, update, "#token = :token", values)
-        except ClientError as exc:
-            current = self._current(exc)
-            if current is None:
-                raise
+        response = self._update(task_id, update, _OWNED, values)
+        if isinstance(response, TaskRecord):
             raise LeaseLost(
-                f"task {task_id}: this attempt's claim lapsed and the task is now {current.state} "
-                f"(attempt {current.attempt}); its write was not applied"
-            ) from exc
-
-    @staticmethod
-    def _current(exc: ClientError) -> TaskRecord | None:
-        """The item returned with a failed condition, or None if ``exc`` is some other error."""
-        if exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
-            return None
-        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if not item:
-            raise StoreError("DynamoDB refused a conditional write but returned no item") from exc
-        return TaskRecord.from_item(item)
+                f"task {task_id}: this attempt's claim lapsed and the task is now {response.state} "
+                f"(attempt {response.attempt}); its write was not applied"
+            )
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The task's record, or None if unknown or expired (TTL deletion lags by up to days)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from squall import codec, limits
 from squall.envelope import valid_task_name
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Retry(Exception):
@@ -54,6 +55,9 @@ class TaskOptions:
     #: Seconds a finished task's result stays readable.
     result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS
     bind: bool = False
+    #: Seconds one run is expected to take at most: a record is not started with less time left in the
+    #: invocation (it goes back to the queue without spending an attempt). None: the longest run seen so far.
+    expected_duration: float | None = None
 
     def __post_init__(self) -> None:
         if not valid_task_name(self.name):
@@ -72,10 +76,18 @@ class TaskOptions:
             )
         if self.retry_backoff < 0 or self.retry_backoff_max < 0:
             raise TaskDefinitionError(f"task {self.name!r}: retry_backoff and retry_backoff_max must be >= 0")
-        if self.retry_backoff_max > limits.SQS_MAX_VISIBILITY_SECONDS:
+        if self.retry_backoff_max > limits.MAX_ETA_AHEAD_SECONDS:
             raise TaskDefinitionError(
                 f"task {self.name!r}: retry_backoff_max {self.retry_backoff_max} exceeds "
-                f"{limits.SQS_MAX_VISIBILITY_SECONDS} s, the longest SQS visibility timeout"
+                f"{limits.MAX_ETA_AHEAD_SECONDS} s, the longest wait Squall accepts"
+            )
+        if self.expected_duration is not None and not (
+            0 < self.expected_duration <= limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
+        ):
+            raise TaskDefinitionError(
+                f"task {self.name!r}: expected_duration {self.expected_duration!r} must be more than 0 and at most "
+                f"{limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS:g} s (Lambda's longest timeout "
+                "less the margin kept for writes)"
             )
         if self.result_ttl < 1:
             raise TaskDefinitionError(f"task {self.name!r}: result_ttl must be at least 1 second")
@@ -129,25 +141,36 @@ class TaskContext:
 
 @dataclass(frozen=True, slots=True)
 class Signature(Generic[R]):
-    """One call of a task, not yet sent: ``charge.s("o-1", 100)``."""
+    """One call of a task, not yet sent: ``charge.s("o-1", 100)``. ``R`` is its result (awaited, for async tasks)."""
 
-    task: Task[..., R]
+    task: Task[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
     def delay(self) -> AsyncResult[R]:
         """Send this call now."""
-        return self.task.apply_async(self.args, self.kwargs)
+        return self.task.app.send(self)
 
 
 class Task(Generic[P, R]):
-    """A registered task. Calling it runs the function here; ``delay`` sends it to the queue."""
+    """A registered task. Calling it runs the function here; ``delay`` sends it to the queue.
+
+    An ``async def`` function is awaited by the worker; its handles carry the awaited type (``AsyncResult[T]``
+    for a function returning ``Coroutine[Any, Any, T]``), while calling the task here returns the coroutine.
+    """
 
     def __init__(self, app: Squall, fn: Callable[..., R], options: TaskOptions) -> None:
         self.app = app
         self.fn = fn
         self.options = options
         self.name = options.name
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TaskDefinitionError(
+                f"task {self.name!r} is a generator function: nothing would run until something iterated it, "
+                "and a generator cannot be stored as a result; return a list instead of yielding"
+            )
+        #: Whether the function is ``async def``, so the worker awaits what it returns (decided here, once).
+        self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         params = list(self._signature.parameters.values())
         if options.bind:
@@ -189,14 +212,55 @@ class Task(Generic[P, R]):
                 names.append(param.name)
         return tuple(names[:count])
 
-    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:
+    # Each sending method has two typed forms: an ``async def`` task's handle carries the awaited type ``T``,
+    # any other task's its return type. A plain task matches only the second, so its mistakes read as before.
+
+    @overload
+    def s(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+
+    @overload
+    def s(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature[Any]:
         """A signature of this call, to send later or in a batch."""
         self.bind_arguments(args, kwargs)
         return Signature(self, args, kwargs)
 
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+    @overload
+    def delay(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]: ...
+
+    @overload
+    def delay(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]: ...
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         """Send the task with these arguments; returns its AsyncResult."""
         return self.apply_async(args, kwargs)
+
+    @overload
+    def apply_async(
+        self: Task[P, Coroutine[Any, Any, T]],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        task_id: str | None = None,
+        queue: str | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncResult[T]: ...
+
+    @overload
+    def apply_async(
+        self: Task[P, T],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        task_id: str | None = None,
+        queue: str | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncResult[T]: ...
 
     def apply_async(
         self,
@@ -207,8 +271,11 @@ class Task(Generic[P, R]):
         eta: dt.datetime | None = None,
         task_id: str | None = None,
         queue: str | None = None,
-    ) -> AsyncResult[R]:
-        """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue."""
+        max_retries: int | None = None,
+    ) -> AsyncResult[Any]:
+        """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue, and
+        a retry budget for this call alone (``max_retries``, instead of the task's own)."""
+        signature: Signature[Any] = Signature(self, tuple(args), dict(kwargs or {}))
         return self.app.send(
-            Signature(self, tuple(args), dict(kwargs or {})), countdown=countdown, eta=eta, task_id=task_id, queue=queue
+            signature, countdown=countdown, eta=eta, task_id=task_id, queue=queue, max_retries=max_retries
         )

@@ -6,7 +6,7 @@ cloud and the laptop cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -96,19 +96,55 @@ class QueueResource:
     batching_window: int
     max_concurrency: int | None
 
-    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
-        """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values)."""
+    def queue_attributes(self, intake_arn: str) -> dict[str, str]:
+        """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values).
+
+        The redrive policy's target is the app's intake queue (see :class:`IntakeResource`), not this queue's
+        DLQ: what SQS moves there is recorded DEAD with a reason before it reaches the DLQ.
+        """
         return {
             "VisibilityTimeout": str(self.visibility_timeout),
             "MessageRetentionPeriod": str(self.retention),
             "MaximumMessageSize": str(self.max_message_size),
-            "RedrivePolicy": (f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{self.max_receive_count}}}'),
+            "RedrivePolicy": (f'{{"deadLetterTargetArn":"{intake_arn}","maxReceiveCount":{self.max_receive_count}}}'),
         }
 
     def dlq_attributes(self) -> dict[str, str]:
         """SQS CreateQueue attributes of the dead-letter queue."""
         return {
             "MessageRetentionPeriod": str(self.dlq_retention),
+            "MaximumMessageSize": str(self.max_message_size),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResource:
+    """The queue every source queue's redrive policy targets, and the reconciler function that drains it.
+
+    SQS moves a message there after ``maxReceiveCount`` receives on which the worker never acted (Lambda
+    throttling, crashes or timeouts before the record was reached). The reconciler records each one's task
+    DEAD with a reason and sends the message on to its source queue's DLQ (found from the message's
+    ``DeadLetterQueueSourceArn``), so that every DLQ message has a reason and a DEAD record.
+    """
+
+    name: str
+    #: The reconciler function's name, timeout (seconds) and memory (MB).
+    function_name: str
+    timeout: int
+    memory: int
+    #: 6 x the reconciler's timeout, as for every queue a Lambda function consumes.
+    visibility_timeout: int
+    #: DLQ retention: a message keeps its original enqueue time when SQS moves it.
+    retention: int
+    max_message_size: int
+    batch_size: int
+    max_concurrency: int
+
+    def queue_attributes(self) -> dict[str, str]:
+        """SQS CreateQueue attributes of the intake queue (the CDK stack sets the same values)."""
+        return {
+            "VisibilityTimeout": str(self.visibility_timeout),
+            "MessageRetentionPeriod": str(self.retention),
             "MaximumMessageSize": str(self.max_message_size),
         }
 
@@ -178,6 +214,8 @@ class Topology:
     table: TableResource
     schedule_group: str
     sizing: WorkerSizing
+    #: Where SQS's redrive policies put what they move, and the reconciler that records it DEAD.
+    intake: IntakeResource
     #: The periodic schedules declared with ``@app.periodic``.
     schedules: tuple[ScheduleResource, ...] = ()
     #: Where EventBridge Scheduler puts invocations it could not deliver (a standard queue, DLQ retention).
@@ -198,17 +236,17 @@ def visibility_timeout(sizing: WorkerSizing, batching_window: int) -> int:
     return limits.VISIBILITY_TO_TIMEOUT_RATIO * sizing.timeout + batching_window
 
 
-def max_receive_count(max_retries: Iterable[int]) -> int:
-    """Receives before SQS's redrive policy dead-letters a message: every attempt plus headroom.
-
-    Squall dead-letters exhausted tasks itself; the redrive policy is the safety net for crashes and
-    timeouts, so it must never fire before the last declared attempt. Never below AWS's advised 5.
-    """
-    attempts = max((retries + 1 for retries in max_retries), default=limits.DEFAULT_MAX_RETRIES + 1)
-    return min(
-        limits.SQS_MAX_RECEIVE_COUNT,
-        max(limits.SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA, attempts + limits.RECEIVE_COUNT_HEADROOM),
-    )
+def check_fits(app: Squall, sizing: WorkerSizing) -> None:
+    """Refuse a task whose declared ``expected_duration`` can never fit in one worker invocation."""
+    room = sizing.timeout - limits.DEADLINE_MARGIN_SECONDS
+    for task in app.tasks.values():
+        expected = task.options.expected_duration
+        if expected is not None and expected > room:
+            raise TaskDefinitionError(
+                f"task {task.name!r}: expected_duration {expected:g} s cannot fit in the worker's {sizing.timeout} s "
+                f"timeout less the {limits.DEADLINE_MARGIN_SECONDS:g} s kept for its writes; raise the worker timeout "
+                "(squall:timeout) or split the task"
+            )
 
 
 def resource_prefix(app: str) -> str:
@@ -224,10 +262,10 @@ def describe(
     """Describe the resources ``app`` needs; ``overrides`` adjust a queue's polling settings by name."""
     sizing = sizing or WorkerSizing()
     prefix = resource_prefix(app.name)
+    check_fits(app, sizing)
     queues = []
     for declared in app.queues.values():
         queue = replace(declared, **dict((overrides or {}).get(declared.name, {})))  # type: ignore[arg-type]
-        retries = [t.options.max_retries for t in app.tasks.values() if t.options.queue == queue.name]
         queues.append(
             QueueResource(
                 name=queue.name,
@@ -237,7 +275,7 @@ def describe(
                 retention=limits.DEFAULT_QUEUE_RETENTION_SECONDS,
                 dlq_retention=limits.DLQ_RETENTION_SECONDS,
                 max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
-                max_receive_count=max_receive_count(retries),
+                max_receive_count=limits.MAX_RECEIVE_COUNT,
                 batch_size=queue.batch_size,
                 batching_window=queue.batching_window,
                 max_concurrency=queue.max_concurrency,
@@ -254,4 +292,15 @@ def describe(
         schedules=schedule_resources(app),
         scheduler_dlq_name=f"{prefix}-scheduler-dlq",
         scheduler_role_name=f"{prefix}-scheduler",
+        intake=IntakeResource(
+            name=f"{prefix}-moved",
+            function_name=f"{prefix}-reconciler",
+            timeout=limits.RECONCILER_TIMEOUT_SECONDS,
+            memory=limits.RECONCILER_MEMORY_MB,
+            visibility_timeout=limits.VISIBILITY_TO_TIMEOUT_RATIO * limits.RECONCILER_TIMEOUT_SECONDS,
+            retention=limits.DLQ_RETENTION_SECONDS,
+            max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
+            batch_size=limits.RECONCILER_BATCH_SIZE,
+            max_concurrency=limits.RECONCILER_MAX_CONCURRENCY,
+        ),
     )

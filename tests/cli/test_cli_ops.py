@@ -12,6 +12,7 @@ from examples.shop.tasks import app as shop_app
 from examples.shop.tasks import build_report
 from moto import mock_aws
 
+from squall import State
 from squall.local import Runtime
 
 Squall_ = Callable[..., Result]
@@ -44,6 +45,27 @@ def test_stats_shows_queue_depths_the_dlq_and_failures_per_task(shop: Runtime, s
     }
     assert "SUCCESS is not counted" in text
     assert text.splitlines()[1].split() == ["QUEUE", "VISIBLE", "IN", "FLIGHT", "DELAYED", "DLQ", "DLQ", "OLDEST"]
+
+
+def test_stats_counts_tasks_in_each_state_now_so_a_retry_that_has_run_since_is_not_counted(
+    shop: Runtime, squall: Squall_, send: Send
+) -> None:
+    # Given a task that retried once and then succeeded, and one waiting for its second attempt
+    recovered = send("sync_inventory", "--args", '["sku-1"]', "--kwargs", '{"fail_times": 1}')
+    shop.drain()
+    waiting = send("sync_inventory", "--args", '["sku-2"]', "--kwargs", '{"fail_times": 2}')
+    shop.poll()
+    assert shop.app.AsyncResult(recovered).state is State.SUCCESS
+    assert shop.app.AsyncResult(waiting).state is State.RETRY
+
+    # When
+    doc = json.loads(squall("stats", "--json").stdout)
+    text = squall("stats").stdout
+
+    # Then only the task in RETRY now is counted, and the table says that is what it counts
+    assert doc["tasks"] == [{"task": "examples.shop.tasks.sync_inventory", "RETRY": 1, "DEAD": 0, "REVOKED": 0}]
+    assert "tasks by current state, entered in the last 24h" in text
+    assert "RETRY counts tasks waiting for their next attempt: a retry that has run since is not counted" in text
 
 
 def test_schedules_preview_prints_the_next_fire_times_in_both_zones(squall: Squall_) -> None:

@@ -252,7 +252,7 @@ def test_tasks_rejects_a_duration_it_cannot_read(shop: Runtime, squall: Squall_)
 
 
 def test_revoke_cancels_a_delayed_task_and_refuses_a_finished_one(shop: Runtime, squall: Squall_, send: Send) -> None:
-    later = send("charge", "--args", '["o-1", 3]', "--countdown", "60")
+    later = send("charge", "--args", '["o-1", 3]', "--countdown", "3600")  # a long delay: recorded when sent
     done = send("charge", "--args", '["o-2", 3]')
     shop.poll()
 
@@ -263,3 +263,28 @@ def test_revoke_cancels_a_delayed_task_and_refuses_a_finished_one(shop: Runtime,
     assert (revoked.exit_code, revoked.stdout) == (0, f"{later} revoked: it will not run\n")
     assert (refused.exit_code, refused.stdout) == (1, f"{done} had already finished; nothing changed\n")
     assert shop.app.AsyncResult(later).state is State.REVOKED
+
+
+def test_revoke_of_an_id_without_a_record_says_so_and_exits_1(shop: Runtime, squall: Squall_) -> None:
+    result = squall("revoke", "no-such-id")
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith(
+        "no-such-id: no record of this id: it was marked REVOKED so that it will not run if it is still queued; "
+        "if it was never sent, nothing happens"
+    )
+    assert result.stdout.count("\n") == 1
+
+
+def test_revoke_of_a_queued_task_without_a_record_still_stops_it(shop: Runtime, squall: Squall_, send: Send) -> None:
+    # Given a task on its queue that no worker has claimed yet: it has no record
+    queued = send("charge", "--args", '["o-1", 3]', "--countdown", "60")
+
+    # When it is revoked, then run
+    result = squall("revoke", queued)
+    shop.drain()
+
+    # Then revoke said it had no record, and the task did not run
+    assert result.exit_code == 1
+    assert "no record of this id" in result.stdout
+    assert shop.app.AsyncResult(queued).state is State.REVOKED

@@ -28,6 +28,7 @@ if PINNED_NODE.exists():
 
 import aws_cdk as cdk  # noqa: E402 - must follow JSII_NODE
 from aws_cdk.assertions import Template  # noqa: E402
+from constructs import IConstruct  # noqa: E402
 from infra.app import build  # noqa: E402
 from infra.stack import SquallStack  # noqa: E402
 
@@ -76,6 +77,14 @@ class Synth:
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource, for every resource of CloudFormation type ``type_``."""
         return {k: r for k, r in self.json["Resources"].items() if r["Type"] == type_}
+
+    def logical_id_of(self, construct: IConstruct) -> str:
+        """The logical id of the CloudFormation resource behind an L2 construct (a queue, a role...)."""
+        return str(self.stack.get_logical_id(construct.node.default_child))  # type: ignore[arg-type]
+
+    def properties_of(self, construct: IConstruct) -> dict[str, Any]:
+        """The template properties of the resource behind an L2 construct."""
+        return dict(self.json["Resources"][self.logical_id_of(construct)]["Properties"])
 
     @property
     def template_file(self) -> Path:

@@ -59,9 +59,22 @@ def test_every_acknowledgement_lives_in_infra_nag_and_gives_a_specific_reason(sh
             assert "Acknowledgment(" not in infra_file.read_text(), f"{infra_file} acknowledges a finding"
 
 
-def test_the_only_wildcard_resource_acknowledged_is_xray_on_the_worker_role(shop: Synth) -> None:
+def test_the_only_wildcard_resource_acknowledged_is_xray_on_the_two_function_roles(shop: Synth) -> None:
     wildcard = [(path, rule) for path, rule, _ in _acknowledgements(shop) if rule.endswith("[Resource::*]")]
-    assert wildcard == [("squall-shop/Squall/Worker/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]")]
+    assert sorted(wildcard) == [
+        ("squall-shop/Squall/Reconciler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        ("squall-shop/Squall/Worker/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+    ]
+
+
+def test_the_workers_schedule_wildcard_is_acknowledged_for_its_own_group_only(shop: Synth) -> None:
+    group = shop.stack.service.topology.schedule_group
+    on_worker = [rule for path, rule, _ in _acknowledgements(shop) if path == "squall-shop/Squall/Worker/Role"]
+    scheduler = [rule for rule in on_worker if ":scheduler:" in rule]
+    assert scheduler == [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        f"schedule/{group}/*]"
+    ]
 
 
 def test_cfn_lint_finds_no_error_in_any_template(synth: Synth) -> None:

@@ -45,6 +45,22 @@ def _allowed(synth: Synth, role_id: str) -> dict[str, set[str]]:
     return allowed
 
 
+def _statements_of(synth: Synth, role_id: str) -> list[dict[str, Any]]:
+    """Every statement of role ``role_id``'s inline policies."""
+    return [
+        statement
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if role_id in {logical_id(r) for r in policy["Properties"]["Roles"]}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _group_schedules(synth: Synth) -> str:
+    """This app's schedules, as the stack renders their ARN pattern."""
+    group = synth.stack.service.topology.schedule_group
+    return f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{group}/*"
+
+
 def _managed_policy(synth: Synth, policy: iam.ManagedPolicy) -> dict[str, Any]:
     """The template resource of one of the stack's managed policies."""
     logical = synth.stack.get_logical_id(policy.node.default_child)  # type: ignore[arg-type]
@@ -86,15 +102,17 @@ def test_scheduler_role_can_only_send_to_the_apps_queues(synth: Synth) -> None:
     assert "ManagedPolicyArns" not in role
 
 
-def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_only(synth: Synth) -> None:
+def test_worker_role_consumes_its_queues_dead_letters_updates_task_records_and_schedules_long_retries_only(
+    synth: Synth,
+) -> None:
     worker = synth.stack.service.worker
-    role_id = synth.stack.get_logical_id(worker.role.node.default_child)  # type: ignore[arg-type]
+    role_id = synth.logical_id_of(worker.role)
     queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
     topology = synth.stack.service.topology
     sources = {f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues}
     dead = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
     (table_id,) = synth.resources("AWS::DynamoDB::Table")
-    (log_group_id,) = synth.resources("AWS::Logs::LogGroup")
+    worker_log_group_id = synth.logical_id_of(worker.log_group)
     consume = {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -105,9 +123,61 @@ def test_worker_role_consumes_its_queues_dead_letters_and_updates_task_records_o
     expected = {action: sources for action in consume}
     expected["sqs:SendMessage"] = sources | dead
     expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
-    expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
+    expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{worker_log_group_id}.Arn>"}
+    expected["scheduler:CreateSchedule"] = {_group_schedules(synth)}
+    expected["iam:PassRole"] = {f"<{synth.logical_id_of(synth.stack.service.scheduler.role)}.Arn>"}
     expected.update({action: {"*"} for action in XRAY_ACTIONS})
     if synth.stack.service.worker.function.node.try_get_context("squall:signingParameter"):
+        expected["secretsmanager:GetSecretValue"] = {SIGNING_SECRET_ARN}
+    assert _allowed(synth, role_id) == expected
+    assert "ManagedPolicyArns" not in synth.json["Resources"][role_id]["Properties"]
+
+
+def test_worker_may_create_schedules_only_in_its_group_and_pass_only_the_scheduler_role_to_scheduler(
+    synth: Synth,
+) -> None:
+    statements = _statements_of(synth, synth.logical_id_of(synth.stack.service.worker.role))
+    scheduling = [s for s in statements if any(a.startswith("scheduler:") for a in _as_list(s["Action"]))]
+    passing = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
+    assert [(s["Action"], render(s["Resource"]), s.get("Condition")) for s in scheduling] == [
+        ("scheduler:CreateSchedule", _group_schedules(synth), None)
+    ]
+    scheduler_role_id = synth.logical_id_of(synth.stack.service.scheduler.role)
+    assert [(s["Action"], render(s["Resource"]), s["Condition"]) for s in passing] == [
+        (
+            "iam:PassRole",
+            f"<{scheduler_role_id}.Arn>",
+            {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        )
+    ]
+
+
+def test_worker_no_longer_reads_or_deletes_schedules(synth: Synth) -> None:
+    allowed = _allowed(synth, synth.logical_id_of(synth.stack.service.worker.role))
+    assert {a for a in allowed if a.startswith("scheduler:")} == {"scheduler:CreateSchedule"}
+
+
+def test_reconciler_role_drains_the_intake_dead_letters_and_records_tasks_dead_only(synth: Synth) -> None:
+    service = synth.stack.service
+    role_id = synth.logical_id_of(service.reconciler.role)
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in synth.resources("AWS::SQS::Queue").items()}
+    topology = service.topology
+    intake = {f"<{queue_ids[topology.intake.name]}.Arn>"}
+    (table_id,) = synth.resources("AWS::DynamoDB::Table")
+    consume = {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    expected = {action: intake for action in consume}
+    expected["sqs:SendMessage"] = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
+    expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
+    log_group_id = synth.logical_id_of(service.reconciler.log_group)
+    expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
+    expected.update({action: {"*"} for action in XRAY_ACTIONS})
+    if service.reconciler.function.node.try_get_context("squall:signingParameter"):
         expected["secretsmanager:GetSecretValue"] = {SIGNING_SECRET_ARN}
     assert _allowed(synth, role_id) == expected
     assert "ManagedPolicyArns" not in synth.json["Resources"][role_id]["Properties"]
@@ -119,10 +189,13 @@ SIGNING_SECRET_ARN = (
 )
 
 
-def test_signing_keys_reach_the_worker_and_producers_only_when_signing_is_configured(shop: Synth, tuned: Synth) -> None:
+def test_signing_keys_reach_both_functions_and_producers_only_when_signing_is_configured(
+    shop: Synth, tuned: Synth
+) -> None:
     for synth, signing in ((shop, False), (tuned, True)):
-        (function,) = synth.resources("AWS::Lambda::Function").values()
-        variables = function["Properties"]["Environment"]["Variables"]
+        variables = synth.properties_of(synth.stack.service.worker.function)["Environment"]["Variables"]
+        reconciler = synth.properties_of(synth.stack.service.reconciler.function)["Environment"]["Variables"]
+        assert reconciler == variables
         producer = _managed_policy(synth, synth.stack.service.producer_policy)
         sids = {s["Sid"]: s for s in producer["Properties"]["PolicyDocument"]["Statement"]}
         if not signing:

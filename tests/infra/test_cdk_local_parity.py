@@ -1,10 +1,11 @@
-"""The local runtime provisions what the stack deploys: same queue attributes, redrive and table keys.
+"""The local runtime provisions what the stack deploys: same queue attributes, redrive, intake and table keys.
 
 Both read squall.topology.describe; this proves neither side drifts from it (or from the other).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -26,16 +27,20 @@ def _queue_name_of(synth: Synth, reference: Any) -> str:
 
 
 def test_template_queues_carry_the_attributes_the_local_runtime_creates(shop: Synth) -> None:
-    for resource in describe(shop_app).queues:
-        expected = resource.queue_attributes(dlq_arn="<dlq>")
+    topology = describe(shop_app)
+    for resource in topology.queues:
+        expected = resource.queue_attributes(intake_arn="<intake>")
         queue = _queue(shop, resource.queue_name)
         assert str(queue["VisibilityTimeout"]) == expected["VisibilityTimeout"]
         assert str(queue["MessageRetentionPeriod"]) == expected["MessageRetentionPeriod"]
         assert str(queue["MaximumMessageSize"]) == expected["MaximumMessageSize"]
         assert f'"maxReceiveCount":{queue["RedrivePolicy"]["maxReceiveCount"]}' in expected["RedrivePolicy"]
-        assert _queue_name_of(shop, queue["RedrivePolicy"]["deadLetterTargetArn"]) == resource.dlq_name
+        assert _queue_name_of(shop, queue["RedrivePolicy"]["deadLetterTargetArn"]) == topology.intake.name
         dlq = _queue(shop, resource.dlq_name)
         assert {k: str(dlq[k]) for k in resource.dlq_attributes()} == resource.dlq_attributes()
+    intake = _queue(shop, topology.intake.name)
+    expected_intake = topology.intake.queue_attributes()
+    assert {k: str(intake[k]) for k in expected_intake} == expected_intake
 
 
 def test_template_table_has_the_local_runtimes_keys(shop: Synth) -> None:
@@ -66,10 +71,18 @@ def test_queues_and_table_the_local_runtime_creates_match_the_template(shop: Syn
             assert f'"maxReceiveCount":{queue["RedrivePolicy"]["maxReceiveCount"]}' in created["RedrivePolicy"].replace(
                 " ", ""
             )
+            assert json.loads(created["RedrivePolicy"])["deadLetterTargetArn"] == runtime.settings.intake_arn
             created_dlq = sqs.get_queue_attributes(QueueUrl=address.dlq_url, AttributeNames=["All"])["Attributes"]
             dlq = _queue(shop, resource.dlq_name)
             assert int(created_dlq["MessageRetentionPeriod"]) == dlq["MessageRetentionPeriod"]
             assert address.physical_name == resource.queue_name
+        created_intake = sqs.get_queue_attributes(QueueUrl=runtime.settings.intake_url, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        intake = _queue(shop, runtime.topology.intake.name)
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize"):
+            assert int(created_intake[key]) == intake[key], key
+        assert created_intake["QueueArn"] == runtime.settings.intake_arn
         description = dynamodb.describe_table(TableName=runtime.settings.table)["Table"]
         (props,) = (t["Properties"] for t in shop.resources("AWS::DynamoDB::Table").values())
         assert description["KeySchema"] == props["KeySchema"]

@@ -1,4 +1,5 @@
-"""Alarms on dead letters, queue age, worker errors and throttles; an optional email topic; a dashboard."""
+"""Alarms on dead letters, queue age, the intake's age, worker and reconciler errors, worker throttles; an
+optional email topic; a dashboard."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from typing import Any
 
 from cdk_support import Synth, logical_id, render
+from infra.constructs.monitoring import INTAKE_AGE_ALARM_SECONDS
 
 from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
 
@@ -18,9 +20,12 @@ def _alarms_on(synth: Synth, metric: str) -> list[dict[str, Any]]:
     ]
 
 
+def _queue_name(synth: Synth, alarm: dict[str, Any]) -> str:
+    return str(synth.json["Resources"][logical_id(alarm["Dimensions"][0]["Value"])]["Properties"]["QueueName"])
+
+
 def _alarmed_queues(synth: Synth, metric: str) -> set[str]:
-    names = {k: q["Properties"]["QueueName"] for k, q in synth.resources("AWS::SQS::Queue").items()}
-    return {names[logical_id(a["Dimensions"][0]["Value"])] for a in _alarms_on(synth, metric)}
+    return {_queue_name(synth, a) for a in _alarms_on(synth, metric)}
 
 
 def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(synth: Synth) -> None:
@@ -38,17 +43,42 @@ def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(synth: Syn
 def test_every_source_queue_alarms_when_its_oldest_message_is_too_old(shop: Synth, tuned: Synth) -> None:
     for synth, threshold in ((shop, 900), (tuned, 600)):
         topology = synth.stack.service.topology
-        assert _alarmed_queues(synth, "ApproximateAgeOfOldestMessage") == {r.queue_name for r in topology.queues}
-        assert {a["Threshold"] for a in _alarms_on(synth, "ApproximateAgeOfOldestMessage")} == {threshold}
+        intake = topology.intake.name
+        assert _alarmed_queues(synth, "ApproximateAgeOfOldestMessage") == {r.queue_name for r in topology.queues} | {
+            intake
+        }
+        sources = [a for a in _alarms_on(synth, "ApproximateAgeOfOldestMessage") if _queue_name(synth, a) != intake]
+        assert {a["Threshold"] for a in sources} == {threshold}
 
 
-def test_worker_errors_and_throttles_alarm(synth: Synth) -> None:
-    (function_id,) = synth.resources("AWS::Lambda::Function")
-    for metric in ("Errors", "Throttles"):
-        (alarm,) = _alarms_on(synth, metric)
+def test_intake_queue_alarms_when_a_moved_message_waits_fifteen_minutes_unreconciled(synth: Synth) -> None:
+    intake = synth.stack.service.topology.intake.name
+    (alarm,) = (a for a in _alarms_on(synth, "ApproximateAgeOfOldestMessage") if _queue_name(synth, a) == intake)
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Statistic"] == "Maximum"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        INTAKE_AGE_ALARM_SECONDS,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert INTAKE_AGE_ALARM_SECONDS == 15 * 60
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "reconciler" in alarm["AlarmDescription"]
+
+
+def test_intake_queue_has_no_depth_alarm_its_messages_reach_the_dead_letter_alarms(synth: Synth) -> None:
+    assert synth.stack.service.topology.intake.name not in _alarmed_queues(synth, "ApproximateNumberOfMessagesVisible")
+
+
+def test_worker_errors_and_throttles_and_reconciler_errors_alarm(synth: Synth) -> None:
+    worker_id = synth.logical_id_of(synth.stack.service.worker.function)
+    reconciler_id = synth.logical_id_of(synth.stack.service.reconciler.function)
+    (throttles,) = _alarms_on(synth, "Throttles")
+    errors = _alarms_on(synth, "Errors")
+    for alarm in [throttles, *errors]:
         assert alarm["Namespace"] == "AWS/Lambda"
-        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
         assert alarm["Threshold"] == 1
+    assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": worker_id}}]
+    assert sorted(logical_id(a["Dimensions"][0]["Value"]) for a in errors) == sorted([worker_id, reconciler_id])
 
 
 def test_alarms_notify_nobody_unless_an_email_is_configured(shop: Synth) -> None:
@@ -85,5 +115,18 @@ def test_dashboard_shows_task_outcomes_from_the_workers_metrics(synth: Synth) ->
     titles = " ".join(w["properties"].get("title", "") for w in body["widgets"])
     for name in synth.stack.service.queues:
         assert f"Queue {name}" in titles
-    for needed in ("Dead-letter queue depth", "Worker duration", "errors, throttles"):
+    for needed in ("Dead-letter queue depth", "Worker duration", "errors, throttles", "Intake", "Reconciler"):
         assert needed in titles
+
+
+def test_dashboard_shows_the_intake_queue_and_the_reconciler(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    metrics = [tuple(m) for w in body["widgets"] for m in w["properties"].get("metrics", [])]
+    intake_name = f"<{synth.logical_id_of(synth.stack.service.intake)}.QueueName>"
+    reconciler = f"<{synth.logical_id_of(synth.stack.service.reconciler.function)}>"
+    assert {m[1] for m in metrics if m[0] == "AWS/SQS" and intake_name in m} == {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+    }
+    assert {m[1] for m in metrics if m[0] == "AWS/Lambda" and reconciler in m} == {"Invocations", "Errors"}

@@ -1,6 +1,6 @@
 """The synthesized template deploys into moto's CloudFormation, and tasks run on what it created.
 
-moto creates the queues, table, IAM, function, event source mappings and SSM parameter; it skips
+moto creates the queues, table, IAM, functions, event source mappings and SSM parameter; it skips
 AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm and AWS::Scheduler::ScheduleGroup/Schedule (warning
 "No Moto CloudFormation support"), which the template tests cover instead. Two stand-ins are needed:
 the worker's code asset is uploaded to the bootstrap bucket ``cdk deploy`` would publish it to, and the
@@ -127,7 +127,7 @@ def deployed(shop: Synth) -> Iterator[Deployed]:
         )
 
 
-def test_moto_creates_the_stacks_queues_table_function_and_settings(deployed: Deployed, shop: Synth) -> None:
+def test_moto_creates_the_stacks_queues_table_functions_and_settings(deployed: Deployed, shop: Synth) -> None:
     assert {
         "AWS::SQS::Queue",
         "AWS::DynamoDB::Table",
@@ -145,6 +145,25 @@ def test_moto_creates_the_stacks_queues_table_function_and_settings(deployed: De
         )
     assert deployed.outputs["TableName"] == shop.stack.service.topology.table.name
     assert deployed.outputs["SettingsParameter"] == config.parameter_name("shop")
+    intake = shop.stack.service.topology.intake
+    assert deployed.outputs["IntakeQueueUrl"] == sqs.get_queue_url(QueueName=intake.name)["QueueUrl"]
+    assert deployed.outputs["ReconcilerFunctionName"] == intake.function_name
+
+
+def test_the_reconciler_is_deployed_polling_the_intake_queue(deployed: Deployed, shop: Synth) -> None:
+    lambda_ = deployed.session.client("lambda")
+    intake = shop.stack.service.topology.intake
+    function = lambda_.get_function_configuration(FunctionName=intake.function_name)
+    assert function["Handler"] == "functions.reconciler.handler"
+    assert (function["Timeout"], function["MemorySize"]) == (intake.timeout, intake.memory)
+    worker = lambda_.get_function_configuration(FunctionName=deployed.outputs["WorkerFunctionName"])
+    assert function["Environment"]["Variables"] == worker["Environment"]["Variables"]
+    (mapping,) = lambda_.list_event_source_mappings(FunctionName=intake.function_name)["EventSourceMappings"]
+    sqs = deployed.session.client("sqs")
+    intake_url = deployed.outputs["IntakeQueueUrl"]
+    intake_arn = sqs.get_queue_attributes(QueueUrl=intake_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert mapping["EventSourceArn"] == intake_arn
+    assert mapping["BatchSize"] == intake.batch_size
 
 
 def test_published_settings_resolve_to_the_created_resources(deployed: Deployed, shop: Synth) -> None:
@@ -156,10 +175,17 @@ def test_published_settings_resolve_to_the_created_resources(deployed: Deployed,
         address = settings.queue(resource.name)
         attributes = sqs.get_queue_attributes(QueueUrl=address.url, AttributeNames=["All"])["Attributes"]
         assert attributes["QueueArn"] == address.arn
-        assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == address.dlq_arn
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == settings.intake_arn
+        assert int(redrive["maxReceiveCount"]) == address.max_receive_count == 10
         assert address.physical_name == resource.queue_name
+        dlq = sqs.get_queue_attributes(QueueUrl=address.dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+        assert dlq["QueueArn"] == address.dlq_arn
     assert settings.table == shop.stack.service.topology.table.name
     assert settings.region == REGION
+    intake = sqs.get_queue_attributes(QueueUrl=settings.intake_url, AttributeNames=["QueueArn"])["Attributes"]
+    assert intake["QueueArn"] == settings.intake_arn
+    assert settings.intake_url == deployed.outputs["IntakeQueueUrl"]
     function = deployed.session.client("lambda").get_function_configuration(
         FunctionName=deployed.outputs["WorkerFunctionName"]
     )
@@ -169,10 +195,9 @@ def test_published_settings_resolve_to_the_created_resources(deployed: Deployed,
 
 def test_a_task_sent_by_a_producer_runs_on_the_deployed_resources(deployed: Deployed) -> None:
     lambda_ = deployed.session.client("lambda")
-    for mapping in lambda_.list_event_source_mappings(FunctionName=deployed.outputs["WorkerFunctionName"])[
-        "EventSourceMappings"
-    ]:
-        lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    for function in (deployed.outputs["WorkerFunctionName"], deployed.outputs["ReconcilerFunctionName"]):
+        for mapping in lambda_.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
+            lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     app = tasks.app
     previous = app._settings, app._session
     # Given a producer that knows only the app's name: settings come from the published SSM parameter.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cdk_support import ROOT
-from infra.constructs.worker import retention
+from infra.constructs.function import retention
 from infra.options import DEFAULT_APP, DeployOptions
 from infra.packaging import stage_bundle
 

@@ -1,4 +1,5 @@
-"""Every queue the stack deploys is encrypted, TLS-only, redriven and sized from the Topology."""
+"""Every queue the stack deploys is encrypted, TLS-only and sized from the Topology; every source queue's
+redrive policy targets the app's one intake queue, which the reconciler drains."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from squall import limits
 
 
 def _queues(synth: Synth) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(source queues, dead-letter queues) by logical id: a DLQ is any queue no redrive policy leaves."""
-    queues = synth.resources("AWS::SQS::Queue")
-    sources = {k: q for k, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    return sources, {k: q for k, q in queues.items() if k not in sources}
+    """(source queues, dead-letter queues) by logical id, as the Topology names them."""
+    topology = synth.stack.service.topology
+    by_name = {q["Properties"]["QueueName"]: (k, q) for k, q in synth.resources("AWS::SQS::Queue").items()}
+    sources = dict(by_name[r.queue_name] for r in topology.queues)
+    dead = dict(by_name[name] for name in [*(r.dlq_name for r in topology.queues), topology.scheduler_dlq_name])
+    return sources, dead
+
+
+def _intake(synth: Synth) -> tuple[str, dict[str, Any]]:
+    return synth.logical_id_of(synth.stack.service.intake), synth.properties_of(synth.stack.service.intake)
 
 
 def _mappings_by_queue(synth: Synth) -> dict[str, dict[str, Any]]:
@@ -23,17 +30,18 @@ def _mappings_by_queue(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_each_declared_queue_has_a_source_queue_and_a_dead_letter_queue(synth: Synth) -> None:
-    sources, dead = _queues(synth)
-    names = {q["Properties"]["QueueName"] for q in synth.resources("AWS::SQS::Queue").values()}
+def test_each_declared_queue_has_a_source_queue_and_a_dead_letter_queue_and_the_app_one_intake(synth: Synth) -> None:
+    names = [q["Properties"]["QueueName"] for q in synth.resources("AWS::SQS::Queue").values()]
     topology = synth.stack.service.topology
-    assert names == {
-        *(r.queue_name for r in topology.queues),
-        *(r.dlq_name for r in topology.queues),
-        topology.scheduler_dlq_name,
-    }
-    assert len(sources) == len(topology.queues)
-    assert len(dead) == len(topology.queues) + 1  # plus the scheduler's
+    assert sorted(names) == sorted(
+        [
+            *(r.queue_name for r in topology.queues),
+            *(r.dlq_name for r in topology.queues),
+            topology.scheduler_dlq_name,
+            topology.intake.name,
+        ]
+    )
+    assert topology.intake.name == "squall-shop-moved"
 
 
 def test_every_queue_is_encrypted_at_rest(synth: Synth) -> None:
@@ -54,41 +62,69 @@ def test_every_queue_denies_requests_without_tls(synth: Synth) -> None:
             ):
                 denied.update(logical_id(q) for q in policy["Properties"]["Queues"])
     assert denied == set(synth.resources("AWS::SQS::Queue"))
+    assert _intake(synth)[0] in denied
 
 
-def test_every_source_queue_redrives_to_a_dead_letter_queue_after_the_topology_receive_count(synth: Synth) -> None:
-    sources, dead = _queues(synth)
-    topology = synth.stack.service.topology
+def test_every_source_queue_redrives_to_the_intake_queue_after_ten_receives(synth: Synth) -> None:
+    sources, _ = _queues(synth)
+    intake_id, _ = _intake(synth)
+    assert sources
     for queue in sources.values():
-        props = queue["Properties"]
-        resource = next(r for r in topology.queues if r.queue_name == props["QueueName"])
-        policy = props["RedrivePolicy"]
-        assert logical_id(policy["deadLetterTargetArn"]) in dead
-        assert dead[logical_id(policy["deadLetterTargetArn"])]["Properties"]["QueueName"] == resource.dlq_name
-        assert policy["maxReceiveCount"] == resource.max_receive_count >= limits.SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA
+        policy = queue["Properties"]["RedrivePolicy"]
+        assert logical_id(policy["deadLetterTargetArn"]) == intake_id
+        assert policy["maxReceiveCount"] == limits.MAX_RECEIVE_COUNT == 10
+
+
+def test_only_source_queues_have_a_redrive_policy_and_none_targets_a_dead_letter_queue(synth: Synth) -> None:
+    sources, dead = _queues(synth)
+    redriven = {k for k, q in synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]}
+    assert redriven == set(sources)
+    targets = {logical_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) for q in sources.values()}
+    assert not targets & set(dead)
+
+
+def test_intake_queue_is_encrypted_and_outlives_every_source_queue(synth: Synth) -> None:
+    sources, _ = _queues(synth)
+    _, props = _intake(synth)
+    intake = synth.stack.service.topology.intake
+    assert props["QueueName"] == intake.name
+    assert props["SqsManagedSseEnabled"] is True
+    # A moved message keeps its original enqueue time: the intake must keep it longer than its source did.
+    assert props["MessageRetentionPeriod"] == intake.retention == limits.SQS_MAX_RETENTION_SECONDS
+    for queue in sources.values():
+        assert props["MessageRetentionPeriod"] > queue["Properties"]["MessageRetentionPeriod"]
+        assert props["MaximumMessageSize"] >= queue["Properties"]["MaximumMessageSize"]
+    assert "RedrivePolicy" not in props
+    assert "FifoQueue" not in props
+
+
+def test_intake_visibility_timeout_is_six_reconciler_timeouts(synth: Synth) -> None:
+    _, props = _intake(synth)
+    timeout = synth.properties_of(synth.stack.service.reconciler.function)["Timeout"]
+    assert props["VisibilityTimeout"] == 6 * timeout == synth.stack.service.topology.intake.visibility_timeout
 
 
 def test_dead_letter_queues_keep_messages_longer_than_their_sources(synth: Synth) -> None:
     sources, dead = _queues(synth)
-    for queue in sources.values():
-        props = queue["Properties"]
-        dlq = dead[logical_id(props["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
-        assert dlq["MessageRetentionPeriod"] > props["MessageRetentionPeriod"]
     for queue in dead.values():
         assert queue["Properties"]["MessageRetentionPeriod"] == limits.SQS_MAX_RETENTION_SECONDS
+        for source in sources.values():
+            assert queue["Properties"]["MessageRetentionPeriod"] > source["Properties"]["MessageRetentionPeriod"]
 
 
 def test_task_queues_accept_one_mebibyte_messages_explicitly(synth: Synth) -> None:
     topology = synth.stack.service.topology
-    names = {r.queue_name for r in topology.queues} | {r.dlq_name for r in topology.queues}
+    names = {r.queue_name for r in topology.queues} | {r.dlq_name for r in topology.queues} | {topology.intake.name}
+    checked = set()
     for queue in synth.resources("AWS::SQS::Queue").values():
         if queue["Properties"]["QueueName"] in names:
             assert queue["Properties"]["MaximumMessageSize"] == limits.SQS_MAX_MESSAGE_BYTES == 1_048_576
+            checked.add(queue["Properties"]["QueueName"])
+    assert checked == names
 
 
 def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(synth: Synth) -> None:
-    (function,) = synth.resources("AWS::Lambda::Function").values()
-    timeout = function["Properties"]["Timeout"]
+    timeout = synth.properties_of(synth.stack.service.worker.function)["Timeout"]
     mappings = _mappings_by_queue(synth)
     sources, _ = _queues(synth)
     for queue_id, queue in sources.items():
@@ -97,17 +133,34 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(sy
         assert queue["Properties"]["VisibilityTimeout"] <= limits.SQS_MAX_VISIBILITY_SECONDS
 
 
-def test_every_event_source_reports_batch_item_failures_with_the_topology_polling_settings(synth: Synth) -> None:
+def test_every_source_queue_feeds_the_worker_reporting_batch_item_failures_with_its_polling_settings(
+    synth: Synth,
+) -> None:
     mappings = _mappings_by_queue(synth)
     sources, _ = _queues(synth)
     topology = synth.stack.service.topology
-    assert set(mappings) == set(sources)
-    for queue_id, props in mappings.items():
-        resource = next(r for r in topology.queues if r.queue_name == sources[queue_id]["Properties"]["QueueName"])
+    worker_id = synth.logical_id_of(synth.stack.service.worker.function)
+    assert set(mappings) == set(sources) | {_intake(synth)[0]}
+    for queue_id, queue in sources.items():
+        props = mappings[queue_id]
+        resource = next(r for r in topology.queues if r.queue_name == queue["Properties"]["QueueName"])
+        assert props["FunctionName"] == {"Ref": worker_id}
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert props["BatchSize"] == resource.batch_size
         assert props.get("MaximumBatchingWindowInSeconds", 0) == resource.batching_window
         assert props.get("ScalingConfig", {}).get("MaximumConcurrency") == resource.max_concurrency
+
+
+def test_intake_queue_feeds_only_the_reconciler_with_its_batch_size_and_concurrency(synth: Synth) -> None:
+    intake_id, _ = _intake(synth)
+    props = _mappings_by_queue(synth)[intake_id]
+    intake = synth.stack.service.topology.intake
+    assert props["FunctionName"] == {"Ref": synth.logical_id_of(synth.stack.service.reconciler.function)}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == intake.batch_size == limits.RECONCILER_BATCH_SIZE
+    assert props["ScalingConfig"] == {"MaximumConcurrency": intake.max_concurrency}
+    assert intake.max_concurrency >= limits.ESM_MIN_MAX_CONCURRENCY
+    assert "MaximumBatchingWindowInSeconds" not in props
 
 
 def test_queue_overrides_from_context_reach_the_event_source_and_the_visibility_timeout(tuned: Synth) -> None:

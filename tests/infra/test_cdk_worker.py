@@ -1,4 +1,4 @@
-"""The worker function: runtime, architecture, layer, tracing, logs, environment and code bundle."""
+"""The worker and reconciler functions: runtime, architecture, layer, tracing, logs, environment, code bundle."""
 
 from __future__ import annotations
 
@@ -7,16 +7,28 @@ from importlib.metadata import version
 from typing import Any
 
 from cdk_support import ROOT, Synth, logical_id, render
-from infra.constructs.worker import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION
-from infra.packaging import HANDLER
+from infra.constructs.function import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION
+from infra.packaging import HANDLER, RECONCILER_HANDLER
+from infra.stack import LAMBDA_MAX_FUNCTION_NAME_CHARS
 
 from squall import config
 from squall.worker.handler import METRICS_NAMESPACE
 
 
 def _function(synth: Synth) -> dict[str, Any]:
-    (function,) = synth.resources("AWS::Lambda::Function").values()
-    return dict(function["Properties"])
+    return synth.properties_of(synth.stack.service.worker.function)
+
+
+def _reconciler(synth: Synth) -> dict[str, Any]:
+    return synth.properties_of(synth.stack.service.reconciler.function)
+
+
+def test_the_stack_has_two_functions_the_worker_and_the_reconciler(synth: Synth) -> None:
+    service = synth.stack.service
+    assert set(synth.resources("AWS::Lambda::Function")) == {
+        synth.logical_id_of(service.worker.function),
+        synth.logical_id_of(service.reconciler.function),
+    }
 
 
 def test_worker_runs_current_python_on_arm64_with_active_tracing(synth: Synth) -> None:
@@ -25,6 +37,49 @@ def test_worker_runs_current_python_on_arm64_with_active_tracing(synth: Synth) -
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Handler"] == HANDLER == "functions.worker.handler"
+
+
+def test_worker_may_send_its_retries_to_the_queues_it_consumes(synth: Synth) -> None:
+    # A retry is a new message on the worker's own queue: Lambda's loop detection would stop the chain.
+    assert _function(synth)["RecursiveLoop"] == "Allow"
+
+
+def test_reconciler_runs_like_the_worker_on_the_same_bundle_with_its_own_entry_point(synth: Synth) -> None:
+    worker, reconciler = _function(synth), _reconciler(synth)
+    for key in ("Runtime", "Architectures", "TracingConfig", "Layers", "Code"):
+        assert reconciler[key] == worker[key], key
+    assert reconciler["Handler"] == RECONCILER_HANDLER == "functions.reconciler.handler"
+    # It sends only to dead-letter queues, which no function consumes: loop detection stays on.
+    assert reconciler["RecursiveLoop"] == "Terminate"
+    assert "ReservedConcurrentExecutions" not in reconciler
+
+
+def test_reconciler_is_named_and_sized_by_the_topology_intake(synth: Synth) -> None:
+    intake = synth.stack.service.topology.intake
+    props = _reconciler(synth)
+    assert props["FunctionName"] == intake.function_name == "squall-shop-reconciler"
+    assert (props["Timeout"], props["MemorySize"]) == (intake.timeout, intake.memory)
+
+
+def test_reconciler_name_fits_lambdas_limit_for_the_longest_app_name() -> None:
+    from squall import Squall
+    from squall.topology import describe
+
+    longest = describe(Squall("a" * 40)).intake.function_name
+    assert len(longest) == len("squall-") + 40 + len("-reconciler") == 58 <= LAMBDA_MAX_FUNCTION_NAME_CHARS
+
+
+def test_reconciler_has_the_workers_environment(synth: Synth) -> None:
+    assert _reconciler(synth)["Environment"] == _function(synth)["Environment"]
+
+
+def test_reconciler_logs_to_its_own_log_group_with_the_same_retention(synth: Synth) -> None:
+    service = synth.stack.service
+    group_id = synth.logical_id_of(service.reconciler.log_group)
+    assert logical_id(_reconciler(synth)["LoggingConfig"]["LogGroup"]) == group_id
+    assert group_id != synth.logical_id_of(service.worker.log_group)
+    retention = synth.properties_of(service.reconciler.log_group)["RetentionInDays"]
+    assert retention == synth.properties_of(service.worker.log_group)["RetentionInDays"]
 
 
 def test_worker_size_comes_from_the_sizing_context(shop: Synth, tuned: Synth) -> None:
@@ -55,8 +110,8 @@ def test_pinned_powertools_is_the_version_the_sdk_is_tested_with() -> None:
 
 def test_worker_logs_to_its_own_log_group_with_retention(shop: Synth, tuned: Synth) -> None:
     for synth, days in ((shop, 30), (tuned, 90)):
-        ((group_id, group),) = synth.resources("AWS::Logs::LogGroup").items()
-        assert group["Properties"]["RetentionInDays"] == days
+        group_id = synth.logical_id_of(synth.stack.service.worker.log_group)
+        assert synth.json["Resources"][group_id]["Properties"]["RetentionInDays"] == days
         assert logical_id(_function(synth)["LoggingConfig"]["LogGroup"]) == group_id
 
 
@@ -87,6 +142,25 @@ def test_worker_settings_document_describes_every_deployed_queue(synth: Synth) -
     assert settings.scheduler_role_arn.endswith(".Arn>")
 
 
+def test_settings_document_names_the_intake_queue(synth: Synth) -> None:
+    variables = _function(synth)["Environment"]["Variables"]
+    settings = config.Settings.from_document(json.loads(render(variables[config.ENV_CONFIG])), source="test")
+    intake_id = synth.logical_id_of(synth.stack.service.intake)
+    assert settings.intake_url == f"<{intake_id}>"
+    assert settings.intake_arn == f"<{intake_id}.Arn>"
+
+
+def test_estimated_settings_size_counts_the_intake_queue(shop: Synth) -> None:
+    from dataclasses import replace
+
+    from infra.stack import estimated_document_bytes
+
+    topology = shop.stack.service.topology
+    longer = replace(topology, intake=replace(topology.intake, name=topology.intake.name + "x" * 10))
+    # The intake's name appears twice (URL and ARN): ten more characters make the estimate 20 bytes larger.
+    assert estimated_document_bytes(longer) == estimated_document_bytes(topology) + 20
+
+
 def test_settings_are_published_in_the_ssm_parameter_producers_read(synth: Synth) -> None:
     (parameter,) = synth.resources("AWS::SSM::Parameter").values()
     props = parameter["Properties"]
@@ -102,6 +176,7 @@ def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: 
     bundle = next(p for p in shop.outdir.glob("asset.*") if code["S3Key"].startswith(p.name.removeprefix("asset.")))
     assert sorted(p.name for p in bundle.iterdir()) == ["examples", "functions", "squall"]
     assert (bundle / "functions" / "worker.py").is_file()
+    assert (bundle / "functions" / "reconciler.py").is_file()
     assert (bundle / "examples" / "shop" / "tasks.py").is_file()
     assert (bundle / "squall" / "worker" / "handler.py").is_file()
     assert (bundle / "squall" / "py.typed").is_file()
@@ -116,7 +191,7 @@ def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: 
 def test_worker_bundle_is_the_repository_source(shop: Synth) -> None:
     code = _function(shop)["Code"]
     bundle = next(p for p in shop.outdir.glob("asset.*") if code["S3Key"].startswith(p.name.removeprefix("asset.")))
-    for relative in ("functions/worker.py", "examples/shop/tasks.py"):
+    for relative in ("functions/worker.py", "functions/reconciler.py", "examples/shop/tasks.py"):
         assert (bundle / relative).read_bytes() == (ROOT / relative).read_bytes()
     assert (bundle / "squall" / "topology.py").read_bytes() == (ROOT / "sdk" / "squall" / "topology.py").read_bytes()
 
@@ -126,6 +201,15 @@ def test_outputs_tell_producers_where_everything_is(synth: Synth) -> None:
     for name in synth.stack.service.queues:
         assert f"QueueUrl{name}" in outputs
         assert f"DeadLetterQueueUrl{name}" in outputs
-    for key in ("TableName", "SettingsParameter", "ProducerPolicyArn", "WorkerFunctionName", "DashboardName"):
+    for key in (
+        "TableName",
+        "SettingsParameter",
+        "ProducerPolicyArn",
+        "WorkerFunctionName",
+        "DashboardName",
+        "IntakeQueueUrl",
+        "ReconcilerFunctionName",
+    ):
         assert key in outputs
+    assert logical_id(outputs["IntakeQueueUrl"]["Value"]) == synth.logical_id_of(synth.stack.service.intake)
     assert logical_id(outputs["ProducerPolicyArn"]["Value"]) in synth.resources("AWS::IAM::ManagedPolicy")

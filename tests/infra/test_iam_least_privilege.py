@@ -1,6 +1,6 @@
 """Least privilege, the whole surface: the stack's only principals are the ones reviewed in test_cdk_iam.py.
 
-test_cdk_iam.py pins what the worker role, the scheduler role and the producer policy may do. These tests
+test_cdk_iam.py pins what the worker, reconciler and scheduler roles and the producer policy may do. These tests
 make sure nothing else can act: no other role (a custom resource's, say) slips in, no AWS managed policy
 is attached, no user or access key exists, and each role can be assumed only by its one service.
 """
@@ -19,12 +19,13 @@ def _role_ids(synth: Synth) -> dict[str, str]:
     """Logical id of each role the stack owns -> the service that may assume it."""
     service = synth.stack.service
     return {
-        synth.stack.get_logical_id(service.worker.role.node.default_child): "lambda.amazonaws.com",  # type: ignore[arg-type]
-        synth.stack.get_logical_id(service.scheduler.role.node.default_child): "scheduler.amazonaws.com",  # type: ignore[arg-type]
+        synth.logical_id_of(service.worker.role): "lambda.amazonaws.com",
+        synth.logical_id_of(service.reconciler.role): "lambda.amazonaws.com",
+        synth.logical_id_of(service.scheduler.role): "scheduler.amazonaws.com",
     }
 
 
-def test_the_only_roles_are_the_worker_and_the_scheduler(synth: Synth) -> None:
+def test_the_only_roles_are_the_worker_the_reconciler_and_the_scheduler(synth: Synth) -> None:
     assert set(synth.resources("AWS::IAM::Role")) == set(_role_ids(synth))
 
 

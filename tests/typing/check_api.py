@@ -7,6 +7,9 @@ Each ``# type: ignore[...]`` marks a call that must be rejected: with ``warn_unu
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from squall import AsyncResult, Signature, Squall, TaskContext
 
 app = Squall("typing")
@@ -23,6 +26,17 @@ def build_report(task: TaskContext, month: str) -> str:
     return month
 
 
+@app.task
+async def fetch(url: str, retries: int = 0) -> bytes:
+    return url.encode()
+
+
+@app.task(bind=True)
+async def crawl(task: TaskContext, site: str) -> list[str]:
+    task.progress(10, "starting")
+    return [site]
+
+
 def well_typed() -> None:
     result: AsyncResult[dict[str, int]] = charge.delay("o-1", 100)
     signature: Signature[dict[str, int]] = charge.s("o-1", amount=100)
@@ -31,10 +45,26 @@ def well_typed() -> None:
     del result, signature, report, direct
 
 
+def async_tasks_carry_the_awaited_type() -> None:
+    fetched: AsyncResult[bytes] = fetch.delay("https://example.com")
+    later: AsyncResult[bytes] = fetch.apply_async(("https://example.com",), countdown=60)
+    signature: Signature[bytes] = fetch.s("https://example.com", retries=2)
+    pages: AsyncResult[list[str]] = crawl.delay("example.com")
+    body: bytes | None = fetched.get()
+    sent: AsyncResult[bytes] = signature.delay()
+    coroutine: Coroutine[Any, Any, bytes] = fetch("https://example.com")  # a plain call returns the coroutine
+    coroutine.close()
+    del later, pages, body, sent
+
+
 def ill_typed() -> None:
     charge.delay("o-1", "100")  # type: ignore[arg-type]
     charge.delay("o-1")  # type: ignore[call-arg]
     charge.s(1, 2)  # type: ignore[arg-type]
     build_report.delay(7)  # type: ignore[arg-type]
     wrong: AsyncResult[str] = charge.delay("o-1", 1)  # type: ignore[assignment]
-    del wrong
+    fetch.delay(42)  # type: ignore[call-overload]
+    fetch.s()  # type: ignore[call-overload]
+    crawl.delay()  # type: ignore[call-overload]
+    unawaited: AsyncResult[Coroutine[Any, Any, bytes]] = fetch.delay("u")  # type: ignore[assignment]
+    del wrong, unawaited

@@ -1,9 +1,14 @@
-"""``squall stats``: queue depths from SQS, and per task name the failures (and successes) in the index.
+"""``squall stats``: queue depths from SQS, and per task name how many tasks the listing index holds by state.
 
 Per queue: GetQueueAttributes' visible, in-flight and delayed counts (approximate, as SQS says), the DLQ's
 depth, and the age of the DLQ's oldest message, read from the SentTimestamp of the first messages a peek
 returns (a standard DLQ keeps the original enqueue time). A source queue's oldest age is not in
 GetQueueAttributes; it is CloudWatch's ApproximateAgeOfOldestMessage, on the stack's dashboard.
+
+The per-task counts are of tasks *in* each state now that entered it within the window, because an index entry
+moves when its task's state changes: a RETRY whose next attempt started is no longer counted, nor a redriven
+DEAD task. How many tasks entered RETRY at some point is not kept anywhere a query can reach (an entry that
+stayed behind would cost one more write per retry), so it is not offered.
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ def _depths(app: Squall, url: str) -> dict[str, int]:
 @click.pass_obj
 @friendly
 def stats(ref: AppRef, since: str, as_json: bool) -> None:
-    """Queue depths, dead letters, and per task name how many tasks failed (or succeeded) recently."""
+    """Queue depths, dead letters, and per task name how many tasks are RETRY, DEAD, REVOKED now.
+
+    Counted per state: tasks in it now that entered it within --since (SUCCESS too with index_success).
+    """
     app = ref.get()
     try:
         window = listing.parse_duration(since)
@@ -77,7 +85,8 @@ def stats(ref: AppRef, since: str, as_json: bool) -> None:
         table.add_row(row["queue"], str(row["visible"]), str(row["in_flight"]), str(row["delayed"]), dlq_depth, oldest)
     console.print(table)
     console.print()
-    table = Table(box=None, header_style="bold", title=f"tasks, last {since}", title_justify="left")
+    title = f"tasks by current state, entered in the last {since}"
+    table = Table(box=None, header_style="bold", title=title, title_justify="left")
     table.add_column("TASK")
     for state in states:
         table.add_column(str(state), justify="right")
@@ -86,5 +95,8 @@ def stats(ref: AppRef, since: str, as_json: bool) -> None:
     if not tasks:
         table.add_row("(none)", *("0" for _ in states))
     console.print(table)
+    console.print(
+        "[dim]RETRY counts tasks waiting for their next attempt: a retry that has run since is not counted[/]"
+    )
     if not app.index_success:
         console.print("[dim]SUCCESS is not counted: create the app with index_success=True to index it[/]")

@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from squall import clock, listing
+from squall import clock, limits, listing
 from squall.cli import AppRef, cli
 from squall.cli._support import (
     Exit,
@@ -27,6 +27,7 @@ from squall.cli._support import (
     styled_state,
     utc,
 )
+from squall.delays import RevokeOutcome
 from squall.envelope import check_task_id
 from squall.states import FINAL_STATES, State
 
@@ -266,17 +267,25 @@ def tasks_command(
 @click.pass_obj
 @friendly
 def revoke(ref: AppRef, task_id: str) -> None:
-    """Cancel a task that has not started (a long-delayed one's schedule is deleted too)."""
+    """Cancel a task that has not started (a long-delayed one's schedule is deleted too).
+
+    Exit 0 when it was revoked; 1 when it is running, already finished, or the id has no record.
+    """
     try:
         check_task_id(task_id)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="ID") from None
     outcome = ref.get().revoke(task_id)
+    days = limits.DEAD_RECORD_TTL_SECONDS // 86_400
     messages = {
-        "REVOKED": f"{task_id} revoked: it will not run",
-        "RUNNING": f"{task_id} is running and cannot be stopped; it was not revoked",
-        "ALREADY_FINISHED": f"{task_id} had already finished; nothing changed",
+        RevokeOutcome.REVOKED: f"{task_id} revoked: it will not run",
+        RevokeOutcome.UNKNOWN: (
+            f"{task_id}: no record of this id: it was marked REVOKED so that it will not run if it is still queued; "
+            f"if it was never sent, nothing happens (a task sent with this id in the next {days} days will not run)"
+        ),
+        RevokeOutcome.RUNNING: f"{task_id} is running and cannot be stopped; it was not revoked",
+        RevokeOutcome.ALREADY_FINISHED: f"{task_id} had already finished; nothing changed",
     }
-    click.echo(messages.get(str(outcome), str(outcome)))
-    if str(outcome) != "REVOKED":
+    click.echo(messages[outcome])
+    if outcome is not RevokeOutcome.REVOKED:
         raise Exit("", 1)

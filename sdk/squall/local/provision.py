@@ -22,14 +22,16 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     ``AWS::Scheduler::Schedule`` resources). The scheduler role is only an ARN: moto does not check it.
     """
     sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url)
+
+    def create(name: str, attributes: Any) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    intake_url, intake_arn = create(topology.intake.name, topology.intake.queue_attributes())
     queues = {}
     for resource in topology.queues:
-        dlq_attributes: Any = resource.dlq_attributes()
-        dlq_url = sqs.create_queue(QueueName=resource.dlq_name, Attributes=dlq_attributes)["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes: Any = resource.queue_attributes(dlq_arn)
-        url = sqs.create_queue(QueueName=resource.queue_name, Attributes=attributes)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_url, dlq_arn = create(resource.dlq_name, resource.dlq_attributes())
+        url, arn = create(resource.queue_name, resource.queue_attributes(intake_arn))
         queues[resource.name] = QueueAddress(url, arn, dlq_url, dlq_arn, resource.max_receive_count)
     table = topology.table
     dynamodb = session.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
@@ -57,8 +59,7 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
     )
     retention: Any = {"MessageRetentionPeriod": str(limits.DLQ_RETENTION_SECONDS)}
-    scheduler_dlq_url = sqs.create_queue(QueueName=topology.scheduler_dlq_name, Attributes=retention)["QueueUrl"]
-    scheduler_dlq = sqs.get_queue_attributes(QueueUrl=scheduler_dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    _, scheduler_dlq_arn = create(topology.scheduler_dlq_name, retention)
     settings = Settings(
         app=topology.app,
         region=region,
@@ -66,7 +67,9 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         queues=queues,
         schedule_group=topology.schedule_group,
         scheduler_role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{topology.scheduler_role_name}",
-        scheduler_dlq_arn=scheduler_dlq["QueueArn"],
+        scheduler_dlq_arn=scheduler_dlq_arn,
+        intake_url=intake_url,
+        intake_arn=intake_arn,
         endpoint_url=endpoint_url,
     )
     scheduler = session.client("scheduler", region_name=region, endpoint_url=endpoint_url)

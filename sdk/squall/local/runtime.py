@@ -64,6 +64,15 @@ class Runtime:
         """One round: each event source (or just ``queue``'s) polls once; return the records handled."""
         return sum(m.poll() for m in self.mappings if queue is None or m.resource.name == queue)
 
+    def throttle(self, queue: str | None = None, *, invocations: int = 1) -> None:
+        """Make Lambda throttle the next ``invocations`` batches of each event source (or just ``queue``'s).
+
+        A throttled batch costs a receive and comes back after its visibility timeout, unhandled.
+        """
+        for mapping in self.mappings:
+            if queue is None or mapping.resource.name == queue:
+                mapping.throttle(invocations)
+
     def drain(
         self, *, max_invocations: int = 100_000, horizon: float = DRAIN_HORIZON_SECONDS, until: float | None = None
     ) -> int:
@@ -211,6 +220,7 @@ def run(
             env["AWS_ENDPOINT_URL"] = endpoint  # any other client in this process goes to loopback too
         else:
             stack.enter_context(mock_aws())
+        stack.enter_context(motoshim.as_on_aws())  # where moto differs from AWS in ways that hide bugs
         stack.enter_context(environ(env))
         fake = None if realtime else clock_module.FakeClock()
         if fake is not None:

@@ -1,14 +1,19 @@
-"""The business step of the worker, for one SQS message: decode, claim, run, record.
+"""The business step of the worker, for one SQS message: open, admit, claim, run, record.
 
 Plain Python that knows nothing of Lambda event dicts: the handler adapts an SQS record into a
 :class:`Delivery` and turns the :class:`Outcome` into "delete" or "keep". Every path ends in exactly one
 outcome; a bad message is dead-lettered with its reason and acknowledged, never dropped and never allowed
 to fail its neighbours.
+
+The worker, not SQS's receive count, decides when a task is DEAD: a retry is a new message (so its receive
+count and retention start over), and a message the worker keeps is sent again as a fresh copy whenever
+keeping it would let the redrive policy, the retention period or the 12-hour in-flight cap decide instead
+(its last receive, a wait longer than SQS can hold it). See docs/reliability.md for each invariant.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,23 +21,53 @@ from typing import TYPE_CHECKING, Any
 
 from squall import backoff, clock, codec, limits, signing
 from squall.envelope import Envelope
-from squall.errors import DecodeError, EncodeError, InvalidArguments, LeaseLost, TaskNotRegistered
+from squall.errors import (
+    ConfigurationError,
+    DecodeError,
+    EncodeError,
+    InvalidArguments,
+    ItemTooLarge,
+    LeaseLost,
+    MessageTooLarge,
+    TaskNotRegistered,
+)
+from squall.producer import encode_body
 from squall.schema import ErrorInfo, Progress
 from squall.store import TaskStore
 from squall.task import Request, Retry, Task, TaskContext
+from squall.worker import calling
+from squall.worker.deadletters import (
+    REASON_ATTRIBUTE,
+    RECEIVES_ATTRIBUTE,
+    SOURCE_ATTRIBUTE,
+    TASK_ID_ATTRIBUTE,
+    forwardable,
+    send_to_dlq,
+)
+from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
     from squall.app import Squall
     from squall.config import Settings
 
+__all__ = [
+    "ETA_TOLERANCE_SECONDS",
+    "REASON_ATTRIBUTE",
+    "RECEIVES_ATTRIBUTE",
+    "SOURCE_ATTRIBUTE",
+    "TASK_ID_ATTRIBUTE",
+    "Delivery",
+    "Executor",
+    "Outcome",
+    "error_info",
+]
+
 #: A message seen more than this many seconds before its ETA is put back until then; within it, the
 #: task runs (EventBridge Scheduler itself fires anywhere within the scheduled minute).
 ETA_TOLERANCE_SECONDS = 60
-#: Message attributes Squall adds to a dead-lettered message.
-REASON_ATTRIBUTE = "squall.reason"
-TASK_ID_ATTRIBUTE = "squall.task_id"
-SOURCE_ATTRIBUTE = "squall.source"
-RECEIVES_ATTRIBUTE = "squall.receive_count"
+#: Longest a kept message may stay hidden by ChangeMessageVisibility: SQS caps a receive's total in-flight time
+#: at 12 h, and up to one whole invocation (15 min) may already have passed since this receive.
+_MAX_HOLD_SECONDS = limits.SQS_MAX_VISIBILITY_SECONDS - limits.LAMBDA_MAX_TIMEOUT_SECONDS
 
 
 class Outcome(Enum):
@@ -42,14 +77,17 @@ class Outcome(Enum):
     DUPLICATE = "duplicate"  # already finished (or revoked): delete without running
     DEAD = "dead"  # dead-lettered with its reason: delete from the source
     LEASE_LOST = "lease_lost"  # another attempt took the task over and owns its outcome: delete this copy
-    RETRYING = "retrying"  # RETRY recorded, visibility set to the backoff: keep
+    RETRYING = "retrying"  # RETRY recorded and the next attempt's message sent: delete this one
     BUSY = "busy"  # another attempt holds a live claim: keep, back when that claim lapses
-    EARLY = "early"  # arrived before its ETA: keep, back at the ETA
+    EARLY = "early"  # not yet due (its ETA, or its RETRY's next attempt): keep, back then
+    DEFERRED = "deferred"  # too little time left in this invocation to start it: keep, visible again at once
+    KEYS_UNAVAILABLE = "keys_unavailable"  # the signing keys could not be read: keep, tried again in a minute
+    RESENT = "resent"  # kept as a fresh copy (its last receive, or a wait SQS cannot hold): delete this one
 
     @property
     def keeps_message(self) -> bool:
         """Whether the message must stay on the queue (reported as a batch item failure)."""
-        return self in (Outcome.RETRYING, Outcome.BUSY, Outcome.EARLY)
+        return self in (Outcome.BUSY, Outcome.EARLY, Outcome.DEFERRED, Outcome.KEYS_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +99,12 @@ class Delivery:
     body: str
     queue_arn: str
     receive_count: int = 1
+    #: The message's own attributes, in the Lambda event's shape.
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: When SQS accepted the message (epoch seconds), from its SentTimestamp.
+    sent_at: float | None = None
+    #: The source queue's ARN on a message SQS's redrive policy moved (its DeadLetterQueueSourceArn).
+    source_arn: str | None = None
 
 
 class _ProgressBuffer:
@@ -73,6 +116,10 @@ class _ProgressBuffer:
         self.last_write: float | None = None
 
     def report(self, progress: Progress) -> None:
+        size = len(progress.to_json().encode("utf-8"))
+        if size > limits.MAX_PROGRESS_BYTES:
+            # Refused to the task, never stored: a report this large would crowd the result out of the item.
+            raise EncodeError("progress", f"{size:,} bytes, over the {limits.MAX_PROGRESS_BYTES:,}-byte limit")
         now = clock.now()
         if self.last_write is None or now - self.last_write >= limits.PROGRESS_MIN_INTERVAL_SECONDS:
             self.store.progress(self.task_id, self.token, progress)
@@ -94,90 +141,165 @@ class Executor:
 
     def __init__(self, app: Squall) -> None:
         self.app = app
+        #: The longest run seen per task name in this process, in seconds: the expected duration of a task
+        #: that declares none.
+        self.longest: dict[str, float] = {}
 
     @property
     def settings(self) -> Settings:
         return self.app.settings
 
-    def process(self, delivery: Delivery, remaining_seconds: float) -> Outcome:
-        """Handle one delivery; ``remaining_seconds`` is how long this invocation may still run."""
+    def process(self, delivery: Delivery, remaining_seconds: float, *, budget_seconds: float | None = None) -> Outcome:
+        """Handle one delivery.
+
+        ``remaining_seconds`` is how long this invocation may still run; ``budget_seconds``, how long it could
+        run when it started (its timeout), when known.
+        """
         try:
             # With signing on, nothing but the signature header is read before the signature checks out.
             envelope = Envelope.decode(signing.opened(self.app, delivery.body))
         except DecodeError as exc:
             return self._reject(delivery, f"malformed message: {exc.reason}", "DecodeError", task_id=exc.task_id)
+        except ConfigurationError:
+            # The keyring cannot be read (SSM or Secrets Manager unreachable, or misconfigured): no message can
+            # be checked, and none is to blame. Keep it without spending its budget; the handler logs and counts.
+            return self._keep(delivery, None, limits.KEYRING_RETRY_SECONDS, Outcome.KEYS_UNAVAILABLE)
         try:
             task = self.app.get_task(envelope.task)
             task.bind_arguments(envelope.args, envelope.kwargs)
         except (TaskNotRegistered, InvalidArguments) as exc:
             return self._reject(delivery, str(exc), type(exc).__name__, envelope=envelope)
         now = clock.now()
+        if self.app.signer is not None:
+            age = now - max(envelope.created, envelope.eta or 0.0)
+            if age > limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS:
+                return self._refuse_expired(delivery, envelope, age)
         if envelope.eta is not None and envelope.eta - now > ETA_TOLERANCE_SECONDS:
-            self._set_visibility(delivery, envelope, envelope.eta - now)
-            return Outcome.EARLY
-        options = task.options
+            wait = envelope.eta - now
+            if wait > limits.MAX_ETA_AHEAD_SECONDS:
+                reason = (
+                    f"eta {envelope.eta!r} is {wait / 86400:,.0f} days ahead, more than the "
+                    f"{limits.MAX_ETA_AHEAD_SECONDS // 86400} days Squall accepts (epoch seconds expected, "
+                    "not milliseconds); send it again with a nearer eta"
+                )
+                return self._reject(delivery, reason, "EtaTooFar", envelope=envelope)
+            return self._keep(delivery, envelope, wait, Outcome.EARLY)
+        if delivery.receive_count >= self._max_receives(delivery):
+            # The last receive SQS allows: one more failure and the redrive policy would move it. Start over
+            # with a fresh copy before running anything (no attempt is spent).
+            return self._resend(delivery, envelope, 0.0, "refresh")
+        needed = self._expected(task, budget_seconds) + limits.DEADLINE_MARGIN_SECONDS
+        if needed > remaining_seconds:
+            declared = task.options.expected_duration
+            if declared is not None and budget_seconds is not None and needed > budget_seconds:
+                reason = (
+                    f"task {task.name!r} declares expected_duration={declared:g} s, which can never fit in this "
+                    f"worker's {budget_seconds:.0f} s invocations (less {limits.DEADLINE_MARGIN_SECONDS:g} s for "
+                    "writes); raise the worker timeout or lower expected_duration"
+                )
+                return self._reject(delivery, reason, "NeverFits", envelope=envelope)
+            return self._keep(delivery, envelope, 0.0, Outcome.DEFERRED)
+        limit = task.options.max_retries if envelope.max_retries is None else envelope.max_retries
         claim = self.app.store.claim(
             envelope.id,
             name=task.name,
             queue=envelope.queue,
             created=envelope.created,
             eta=envelope.eta,
-            max_retries=options.max_retries,
+            max_retries=limit,
             lease_seconds=remaining_seconds + limits.LEASE_SLACK_SECONDS,
             ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
+            due_tolerance=ETA_TOLERANCE_SECONDS,
         )
         if claim.outcome == "finished":
             return Outcome.DUPLICATE
         if claim.outcome == "busy":
             lease_until = claim.current.lease_until if claim.current else None
-            self._set_visibility(delivery, envelope, (lease_until or now) - now + 1)
-            return Outcome.BUSY
-        if claim.attempt > options.max_retries + 1:
+            return self._keep(delivery, envelope, (lease_until or now) - now + 1, Outcome.BUSY)
+        if claim.outcome == "early":
+            due = claim.current.next_attempt_at if claim.current else None
+            return self._keep(delivery, envelope, (due or now) - now, Outcome.EARLY)
+        if claim.attempt > limit + 1:
             reason = (
-                f"attempt {claim.attempt} exceeds max_retries={options.max_retries}: earlier attempts "
-                "ended without recording an outcome (a crash or a timeout)"
+                f"attempt {claim.attempt} exceeds max_retries={limit}: the previous attempt(s) recorded no outcome "
+                "(the worker crashed or ran out of time while running the task)"
             )
             return self._dead(delivery, envelope, reason, ErrorInfo("AttemptsExhausted", reason), claim.token)
-        return self._run(delivery, envelope, task, claim.attempt, claim.token)
+        return self._run(delivery, envelope, task, claim.attempt, claim.token, limit)
 
-    def _run(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], attempt: int, token: str) -> Outcome:
+    # --- running ------------------------------------------------------------------------------------------
+
+    def _run(
+        self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], attempt: int, token: str, limit: int
+    ) -> Outcome:
         options = task.options
         buffer = _ProgressBuffer(self.app.store, envelope.id, token)
+        started = clock.now()
+        context: TaskContext | None = None
+        if options.bind:
+            request = Request(
+                envelope.id,
+                task.name,
+                attempt,
+                envelope.queue,
+                envelope.args,
+                envelope.kwargs,
+                envelope.eta,
+                delivery.receive_count,
+            )
+            context = TaskContext(request, buffer.report)
         try:
-            if options.bind:
-                request = Request(
-                    envelope.id,
-                    task.name,
-                    attempt,
-                    envelope.queue,
-                    envelope.args,
-                    envelope.kwargs,
-                    envelope.eta,
-                    delivery.receive_count,
-                )
-                value = task.fn(TaskContext(request, buffer.report), *envelope.args, **envelope.kwargs)
-            else:
-                value = task.fn(*envelope.args, **envelope.kwargs)
+            value = calling.call(task, envelope.args, envelope.kwargs, context)
         except LeaseLost:
             return Outcome.LEASE_LOST
         except Retry as retry:
-            limit = options.max_retries if retry.max_retries is None else retry.max_retries
+            self._observe(task, started)
+            limit = limit if retry.max_retries is None else retry.max_retries
             error = error_info(retry.exc) if retry.exc else ErrorInfo("Retry", "the task asked to be retried")
             if attempt > limit:
                 reason = f"retries exhausted after {attempt} attempts (max_retries={limit}): {error.message}"
                 return self._dead(delivery, envelope, reason, error, token)
             delay = retry.countdown if retry.countdown is not None else self._backoff(task, attempt)
-            return self._retry(delivery, envelope, token, error, delay, buffer.pending)
+            return self._retry(delivery, envelope, task, token, error, delay, buffer.pending, limit)
         except Exception as exc:
+            self._observe(task, started)
             error = error_info(exc)
             if not options.should_retry(exc):
                 reason = f"{error.type}: {error.message} (not retried: not in autoretry_for, or in dont_autoretry_for)"
                 return self._dead(delivery, envelope, reason, error, token)
-            if attempt > options.max_retries:
+            if attempt > limit:
                 reason = f"{error.type}: {error.message} (retries exhausted after {attempt} attempts)"
                 return self._dead(delivery, envelope, reason, error, token)
-            return self._retry(delivery, envelope, token, error, self._backoff(task, attempt), buffer.pending)
+            return self._retry(
+                delivery, envelope, task, token, error, self._backoff(task, attempt), buffer.pending, limit
+            )
+        self._observe(task, started)
         return self._succeed(delivery, envelope, task, token, value, buffer.pending)
+
+    def _expected(self, task: Task[..., Any], budget: float | None) -> float:
+        """How long a run of ``task`` should be allowed: its declared duration, else the longest seen so far.
+
+        A duration seen but longer than a whole invocation is ignored: deferring would never end.
+        """
+        if task.options.expected_duration is not None:
+            return task.options.expected_duration
+        seen = self.longest.get(task.name, 0.0)
+        if budget is not None and seen + limits.DEADLINE_MARGIN_SECONDS > budget:
+            return 0.0
+        return seen
+
+    def _observe(self, task: Task[..., Any], started: float) -> None:
+        took = clock.now() - started
+        if took > self.longest.get(task.name, 0.0):
+            self.longest[task.name] = took
+
+    def _backoff(self, task: Task[..., Any], attempt: int) -> float:
+        options = task.options
+        return backoff.retry_delay(
+            attempt, base=options.retry_backoff, cap=options.retry_backoff_max, jitter=options.retry_jitter
+        )
+
+    # --- outcomes -----------------------------------------------------------------------------------------
 
     def _succeed(
         self,
@@ -195,45 +317,114 @@ class Executor:
             except EncodeError as exc:
                 reason = f"the task's return value cannot be stored: {exc}"
                 return self._dead(delivery, envelope, reason, ErrorInfo("EncodeError", reason), token)
-            if len(result_json.encode()) > limits.MAX_RESULT_BYTES:
-                reason = (
-                    f"the result is {len(result_json.encode()):,} bytes, over the {limits.MAX_RESULT_BYTES:,}"
-                    " byte limit of a stored result; return a reference (an S3 key) instead"
-                )
-                return self._dead(delivery, envelope, reason, ErrorInfo("ResultTooLarge", reason), token)
+            size = len(result_json.encode("utf-8"))
+            if size > limits.MAX_RESULT_BYTES:
+                return self._too_large(delivery, envelope, token, f"the result is {size:,} bytes")
+        ttl = task.options.result_ttl
+        if self.app.signer is not None:
+            ttl = max(ttl, limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS)  # a replay within the window finds the record
         try:
-            self.app.store.finish(
-                envelope.id, token, result_json=result_json, progress=progress, ttl_seconds=task.options.result_ttl
-            )
+            self.app.store.finish(envelope.id, token, result_json=result_json, progress=progress, ttl_seconds=ttl)
         except LeaseLost:
             return Outcome.LEASE_LOST
+        except ItemTooLarge:
+            # Refused whole (DynamoDB applies an update all or nothing): never retried, which would run it again.
+            return self._too_large(delivery, envelope, token, "the result and the task's record together are")
         return Outcome.SUCCEEDED
 
-    def _backoff(self, task: Task[..., Any], attempt: int) -> float:
-        options = task.options
-        return backoff.retry_delay(
-            attempt, base=options.retry_backoff, cap=options.retry_backoff_max, jitter=options.retry_jitter
+    def _too_large(self, delivery: Delivery, envelope: Envelope, token: str, what: str) -> Outcome:
+        reason = (
+            f"{what} over the {limits.MAX_RESULT_BYTES:,}-byte limit of a stored result (DynamoDB items hold "
+            f"{limits.DYNAMODB_MAX_ITEM_BYTES:,} bytes); return a reference (an S3 key) instead"
         )
+        return self._dead(delivery, envelope, reason, ErrorInfo("ResultTooLarge", reason), token)
 
     def _retry(
         self,
         delivery: Delivery,
         envelope: Envelope,
+        task: Task[..., Any],
         token: str,
         error: ErrorInfo,
         delay: float,
         progress: Progress | None,
+        limit: int,
     ) -> Outcome:
-        delay = min(max(0.0, delay), float(limits.SQS_MAX_VISIBILITY_SECONDS))
+        delay = min(max(0.0, delay), float(limits.MAX_ETA_AHEAD_SECONDS))
+        due = clock.now() + delay
+        # The next attempt is a new message due then, carrying the budget this attempt decided on.
+        carried = None if limit == task.options.max_retries else limit
+        try:
+            body = encode_body(task, dataclasses.replace(envelope, eta=due, max_retries=carried))
+        except (EncodeError, MessageTooLarge) as exc:
+            reason = f"{error.type}: {error.message} (its retry cannot be sent: {exc})"
+            return self._dead(delivery, envelope, reason, error, token)
         try:
             self.app.store.retry(
-                envelope.id, token, error=error, next_attempt_at=clock.now() + delay, progress=progress
+                envelope.id, token, error=error, next_attempt_at=due, progress=progress, max_retries=limit
             )
         except LeaseLost:
             return Outcome.LEASE_LOST
-        # The message stays; its visibility becomes the backoff, so SQS redelivers it then.
-        self._set_visibility(delivery, envelope, delay)
+        # RETRY is recorded first: if this send fails, the record error keeps the received message, which
+        # comes back and waits (claim "early") until the attempt is due.
+        send_again(
+            self.app,
+            queue=self._queue_name(delivery),
+            body=body,
+            delay=delay,
+            key=f"{envelope.id}#retry#{due:.3f}",
+            attributes=forwardable(delivery.attributes),
+        )
         return Outcome.RETRYING
+
+    def _keep(self, delivery: Delivery, envelope: Envelope | None, seconds: float, outcome: Outcome) -> Outcome:
+        """Keep the message for ``seconds``: hidden on the queue if SQS can hold it that long, else a fresh copy."""
+        seconds = max(0.0, seconds)
+        retention_left = None
+        if delivery.sent_at is not None:
+            retention_left = delivery.sent_at + limits.DEFAULT_QUEUE_RETENTION_SECONDS - clock.now()
+        if (
+            delivery.receive_count < self._max_receives(delivery)
+            and seconds <= _MAX_HOLD_SECONDS
+            and (retention_left is None or seconds + limits.RETENTION_MARGIN_SECONDS < retention_left)
+        ):
+            self._set_visibility(delivery, seconds)
+            return outcome
+        return self._resend(delivery, envelope, seconds, outcome.value)
+
+    def _resend(self, delivery: Delivery, envelope: Envelope | None, seconds: float, why: str) -> Outcome:
+        """Send the message, as received, again as a new message ``seconds`` from now; this copy is deleted."""
+        ident = envelope.id if envelope is not None else delivery.message_id
+        send_again(
+            self.app,
+            queue=self._queue_name(delivery),
+            body=delivery.body,
+            delay=seconds,
+            key=f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}",
+            attributes=forwardable(delivery.attributes),
+        )
+        return Outcome.RESENT
+
+    def _refuse_expired(self, delivery: Delivery, envelope: Envelope, age: float) -> Outcome:
+        """A signed envelope past its acceptance window: DEAD, unless its task is known (then a replayed copy)."""
+        reason = (
+            f"signed envelope expired: it was due {age / 86400:.1f} days ago, more than the "
+            f"{limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS // 86400} days a signed message is accepted (replay "
+            "protection); send the task again"
+        )
+        current = self.app.store.dead(
+            envelope.id,
+            reason=reason,
+            error=ErrorInfo("EnvelopeExpired", reason),
+            ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
+            name=envelope.task,
+            queue=envelope.queue,
+            created=envelope.created,
+        )
+        if current is not None:
+            return Outcome.DUPLICATE  # the task finished or runs: this is a replayed copy of it
+        self._send_to_dlq(delivery, reason, envelope.id)
+        return Outcome.DEAD
 
     def _reject(
         self,
@@ -247,8 +438,8 @@ class Executor:
         """Dead-letter a message that cannot be run at all; it was never claimed."""
         # The reason can quote the message (a 300 KB keyword name): keep the DEAD item within DynamoDB's limit.
         reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
-        self._send_to_dlq(delivery, reason, envelope.id if envelope else task_id)
         task_id = envelope.id if envelope else task_id
+        self._send_to_dlq(delivery, reason, task_id)
         if task_id is not None:
             self.app.store.dead(
                 task_id,
@@ -272,64 +463,35 @@ class Executor:
             return Outcome.LEASE_LOST
         return Outcome.DEAD
 
-    def _queue_name(self, delivery: Delivery, envelope: Envelope | None) -> str:
+    # --- the queue ----------------------------------------------------------------------------------------
+
+    def _queue_name(self, delivery: Delivery) -> str:
         name = self.settings.queue_name_for_arn(delivery.queue_arn)
         if name is None:
-            name = envelope.queue if envelope and envelope.queue in self.settings.queues else None
-        if name is None:
-            raise DecodeError(f"message from unknown queue {delivery.queue_arn}; it stays for the redrive policy")
+            raise ConfigurationError(
+                f"message from {delivery.queue_arn}, which is not one of app {self.app.name!r}'s queues; it stays "
+                "on its queue. Check the worker's event sources and SQUALL_CONFIG."
+            )
         return name
 
-    def _set_visibility(self, delivery: Delivery, envelope: Envelope, seconds: float) -> None:
-        seconds = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
+    def _max_receives(self, delivery: Delivery) -> int:
+        return self.settings.queue(self._queue_name(delivery)).max_receive_count
+
+    def _set_visibility(self, delivery: Delivery, seconds: float) -> None:
+        whole = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
         self.app.sqs.change_message_visibility(
-            QueueUrl=self.settings.queue(self._queue_name(delivery, envelope)).url,
+            QueueUrl=self.settings.queue(self._queue_name(delivery)).url,
             ReceiptHandle=delivery.receipt_handle,
-            VisibilityTimeout=seconds,
+            VisibilityTimeout=whole,
         )
 
     def _send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None) -> None:
-        address = self.settings.queue(self._queue_name(delivery, None))
-        ours = {
-            REASON_ATTRIBUTE: reason[: limits.MAX_REASON_CHARS],
-            SOURCE_ATTRIBUTE: address.arn,
-            RECEIVES_ATTRIBUTE: str(delivery.receive_count),
-        }
-        if task_id is not None:
-            ours[TASK_ID_ATTRIBUTE] = task_id
-        candidates = [(k, {"DataType": "String", "StringValue": v}) for k, v in ours.items()]
-        candidates += [(name, _attribute_for_send(value)) for name, value in delivery.attributes.items()]
-        attributes = _fitting_attributes(delivery.body, candidates)
-        self.app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=delivery.body, MessageAttributes=attributes)
-
-
-def _fitting_attributes(body: str, candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The candidate attributes, in order, that fit beside ``body`` in one SQS message.
-
-    SQS counts each attribute's name, type and value toward the message size limit: a message that was
-    at the limit on its source queue has no room for Squall's attributes, and a DLQ copy that SQS refuses
-    would fail its record on every receive. Squall's reason is shortened to fit; others fit whole or not.
-    """
-    room = limits.SQS_MAX_MESSAGE_BYTES - len(body.encode("utf-8"))
-    chosen: dict[str, Any] = {}
-    for name, value in candidates:
-        head = len(name.encode()) + len(value["DataType"].encode())
-        data = value.get("BinaryValue") or value.get("StringValue", "").encode()
-        if name == REASON_ATTRIBUTE and head + len(data) > room:
-            data = data[: max(0, room - head)]  # a cut UTF-8 sequence is dropped by the decode below
-            value = {**value, "StringValue": data.decode(errors="ignore")}
-        if not data or name in chosen or len(chosen) >= limits.SQS_MAX_MESSAGE_ATTRIBUTES or head + len(data) > room:
-            continue  # SQS refuses an empty value too
-        chosen[name] = value
-        room -= head + len(data)
-    return chosen
-
-
-def _attribute_for_send(value: dict[str, Any]) -> dict[str, Any]:
-    """A Lambda-event message attribute (camelCase, binary as base64) in SendMessage's shape."""
-    out: dict[str, Any] = {"DataType": value.get("dataType", "String")}
-    if value.get("binaryValue") is not None:
-        out["BinaryValue"] = base64.b64decode(value["binaryValue"])
-    else:
-        out["StringValue"] = value.get("stringValue") or ""
-    return out
+        send_to_dlq(
+            self.app,
+            self._queue_name(delivery),
+            delivery.body,
+            reason=reason,
+            task_id=task_id,
+            receive_count=delivery.receive_count,
+            forwarded=delivery.attributes,
+        )

@@ -1,4 +1,5 @@
-"""The worker Lambda: arm64, current Python, Powertools from its public layer, tracing on, its own log group."""
+"""A Squall Lambda function: arm64, current Python, Powertools from its public layer, tracing on, its own
+role and log group. The worker and the reconciler are two of them, on the same code bundle."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from squall.topology import WorkerSizing
-
-#: The worker's runtime: the newest Python that aws-cdk-lib 2.275 and the Powertools layer both offer.
+#: The functions' runtime: the newest Python that aws-cdk-lib 2.275 and the Powertools layer both offer.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-#: Powertools for AWS Lambda (Python) the worker runs on: the version pyproject's ``worker`` extra pins
+#: Powertools for AWS Lambda (Python) the functions run on: the version pyproject's ``worker`` extra pins
 #: and the tests import (tests/infra check the two agree).
 POWERTOOLS_VERSION = "3.37.0"
 #: Where Powertools publishes the layer ARN of each released version, per region. Source: the Powertools
@@ -64,8 +63,12 @@ def retention(days: int) -> logs.RetentionDays:
         ) from None
 
 
-class Worker(Construct):
-    """The function that runs tasks, with an explicit role (no managed policies) and log group."""
+class SquallFunction(Construct):
+    """One function on the Squall bundle, with an explicit role (no managed policies) and log group.
+
+    It grants nothing beyond writing its own logs (and X-Ray, which active tracing adds):
+    :class:`infra.stack.SquallService` writes every other permission.
+    """
 
     def __init__(
         self,
@@ -74,10 +77,14 @@ class Worker(Construct):
         *,
         bundle: Path,
         handler: str,
-        sizing: WorkerSizing,
+        timeout: int,
+        memory: int,
         environment: Mapping[str, str],
         log_retention_days: int,
         removal_policy: RemovalPolicy,
+        description: str,
+        function_name: str | None = None,
+        recursive_loop: lambda_.RecursiveLoop = lambda_.RecursiveLoop.TERMINATE,
         powertools_layer_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -86,10 +93,7 @@ class Worker(Construct):
         )
         # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
         self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Squall worker: runs tasks from the app's queues",
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         self.log_group.grant_write(self.role)
         layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
@@ -98,16 +102,18 @@ class Worker(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
+            function_name=function_name,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
             code=lambda_.Code.from_asset(str(bundle)),
-            timeout=Duration.seconds(sizing.timeout),
-            memory_size=sizing.memory,
+            timeout=Duration.seconds(timeout),
+            memory_size=memory,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment=dict(environment),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
-            description="Squall worker: runs the app's tasks from its SQS queues",
+            recursive_loop=recursive_loop,
+            description=description,
         )

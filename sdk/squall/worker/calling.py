@@ -1,0 +1,118 @@
+"""Calling a task's function: a plain one directly, an ``async def`` one to completion on the process's event loop.
+
+There is one event loop per process (in Lambda, per execution environment). It is created by the first async
+task and reused by every later one, so that clients a task keeps at module level (an aiohttp session, an
+aiobotocore client) stay bound to a loop that is still open; ``asyncio.run`` would close the loop after each
+call. The task's coroutine runs to completion, and the worker records the outcome when it returns or raises.
+What it raises (``Retry`` included) comes out of :func:`call` as it would from a plain function.
+
+**Work a task starts and does not await** (``asyncio.create_task(...)`` without ``await``) is neither awaited
+nor cancelled. The task's outcome is recorded as soon as its own coroutine returns; the left-over work stays on
+the loop, suspended, and makes progress only while a later async task of the same process runs. Lambda freezes
+the environment between invocations and may end it at any time, so that work may never finish. Await
+everything a task starts (``asyncio.gather``, ``asyncio.TaskGroup``). At interpreter exit the loop is closed,
+which cancels whatever is left on it.
+
+The coroutine runs in a copy of the caller's context (``contextvars``). The loop runs one task at a time: a
+second thread waits for it. A call from a thread that is already running an event loop (a notebook, an async
+test) runs the coroutine on the process loop in a helper thread and waits for it there, blocking the caller's
+loop for that time as a plain function would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextvars
+import inspect
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from squall.errors import TaskDefinitionError
+
+if TYPE_CHECKING:
+    from squall.task import Task, TaskContext
+
+T = TypeVar("T")
+
+_lock = threading.Lock()  # one coroutine at a time on the loop; guards creating it too
+_runner: asyncio.Runner | None = None
+_helper: ThreadPoolExecutor | None = None  # for calls made while the calling thread's own loop is running
+
+
+def call(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], context: TaskContext | None = None
+) -> Any:
+    """Run ``task``'s function once and return its value; what it raises propagates unchanged.
+
+    ``context`` is what a ``bind=True`` task receives first (required for those, and only given to them). An
+    ``async def`` task is awaited on the process's event loop (see the module).
+    """
+    if task.options.bind:
+        if context is None:
+            raise TypeError(f"task {task.name} has bind=True: pass the TaskContext it receives first")
+        args = (context, *args)
+    if task.is_async:
+        return run(task.fn(*args, **kwargs))
+    value = task.fn(*args, **kwargs)
+    if inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited on purpose: no "coroutine was never awaited" warning
+        raise TaskDefinitionError(
+            f"task {task.name} returned {type(value).__name__}, an awaitable, but its function is not "
+            "`async def`, so nothing awaited it and its work did not run: declare the function `async def` "
+            "(a decorator that wraps an async function must itself be `async def`)"
+        )
+    return value
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion on the process's event loop; its result, or what it raised."""
+    context = contextvars.copy_context()
+    running = _running_loop()
+    if running is None:
+        return _run_on_process_loop(coroutine, context)
+    if _runner is not None and running is _runner.get_loop():
+        coroutine.close()
+        raise RuntimeError(
+            "an async task ran the worker on the worker's own event loop, which is busy running that task: "
+            "await the other task's function directly instead of running it through the worker"
+        )
+    return _helper_thread().submit(_run_on_process_loop, coroutine, context).result()
+
+
+def close() -> None:
+    """Close the process's event loop, cancelling what is left on it; the next async task opens a new one."""
+    global _runner
+    with _lock:
+        if _runner is not None:
+            _runner.close()
+            _runner = None
+
+
+def _run_on_process_loop(coroutine: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+    global _runner
+    with _lock:
+        if _runner is None:
+            _runner = asyncio.Runner()
+        return _runner.run(coroutine, context=context)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None  # no loop runs in this thread: the usual case (the Lambda handler is synchronous)
+
+
+def _helper_thread() -> ThreadPoolExecutor:
+    global _helper
+    with _lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="squall-async-task")
+        return _helper
+
+
+atexit.register(close)

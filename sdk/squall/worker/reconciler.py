@@ -1,0 +1,103 @@
+"""The reconciler: what SQS's redrive policy moved is recorded DEAD with a reason, then put in its DLQ.
+
+Every source queue's redrive policy targets the app's intake queue (:class:`squall.topology.IntakeResource`).
+A message lands there only after ``maxReceiveCount`` receives on which the worker never acted — Lambda
+throttled the batch, or the function crashed or timed out before reaching the record — because the worker
+itself sends a fresh copy on a message's last receive and makes every retry a new message. For each one,
+the reconciler:
+
+1. opens it as the worker would (checking its signature when the app signs; with the keys unreadable the
+   record fails and the message waits on the intake queue, which has no redrive policy of its own);
+2. records its task DEAD with the reason, unless the task already finished (the message is then a leftover
+   copy: acknowledged) or a live attempt holds it (kept: the attempt's own outcome decides, and the copy
+   is looked at again after the intake's visibility timeout);
+3. sends it to its source queue's DLQ with Squall's attributes (reason, task id, source) and acknowledges it.
+
+So every DLQ message carries a reason and every DEAD task's message is in its DLQ, whichever path put it
+there; the bound is the intake's batching (seconds) after SQS moves the message.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from squall import limits, signing
+from squall.envelope import Envelope
+from squall.errors import DecodeError
+from squall.schema import ErrorInfo
+from squall.states import State
+from squall.worker.deadletters import send_to_dlq
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+    from squall.worker.execution import Delivery
+
+
+class Reconciled(Enum):
+    """How the reconciler handled one message from the intake queue."""
+
+    DEAD = "dead"  # recorded DEAD (or unusable, with no task to record) and moved to its DLQ: delete
+    LEFTOVER = "leftover"  # its task had already finished: a spare copy, delete
+    RUNNING = "running"  # a live attempt holds its task: keep, looked at again later
+
+    @property
+    def keeps_message(self) -> bool:
+        """Whether the message stays on the intake queue."""
+        return self is Reconciled.RUNNING
+
+
+class Reconciler:
+    """Records what the redrive policy moved, for one app."""
+
+    def __init__(self, app: Squall) -> None:
+        self.app = app
+
+    def process(self, delivery: Delivery) -> Reconciled:
+        """Handle one message of the intake queue; AWS errors and an unreadable keyring propagate (kept)."""
+        settings = self.app.settings
+        moved = (
+            f"moved by SQS's redrive policy after {limits.MAX_RECEIVE_COUNT} receives on which no outcome was recorded "
+            "(the worker was throttled, crashed or ran out of time each time)"
+        )
+        envelope: Envelope | None = None
+        problem = None
+        try:
+            envelope = Envelope.decode(signing.opened(self.app, delivery.body))  # ConfigurationError: keys unreadable
+            task_id: str | None = envelope.id
+        except signing.SignatureError as exc:
+            task_id, problem = None, exc.reason  # an unverified id names no task: no state is written for it
+        except DecodeError as exc:
+            task_id, problem = exc.task_id, exc.reason
+        queue = settings.queue_name_for_arn(delivery.source_arn or "")
+        if queue is None:  # sent to the intake queue by hand, or from a queue the app no longer declares
+            queue = envelope.queue if envelope and envelope.queue in settings.queues else self.app.default_queue
+        reason = moved if problem is None else f"malformed message ({problem}); {moved}"
+        if task_id is not None:
+            current = self.app.store.get(task_id)
+            reason += "; the task was " + (
+                "unknown" if current is None else f"{current.state}, attempt {current.attempt}"
+            )
+            reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
+            refused = self.app.store.dead(
+                task_id,
+                reason=reason,
+                error=ErrorInfo("MovedByRedrivePolicy", reason),
+                ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS,
+                name=envelope.task if envelope else None,
+                queue=envelope.queue if envelope else None,
+                created=envelope.created if envelope else None,
+            )
+            if refused is not None:
+                return Reconciled.LEFTOVER if refused.state in (State.SUCCESS, State.REVOKED) else Reconciled.RUNNING
+        # DEAD is recorded first: if this send fails, the message stays on the intake queue and comes back.
+        send_to_dlq(
+            self.app,
+            queue,
+            delivery.body,
+            reason=reason,
+            task_id=task_id,
+            receive_count=limits.MAX_RECEIVE_COUNT,
+            forwarded=delivery.attributes,
+        )
+        return Reconciled.DEAD
