@@ -151,9 +151,9 @@ class SquallService(Construct):
             removal_policy=removal,
             description="Squall worker: runs the app's tasks from its SQS queues",
             # Retries and follow-up tasks are messages the worker sends to the queues it consumes: a loop by
-            # design, which Lambda's recursive-loop detection would stop after about 16 hops of one chain (a
-            # task's 16th retry) and leave to the redrive policy. Squall bounds it itself: a task's retries
-            # are counted in its envelope and capped (squall.limits.MAX_RETRIES_CEILING).
+            # design, which Lambda's recursive-loop detection (on by default) stops after about 16 hops of one
+            # chain, i.e. near a task's 16th retry. Squall bounds the loop itself: the worker counts a task's
+            # attempts and caps them (squall.limits.MAX_RETRIES_CEILING).
             recursive_loop=lambda_.RecursiveLoop.ALLOW,
             powertools_layer_arn=options.powertools_layer_arn,
         )
@@ -199,8 +199,8 @@ class SquallService(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
         )
-        # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.delays.send_later), in this
-        # app's group, sent with the scheduler role; it deletes itself once it has fired.
+        # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.delays), in this app's
+        # group, sent with the scheduler role; it deletes itself once it has fired.
         group_schedules = Stack.of(self).format_arn(
             service="scheduler", resource="schedule", resource_name=f"{self.topology.schedule_group}/*"
         )

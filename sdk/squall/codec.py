@@ -79,7 +79,7 @@ _DECODERS: dict[str, Callable[[str], Any]] = {
 def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-ready data, or raise EncodeError naming ``path``."""
     if isinstance(value, str):
-        _check_text(value, path)
+        check_text(value, path)
         return value
     if value is None or isinstance(value, bool):
         return value
@@ -105,13 +105,13 @@ def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EncodeError(path, f"dict key {key!r} is {type(key).__name__}; JSON object keys must be str")
-            _check_text(key, f"{path} key {key!r}")
+            check_text(key, f"{path} key {key!r}")
             out[key] = to_json_ready(item, f"{path}[{key!r}]", depth + 1)
         return escape_tag_key(out)
     return _tagged(value, path)
 
 
-def _check_text(text: str, path: str) -> None:
+def check_text(text: str, path: str) -> None:
     """Refuse a str that would not read back as itself: one holding a surrogate pair as two code points."""
     pair = None if text.isascii() else _SPLIT_PAIR.search(text)
     if pair is not None:

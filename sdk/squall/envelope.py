@@ -23,7 +23,8 @@ codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same del
   ``null`` reads as unset.
 * ``redrives`` is a non-negative integer DynamoDB can store; ``max_retries`` an integer within the ceiling
   (``null`` reads as unset).
-* ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit).
+* ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit), none a control character or a
+  surrogate.
 * ``args`` and ``kwargs`` nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the encoder.
   ``kwargs`` keys may be any string: the worker's argument binding refuses those that name no parameter.
 """
@@ -51,8 +52,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]*")
 _MAX_NAME_CHARS = 256
 #: The time format EventBridge Scheduler substitutes for <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z).
 _SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
-#: Longest queue name, in characters: a logical queue is one SQS queue, whose name SQS limits to 80.
+#: Queue names: a logical queue is one SQS queue, whose name SQS limits to 80 characters; the name is also
+#: written to DynamoDB, which stores UTF-8 (no surrogates), and shown by the CLI (no control characters).
 _MAX_QUEUE_CHARS = 80
+_QUEUE = re.compile(f"[^\x00-\x1f\x7f\ud800-\udfff]{{1,{_MAX_QUEUE_CHARS}}}")
 #: The last epoch second a datetime can represent (9999-12-31T23:59:59Z): the latest usable created or eta.
 _LATEST_EPOCH = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 #: DynamoDB's Number type (Amazon DynamoDB Developer Guide, "Supported data types and naming rules in Amazon
@@ -105,7 +108,10 @@ class Envelope:
         for index, value in enumerate(self.args):
             label = arg_names[index] if index < len(arg_names) else f"args[{index}]"
             args.append(codec.to_json_ready(value, f"argument {label!r}"))
-        kwargs = {key: codec.to_json_ready(value, f"argument {key!r}") for key, value in self.kwargs.items()}
+        kwargs = {}
+        for key, value in self.kwargs.items():
+            codec.check_text(key, f"argument {key!r}")
+            kwargs[key] = codec.to_json_ready(value, f"argument {key!r}")
         doc: dict[str, Any] = {
             "v": ENVELOPE_VERSION,
             "id": self.id,
@@ -182,8 +188,11 @@ def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
     """The queue, times and counters of ``doc`` as Envelope takes them, and what is wrong with them."""
     problems = []
     queue = doc.get("queue", "default")
-    if not isinstance(queue, str) or not 0 < len(queue) <= _MAX_QUEUE_CHARS:
-        problems.append(f"field 'queue' must be a string of 1-{_MAX_QUEUE_CHARS} characters, got {_clip(queue)}")
+    if not isinstance(queue, str) or len(queue) > _MAX_QUEUE_CHARS or not _QUEUE.fullmatch(queue):
+        problems.append(
+            f"field 'queue' must be a name of 1-{_MAX_QUEUE_CHARS} characters, none a control character or a "
+            f"surrogate, got {_clip(queue)}"
+        )
     created, created_problems = _time(doc, "created")
     eta, eta_problems = _time(doc, "eta")
     problems += created_problems + eta_problems

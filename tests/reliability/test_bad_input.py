@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tests.reliability.conftest import enforce_sqs_rules, message_size, sqs_refusal
 
-from squall import DecodeError, InvalidArguments, Squall, SquallError, State, TaskNotRegistered, local
+from squall import DecodeError, InvalidArguments, Squall, SquallError, State, TaskNotRegistered, codec, local
 from squall.envelope import Envelope, valid_task_id
-from squall.limits import MAX_REASON_CHARS, SQS_MAX_MESSAGE_BYTES
+from squall.limits import MAX_REASON_CHARS, MAX_RETRIES_CEILING, SQS_MAX_MESSAGE_BYTES
 from squall.local import Runtime
 from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
@@ -111,7 +111,23 @@ def envelope(**fields: Any) -> dict[str, Any]:
 
 _DROP = object()
 TASKS = ("fuzz.add", "fuzz.flaky", "fuzz.echo")
-KNOWN_FIELDS = ("v", "id", "task", "args", "kwargs", "queue", "created", "eta", "redrives")
+KNOWN_FIELDS = ("v", "id", "task", "args", "kwargs", "queue", "created", "eta", "redrives", "max_retries")
+#: Epoch seconds no datetime or DynamoDB number holds: before 1970, past 9999, or huge.
+unusable_times = st.one_of(
+    st.integers(253_402_300_800, 10**400),
+    st.integers(max_value=-1),
+    st.floats(min_value=253_402_300_800.0, allow_infinity=False),
+    st.floats(max_value=-1e-9, allow_infinity=False),
+)
+#: A tagged argument whose payload is not the string its tag needs (or, for "dict", not a list of pairs).
+mistagged = st.tuples(
+    st.sampled_from(["datetime", "date", "time", "uuid", "decimal", "bytes", "dict"]),
+    st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+    | st.dictionaries(xml_text.filter(lambda k: k != codec.TAG), st.integers(), max_size=2),
+).map(lambda pair: [{codec.TAG: pair[0], "v": pair[1]}, 2])
 #: (field, value strategy, words the reason must contain)
 MUTATIONS = [
     ("v", json_values.filter(lambda v: v != 1 or isinstance(v, bool)), "version"),
@@ -128,6 +144,15 @@ MUTATIONS = [
     ("created", xml_text | st.booleans() | st.lists(st.integers(), max_size=2), "'created'"),
     ("eta", xml_text | st.booleans() | st.dictionaries(xml_text, st.integers(), max_size=2), "'eta'"),
     ("redrives", st.integers(max_value=-1) | xml_text | st.floats(allow_nan=False), "'redrives'"),
+    ("redrives", st.integers(min_value=10**38, max_value=10**400), "'redrives'"),
+    ("created", unusable_times, "'created'"),
+    ("eta", unusable_times, "'eta'"),
+    (
+        "max_retries",
+        st.integers(max_value=-1) | st.integers(min_value=MAX_RETRIES_CEILING + 1) | xml_text | st.booleans(),
+        "'max_retries'",
+    ),
+    ("args", mistagged, "tagged value"),
 ]
 
 
@@ -142,7 +167,7 @@ def bad_envelopes(draw: st.DrawFn) -> tuple[str, str]:
 def nested(depth: int) -> tuple[str, str]:
     """An envelope of an unknown task whose first argument is a list nested ``depth`` deep."""
     body = json.dumps(envelope(task="no.such", args=["NEST"])).replace('"NEST"', "[" * depth + "]" * depth)
-    return body, "no task" if depth < 1000 else "too deeply"
+    return body, "no task" if depth <= codec.MAX_DEPTH else "nested too deeply"
 
 
 bad_bodies = st.one_of(
@@ -151,7 +176,7 @@ bad_bodies = st.one_of(
     st.binary(max_size=200).map(lambda b: ("".join(chr(0x20 + c % 0x5F) for c in b), "malformed")),
     json_values.map(lambda v: (json.dumps(v), "malformed")),
     bad_envelopes(),
-    st.sampled_from([50, 500, 2_000, 100_000]).map(nested),
+    st.sampled_from([50, codec.MAX_DEPTH, codec.MAX_DEPTH + 1, 500, 2_000, 100_000]).map(nested),
     st.integers(100_000, 900_000).map(lambda n: (json.dumps(envelope(task="no.such", args=["x" * n])), "no task")),
 )
 

@@ -8,8 +8,8 @@ mode: ``SQUALL_FUZZ_EXAMPLES=20000``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 from typing import Any
 
 from hypothesis import given
@@ -24,7 +24,9 @@ FUZZ = fuzz_settings()
 
 
 def decoded_or_refused(body: str | bytes) -> Envelope | DecodeError:
-    """Decode ``body``, letting nothing but DecodeError escape (any other exception fails the test)."""
+    """Read ``body`` with the codec, then decode it: only ValueError (codec) and DecodeError (envelope) may escape."""
+    with contextlib.suppress(ValueError):  # the one error the codec raises, whatever the body
+        codec.loads(body)
     try:
         return Envelope.decode(body)
     except DecodeError as error:
@@ -81,13 +83,3 @@ def test_envelope_the_sdk_builds_is_refused_with_encode_error_or_decodes_to_itse
         created=float(envelope.created),
         eta=None if envelope.eta is None else float(envelope.eta),
     )
-
-
-@FUZZ
-@given(body=dangerous_bodies())
-def test_codec_reads_any_dangerous_body_as_a_value_or_a_value_error(body: str | bytes) -> None:
-    try:
-        value = codec.loads(body)
-    except ValueError:  # the one error codec.loads raises
-        return
-    assert json.dumps(value, default=str) is not None  # a plain, printable value tree
