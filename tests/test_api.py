@@ -432,7 +432,7 @@ def test_task_on_an_undeclared_queue_is_refused_listing_the_declared_ones(app: S
         pytest.param({"max_retries": "3"}, "max_retries", id="string-retries"),
         pytest.param({"retry_backoff": -1}, "retry_backoff", id="negative-backoff"),
         pytest.param({"retry_backoff_max": -1}, "retry_backoff_max", id="negative-cap"),
-        pytest.param({"retry_backoff_max": 43_201}, "43200", id="cap-over-sqs-visibility"),
+        pytest.param({"retry_backoff_max": 2 * 366 * 86_400 + 1}, "63244800", id="cap-over-the-longest-wait"),
         pytest.param({"result_ttl": 0}, "result_ttl", id="zero-ttl"),
         pytest.param({"autoretry_for": (ValueError, "OSError")}, "autoretry_for", id="autoretry-not-class"),
         pytest.param({"dont_autoretry_for": (int,)}, "dont_autoretry_for", id="dont-autoretry-not-exception"),

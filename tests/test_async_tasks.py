@@ -16,7 +16,6 @@ from squall.local import Runtime
 from squall.schema import Progress
 from squall.worker import calling
 
-
 #: A context variable the caller sets, to see which context a task runs in.
 caller = contextvars.ContextVar("caller", default="nobody")
 

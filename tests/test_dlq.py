@@ -194,9 +194,11 @@ def test_an_envelope_the_worker_cannot_read_is_redriven_as_it_was(
     assert calls.params("SendMessageBatch")[-1]["Entries"][0]["MessageBody"] == body
 
 
-def test_a_message_the_redrive_policy_moved_is_shown_as_such_and_redriven(rt: Runtime, tasks: SimpleNamespace) -> None:
+def test_a_message_the_redrive_policy_moved_is_reconciled_shown_with_its_reason_and_redriven(
+    rt: Runtime, tasks: SimpleNamespace
+) -> None:
     # A worker that crashed on every delivery: the task is STARTED, its lease lapsed, and SQS moved the
-    # message to the DLQ after maxReceiveCount receives, with none of Squall's attributes.
+    # message to the intake queue after maxReceiveCount receives, with none of Squall's attributes.
     tasks.fixed["yes"] = True
     result = tasks.fragile.delay(5)
     sqs, source = rt.session.client("sqs", region_name=rt.settings.region), rt.settings.queue("default")
@@ -206,16 +208,22 @@ def test_a_message_the_redrive_policy_moved_is_shown_as_such_and_redriven(rt: Ru
     for _ in range(source.max_receive_count + 1):
         rt.advance(2)
         sqs.receive_message(QueueUrl=source.url, VisibilityTimeout=0)
+    assert rt.dead_letters() == []
 
+    # When the reconciler runs
+    assert rt.intake is not None
+    rt.intake.poll()
+
+    # Then the task is DEAD with the reason, which the DLQ message carries and the listing shows
     [letter] = dlq.peek(rt.app)
     record = rt.app.store.get(result.id)
+    assert record is not None
+    assert record.state is State.DEAD
+    assert not letter.moved_by_policy
     status = dlq.status(letter, record, source.max_receive_count)
-
-    assert letter.moved_by_policy
-    assert status == (
-        f"moved by the redrive policy after {source.max_receive_count} receives (crashes or timeouts); "
-        "the task is STARTED"
-    )
+    assert status == record.reason
+    assert status.startswith(f"moved by SQS's redrive policy after {source.max_receive_count} receives")
+    assert status.endswith("the task was STARTED, attempt 1")
     dlq.redrive(rt.app)
     rt.drain()
     assert result.get(timeout=0) == 5

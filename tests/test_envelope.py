@@ -86,6 +86,31 @@ def test_body_is_compact_versioned_json_without_unset_fields() -> None:
     assert " " not in body
 
 
+def test_body_with_every_field_is_the_documented_wire_format() -> None:
+    # Given
+    envelope = Envelope(
+        id="t-1",
+        task="shop.charge",
+        args=("o-1",),
+        kwargs={"n": 2},
+        queue="reports",
+        created=1_763_900_000.123,
+        eta=1_763_900_900.0,
+        redrives=1,
+        max_retries=5,
+    )
+
+    # When
+    body = envelope.encode()
+
+    # Then
+    assert body == (
+        '{"v":1,"id":"t-1","task":"shop.charge","args":["o-1"],"kwargs":{"n":2},"queue":"reports",'
+        '"created":1763900000.123,"eta":1763900900.0,"redrives":1,"max_retries":5}'
+    )
+    assert Envelope.decode(body) == envelope
+
+
 def test_max_retries_travels_only_when_set() -> None:
     # Given
     default = Envelope(id="a", task="t", created=1.0)

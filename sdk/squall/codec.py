@@ -55,7 +55,7 @@ _INT_TEXT_BITS = 14_000
 #: DecodeError, never a RecursionError escaping the worker); the envelope applies this limit to arguments.
 MAX_DEPTH = 100
 #: Longest piece of offending input quoted in an error message, in characters.
-_QUOTE_CHARS = 60
+_QUOTE_CHARS = 80
 
 
 def _decimal(text: str) -> Decimal:
@@ -159,14 +159,14 @@ def _object(pairs: list[tuple[str, Any]]) -> Any:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         repeated = Counter(key for key, _item in pairs).most_common(1)[0][0]
-        raise ValueError(f"duplicate key {_quote(repeated)} in a JSON object")
+        raise ValueError(f"duplicate key {short_repr(repeated)} in a JSON object")
     if TAG not in obj:
         return obj
     tag = obj[TAG]
-    name = _quote(tag)
+    name = short_repr(tag)
     if set(obj) != {TAG, "v"}:
         extra = sorted(set(obj) - {TAG, "v"})
-        problem = "has no 'v'" if "v" not in obj else f"has unexpected keys {_quote(extra)}"
+        problem = "has no 'v'" if "v" not in obj else f"has unexpected keys {short_repr(extra)}"
         raise ValueError(f"tagged value {name} {problem}: a tagged value is exactly {{{TAG!r}: tag, 'v': value}}")
     value = obj["v"]
     if tag == "dict":
@@ -179,7 +179,7 @@ def _object(pairs: list[tuple[str, Any]]) -> Any:
     try:
         return decoder(value)
     except (ValueError, InvalidOperation) as exc:  # binascii.Error is a ValueError
-        raise ValueError(f"tagged value {name} holds {_quote(value)}, which is not a valid {tag}") from exc
+        raise ValueError(f"tagged value {name} holds {short_repr(value)}, which is not a valid {tag}") from exc
 
 
 def _escaped_dict(value: Any) -> dict[str, Any]:
@@ -189,10 +189,10 @@ def _escaped_dict(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for index, pair in enumerate(value):
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-            raise ValueError(f"tagged value 'dict' item {index} is {_quote(pair)}, not a [str key, value] pair")
+            raise ValueError(f"tagged value 'dict' item {index} is {short_repr(pair)}, not a [str key, value] pair")
         key, item = pair
         if key in out:
-            raise ValueError(f"tagged value 'dict' repeats the key {_quote(key)}")
+            raise ValueError(f"tagged value 'dict' repeats the key {short_repr(key)}")
         out[key] = item
     return out
 
@@ -200,12 +200,12 @@ def _escaped_dict(value: Any) -> dict[str, Any]:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"number {_quote(text)} is too large for a float")
+        raise ValueError(f"number {short_repr(text)} is too large for a float")
     return value
 
 
-def _quote(value: object) -> str:
-    """A short repr of untrusted input, for error messages: bounded work and length whatever its size."""
+def short_repr(value: object) -> str:
+    """A short repr of untrusted input, for error messages: bounded work and length however large or deep."""
     return _REPR.repr(value)
 
 

@@ -9,8 +9,9 @@ Wire format, version 1 (compact JSON, UTF-8)::
 retry budget for this one call (0 to :data:`~squall.limits.MAX_RETRIES_CEILING`). ``created`` may also be
 an ISO 8601 UTC time (``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
 ``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown fields are ignored so
-that newer producers can add optional fields within a version; a different ``v`` (anything but the
-integer 1) is refused. Values inside ``args`` and ``kwargs`` use :mod:`squall.codec`.
+that newer producers can add optional fields within a version (any name but the codec's tag key); a
+different ``v`` (anything but the integer 1) is refused. Values inside ``args`` and ``kwargs`` use
+:mod:`squall.codec`.
 
 Decoding is total: any body, text or bytes, becomes an :class:`Envelope` or one
 :class:`~squall.errors.DecodeError` whose reason names the field, argument or tag at fault. Beyond the
@@ -21,8 +22,8 @@ codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same del
   into datetimes), and numbers DynamoDB can store. Negative times are refused: Squall writes clock
   readings, and a time before 1970 comes from a wrong clock or a wrong unit, not from a caller's intent.
   ``null`` reads as unset.
-* ``redrives`` is a non-negative integer DynamoDB can store; ``max_retries`` an integer within the ceiling
-  (``null`` reads as unset).
+* ``redrives`` is a non-negative integer of at most 38 digits (DynamoDB's precision); ``max_retries`` an
+  integer within the ceiling (``null`` reads as unset).
 * ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit), none a control character or a
   surrogate.
 * ``args`` and ``kwargs`` nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the encoder.
@@ -34,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,12 +149,12 @@ class Envelope:
         version = doc.get("v")
         if type(version) is not int or version != ENVELOPE_VERSION:  # neither True (== 1) nor 1.0
             raise DecodeError(
-                f"envelope version {_clip(version)} is not supported (this worker reads version "
+                f"envelope version {codec.short_repr(version)} is not supported (this worker reads version "
                 f"{ENVELOPE_VERSION}); upgrade the worker or send from a matching SDK",
                 task_id=task_id,
             )
         if task_id is None:
-            raise DecodeError(f"field 'id' {_clip(raw_id)} is not a valid task id")
+            raise DecodeError(f"field 'id' {codec.short_repr(raw_id)} is not a valid task id")
         fields, problems = _delivery_fields(doc)
         problems = _content_problems(doc) + problems
         if problems:
@@ -169,7 +169,7 @@ def _content_problems(doc: Mapping[str, Any]) -> list[str]:
     problems = []
     name = doc.get("task")
     if not valid_task_name(name):
-        problems.append(f"field 'task' {_clip(name)} is not a task name")
+        problems.append(f"field 'task' {codec.short_repr(name)} is not a task name")
     args, kwargs = doc.get("args", []), doc.get("kwargs", {})
     if not isinstance(args, list):
         problems.append(f"field 'args' must be a list, got {type(args).__name__}")
@@ -180,7 +180,7 @@ def _content_problems(doc: Mapping[str, Any]) -> list[str]:
     labelled = [(f"args[{i}]", value) for i, value in enumerate(args)] + list(kwargs.items())
     deep = next((label for label, value in labelled if codec.too_deep(value)), None)
     if deep is not None:  # the first one only: it is enough to act on, and the reason stays short
-        problems.append(f"argument {_clip(deep)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
+        problems.append(f"argument {codec.short_repr(deep)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
     return problems
 
 
@@ -190,22 +190,23 @@ def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
     queue = doc.get("queue", "default")
     if not isinstance(queue, str) or len(queue) > _MAX_QUEUE_CHARS or not _QUEUE.fullmatch(queue):
         problems.append(
-            f"field 'queue' must be a name of 1-{_MAX_QUEUE_CHARS} characters, none a control character or a "
-            f"surrogate, got {_clip(queue)}"
+            f"field 'queue' must be a string of 1-{_MAX_QUEUE_CHARS} characters, none a control character or "
+            f"a surrogate, got {codec.short_repr(queue)}"
         )
     created, created_problems = _time(doc, "created")
     eta, eta_problems = _time(doc, "eta")
     problems += created_problems + eta_problems
     redrives = doc.get("redrives", 0)
-    if type(redrives) is not int or not 0 <= redrives < 10**_DYNAMODB_NUMBER_DIGITS:
+    if not _is_int(redrives) or not 0 <= redrives < 10**_DYNAMODB_NUMBER_DIGITS:
         problems.append(
             f"field 'redrives' must be a non-negative integer of at most {_DYNAMODB_NUMBER_DIGITS} digits, "
-            f"got {_clip(redrives)}"
+            f"got {codec.short_repr(redrives)}"
         )
     max_retries = doc.get("max_retries")
-    if max_retries is not None and (type(max_retries) is not int or not 0 <= max_retries <= MAX_RETRIES_CEILING):
+    if max_retries is not None and (not _is_int(max_retries) or not 0 <= max_retries <= MAX_RETRIES_CEILING):
         problems.append(
-            f"field 'max_retries' must be an integer from 0 to {MAX_RETRIES_CEILING}, got {_clip(max_retries)}"
+            f"field 'max_retries' must be an integer from 0 to {MAX_RETRIES_CEILING}, "
+            f"got {codec.short_repr(max_retries)}"
         )
     fields = {"queue": queue, "created": created or 0.0, "eta": eta, "redrives": redrives, "max_retries": max_retries}
     return fields, problems
@@ -220,15 +221,20 @@ def _time(doc: Mapping[str, Any], key: str) -> tuple[float | None, list[str]]:
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
-            return None, [f"field 'created' {_clip(value)} is not a valid date and time"]
-    if type(value) not in (int, float):  # neither a bool nor a restored tagged value
-        return None, [f"field {key!r} must be a number of epoch seconds, got {_clip(value)}"]
+            return None, [f"field 'created' {codec.short_repr(value)} is not a valid date and time"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # True == 1; a restored Decimal is no number
+        return None, [f"field {key!r} must be a number of epoch seconds, got {codec.short_repr(value)}"]
     if not (0 <= value <= _LATEST_EPOCH and _dynamodb_number(value)):  # NaN fails every comparison
         return None, [
-            f"field {key!r} {_clip(value)} is not a usable time: give epoch seconds from 0 (1970) "
+            f"field {key!r} {codec.short_repr(value)} is not a usable time: give epoch seconds from 0 (1970) "
             f"to {_LATEST_EPOCH} (the end of 9999)"
         ]
     return float(value), []
+
+
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is an integer and not a bool (``True == 1`` in Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dynamodb_number(value: float) -> bool:
@@ -241,22 +247,6 @@ def _dynamodb_number(value: float) -> bool:
         return False
     # A float's repr has at most 17 significant digits; an int within the magnitudes has at most 126 digits.
     return isinstance(value, float) or len(str(abs(value)).rstrip("0")) <= _DYNAMODB_NUMBER_DIGITS
-
-
-def _clip(value: object) -> str:
-    """A short repr of untrusted input: bounded work and length however large or deep ``value`` is."""
-    return _SHORT_REPR.repr(value)
-
-
-def _short_repr() -> reprlib.Repr:
-    short = reprlib.Repr()
-    short.maxlevel = 2
-    short.maxstring = short.maxlong = short.maxother = 80
-    short.maxlist = short.maxdict = 4
-    return short
-
-
-_SHORT_REPR = _short_repr()
 
 
 def _salvage_id(body: str | bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -49,7 +50,8 @@ def signed(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
         ran.append((order, "refund"))
         raise ValueError(f"order {order} cannot be refunded")
 
-    with local.run(app) as rt:
+    # The clock starts at the firing time the tests use: a signed envelope is accepted for 4 days after it is due.
+    with local.run(app, start=datetime.fromisoformat(TIME).timestamp()) as rt:
         ring = keyring()
         put_keys(rt, store, document(ring))
         sent: list[str] = []

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
     from squall.config import QueueAddress
-    from squall.topology import QueueResource
+    from squall.topology import IntakeResource, QueueResource
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -123,7 +123,7 @@ class EventSourceMapping:
     timeout from its own start.
     """
 
-    resource: QueueResource
+    resource: QueueResource | IntakeResource
     address: QueueAddress
     sqs: Callable[[], SQSClient]
     handler: Handler

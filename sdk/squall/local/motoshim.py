@@ -13,13 +13,14 @@ that replaces one or two moto methods and puts the originals back on exit.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from squall import clock
-from squall.limits import SQS_MAX_VISIBILITY_SECONDS
+from squall.limits import DYNAMODB_MAX_ITEM_BYTES, SQS_MAX_VISIBILITY_SECONDS
 
 #: The account moto uses unless told otherwise.
 ACCOUNT_ID = "123456789012"
@@ -192,18 +193,26 @@ def retention_deletes_messages() -> Iterator[None]:
     automatically deletes messages left in a queue longer than the retention period"). moto instead marks an
     expired message received on every ReceiveMessage, returns nothing past it, and keeps counting it.
     """
-    from moto.sqs import models
+    from moto.sqs import models, responses
 
-    def dropping_first(original: Any) -> Any:
+    def receive_message(original: Any) -> Any:
         def patched(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
             _drop_expired(backend.get_queue(queue_name))
             return original(backend, queue_name, *args, **kwargs)
 
         return patched
 
+    def get_queue_attributes(original: Any) -> Any:
+        # The request, not the backend method: moto's receive reads the retention through the latter.
+        def patched(self: Any) -> Any:
+            _drop_expired(self.sqs_backend.get_queue(self._get_queue_name()))
+            return original(self)
+
+        return patched
+
     with ExitStack() as stack:
-        for name in ("receive_message", "get_queue_attributes"):
-            stack.enter_context(_replaced(models.SQSBackend, name, dropping_first))
+        stack.enter_context(_replaced(models.SQSBackend, "receive_message", receive_message))
+        stack.enter_context(_replaced(responses.SQSResponse, "get_queue_attributes", get_queue_attributes))
         yield
 
 
@@ -219,7 +228,8 @@ def stale_receipt_handle_deletes_nothing() -> Iterator[None]:
 
     def delete_message(original: Any) -> Any:
         def patched(queue: Any, receipt_handle: str) -> None:
-            if any(m.receipt_handle != receipt_handle and m.had_receipt_handle(receipt_handle) for m in queue._messages):
+            held = queue._messages
+            if any(m.receipt_handle != receipt_handle and m.had_receipt_handle(receipt_handle) for m in held):
                 return  # a later receive holds the message now
             original(queue, receipt_handle)
 
@@ -233,7 +243,7 @@ def stale_receipt_handle_deletes_nothing() -> Iterator[None]:
 def redrive_marks_dead_letter_source() -> Iterator[None]:
     """A message moved by a redrive policy carries ``DeadLetterQueueSourceArn``, as on AWS; moto sets nothing.
 
-    AWS (ReceiveMessage API reference, MessageSystemAttributeNames: "DeadLetterQueueSourceArn – Returns the
+    AWS (ReceiveMessage API reference, MessageSystemAttributeNames: "DeadLetterQueueSourceArn - Returns the
     source queue ARN of a message moved to a dead-letter queue"); Lambda passes it on in an SQS record's
     ``attributes``. moto moves the message object itself, so it keeps its SentTimestamp, as a standard
     queue's message does on AWS.
@@ -283,15 +293,30 @@ def redrive_marks_dead_letter_source() -> Iterator[None]:
 
 @contextmanager
 def update_item_is_all_or_nothing() -> Iterator[None]:
-    """An UpdateItem that fails changes nothing, as on AWS; moto can leave the item half-updated.
+    """An UpdateItem that fails changes nothing, as on AWS; and the size limit applies to the item it leaves.
 
-    AWS (DynamoDB Developer Guide, "Working with items": every write is atomic, all or nothing). moto
-    applies an UpdateExpression's actions one by one, so one refused late (the item would pass 400 KB:
-    ValidationException) leaves the earlier ones applied, and an update of an absent item leaves a new item
-    holding only its key. The item is kept as it was and put back when the update raises.
+    AWS (DynamoDB Developer Guide, "Working with items": every write is atomic, all or nothing; "Item size":
+    the limit is on the item as written, 400 KB). moto applies an UpdateExpression's actions one by one and
+    checks the size after each SET, before a REMOVE in the same expression takes effect: an update that
+    replaces a large attribute with another is refused although its result fits, and one refused late
+    leaves the earlier actions applied (an update of an absent item leaves a new item holding only its
+    key). Here moto's per-action check is off during an update; the finished item is checked against
+    DynamoDB's limit, and the item is put back as it was when the update is refused or raises.
     """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+
+    updating = threading.local()
+
+    def setitem(original: Any) -> Any:
+        def patched(self: Any, key: str, value: Any) -> None:
+            if getattr(updating, "active", False):
+                dict.__setitem__(self, key, value)
+            else:
+                original(self, key, value)
+
+        return patched
 
     def update_item(original: Any) -> Any:
         def patched(backend: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
@@ -302,15 +327,22 @@ def update_item_is_all_or_nothing() -> Iterator[None]:
             hash_value = DynamoType(key[table.hash_key_attr])
             range_value = DynamoType(key[range_name]) if range_name is not None else None
             before = copy.deepcopy(table.get_item(hash_value, range_value))
+            updating.active = True
             try:
-                return original(backend, table_name, key, *args, **kwargs)
+                result = original(backend, table_name, key, *args, **kwargs)
+                after = table.get_item(hash_value, range_value)
+                if after is not None and after.size() > DYNAMODB_MAX_ITEM_BYTES:
+                    raise ItemSizeTooLarge
+                return result
             except BaseException:
                 _put_back(table, hash_value, range_value, before)
                 raise
+            finally:
+                updating.active = False
 
         return patched
 
-    with _replaced(DynamoDBBackend, "update_item", update_item):
+    with _replaced(DynamoDBBackend, "update_item", update_item), _replaced(LimitedSizeDict, "__setitem__", setitem):
         yield
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from squall import clock as clock_module
+from squall.config import QueueAddress
 from squall.local import motoshim
 from squall.local.esm import EventSourceMapping, Handler, Invocation
 from squall.local.provision import provision, publish_settings
@@ -54,6 +55,13 @@ class Runtime:
     environment: dict[str, str] = field(default_factory=dict)
     #: Fires the app's schedules (periodic, dynamic, long delays) as the clock moves; see .fired.
     scheduler: LocalScheduler | None = None
+    #: The reconciler's event source on the intake queue (what SQS's redrive policies move).
+    intake: EventSourceMapping | None = None
+
+    @property
+    def _sources(self) -> list[EventSourceMapping]:
+        """Every event source: the worker's, one per queue, then the reconciler's."""
+        return [*self.mappings, *([self.intake] if self.intake is not None else [])]
 
     @property
     def invocations(self) -> list[Invocation]:
@@ -61,8 +69,13 @@ class Runtime:
         return self.mappings[0].history if self.mappings else []
 
     def poll(self, queue: str | None = None) -> int:
-        """One round: each event source (or just ``queue``'s) polls once; return the records handled."""
-        return sum(m.poll() for m in self.mappings if queue is None or m.resource.name == queue)
+        """One round: each event source (or just ``queue``'s) polls once; return the records handled.
+
+        Without ``queue`` the reconciler's event source polls too.
+        """
+        if queue is not None:
+            return sum(m.poll() for m in self.mappings if m.resource.name == queue)
+        return sum(m.poll() for m in self._sources)
 
     def throttle(self, queue: str | None = None, *, invocations: int = 1) -> None:
         """Make Lambda throttle the next ``invocations`` batches of each event source (or just ``queue``'s).
@@ -87,7 +100,7 @@ class Runtime:
         limit = max(self.clock.now() + horizon, until or 0.0)
         while True:
             round_handled = 0
-            for mapping in self.mappings:
+            for mapping in self._sources:
                 count = mapping.poll()
                 invocations += 1 if count else 0
                 round_handled += count
@@ -117,7 +130,7 @@ class Runtime:
         Recurring schedules are not pending work (they never end): ``drain`` fires those due before the
         next wake-up on its way there, and ``advance`` fires those due in the time it moves over.
         """
-        times = [motoshim.next_visible_at(self.settings.region, m.address.physical_name) for m in self.mappings]
+        times = [motoshim.next_visible_at(self.settings.region, m.address.physical_name) for m in self._sources]
         if self.scheduler is not None:
             times.append(self.scheduler.next_fire(recurring=False))
         pending = [t for t in times if t is not None]
@@ -185,17 +198,19 @@ def run(
     region: str = DEFAULT_REGION,
     log_level: str = "WARNING",
     metrics: bool = False,
+    start: float | None = None,
 ) -> Iterator[Runtime]:
     """Provision ``app`` on moto and yield a :class:`Runtime`; everything is torn down on exit.
 
     ``server=True`` also serves moto on 127.0.0.1 (``port`` 0 picks a free one) so other processes can
     use it; ``realtime=True`` uses the wall clock instead of the fake one. No call leaves the machine.
+    ``start`` (epoch seconds) is where the fake clock begins (default: the real time now).
     """
     import boto3
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
-    from squall.worker.handler import make_handler
+    from squall.worker.handler import make_handler, make_reconciler_handler
 
     topology = describe(app, sizing)
     with ExitStack() as stack:
@@ -222,7 +237,7 @@ def run(
             stack.enter_context(mock_aws())
         stack.enter_context(motoshim.as_on_aws())  # where moto differs from AWS in ways that hide bugs
         stack.enter_context(environ(env))
-        fake = None if realtime else clock_module.FakeClock()
+        fake = None if realtime else clock_module.FakeClock(start)
         if fake is not None:
             stack.enter_context(clock_module.use(fake))
             stack.enter_context(motoshim.sqs_follows_squall_clock())
@@ -254,10 +269,22 @@ def run(
             )
             for resource in topology.queues
         ]
+        # The intake's event source polls with a client of its own: like the worker's event sources it is
+        # Lambda's poller, but its idle receives are a fixed monthly cost, not a cost per task (squall.cost).
+        intake_sqs = session.client("sqs", region_name=region, endpoint_url=endpoint)
+        intake = EventSourceMapping(
+            topology.intake,
+            QueueAddress(settings.intake_url, settings.intake_arn, "", "", 0),
+            lambda: intake_sqs,
+            make_reconciler_handler(app),
+            region,
+            float(topology.intake.timeout),
+            topology.intake.memory,
+        )
         public_env = {k: v for k, v in env.items() if k.startswith("AWS_")}
         if server:
             public_env["SQUALL_CONFIG"] = json.dumps(settings.to_document())
         scheduler = LocalScheduler(
             lambda: app.scheduler, lambda: app.sqs, settings.schedule_group, clock_module.current()
         )
-        yield Runtime(app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler)
+        yield Runtime(app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler, intake)
