@@ -7,7 +7,6 @@ meaning here.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,17 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from squall import clock
+from squall import expressions as x
 from squall.errors import ItemTooLarge, LeaseLost, StoreError
 from squall.schema import (
-    INDEX_PARTITION_ATTRIBUTE,
-    INDEX_SORT_ATTRIBUTE,
     Claim,
     ErrorInfo,
     Progress,
     Redrive,
     RedriveOutcome,
     TaskRecord,
-    index_keys,
     task_key,
 )
 from squall.states import State
@@ -34,83 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-
-# Placeholders for every attribute name: several (name, state, token, result, error) are reserved words.
-_NAMES = {
-    f"#{n}": n
-    for n in [
-        "pk",
-        "name",
-        "queue",
-        "state",
-        "attempt",
-        "max_retries",
-        "created_at",
-        "eta",
-        "started_at",
-        "failed_at",
-        "next_attempt_at",
-        "finished_at",
-        "updated_at",
-        "lease_until",
-        "token",
-        "result",
-        "error",
-        "progress",
-        "reason",
-        "redrives",
-        "expires_at",
-        "ix_pk",
-        "ix_sk",
-    ]
-}
-
-
-@functools.lru_cache(maxsize=256)
-def _names_in(update: str, condition: str) -> dict[str, str]:
-    """The placeholders an expression pair uses; cached, as the worker builds the same few per record."""
-    return {k: v for k, v in _NAMES.items() if k in update or k in condition}
-
-
-def _set_index(update: str, values: dict[str, Any], task_id: str, state: State, at: float) -> str:
-    """Add the index keys for ``state`` to a SET clause (``update`` must not have a REMOVE yet)."""
-    keys = index_keys(task_id, state, at)
-    values[":ixpk"], values[":ixsk"] = keys[INDEX_PARTITION_ATTRIBUTE], keys[INDEX_SORT_ATTRIBUTE]
-    return update + ", #ix_pk = :ixpk, #ix_sk = :ixsk"
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _error_value(error: ErrorInfo) -> dict[str, Any]:
-    return {"M": {"type": _s(error.type), "message": _s(error.message), "traceback": _s(error.traceback)}}
-
-
-# --- conditions, each named once (their placeholders' values come from _STATE_VALUES and the caller) -------
-
-#: No item, or one whose TTL has passed (DynamoDB deletes expired items lazily, up to days later).
-_ABSENT = "(attribute_not_exists(#pk) OR #expires_at < :now)"
-#: A STARTED attempt whose claim lapsed: its worker crashed or timed out.
-_LAPSED = "(#state = :started AND #lease_until < :now)"
-#: A task that may be claimed for an attempt now. A RETRY is claimable once it is due (``:due`` = now plus the
-#: worker's ETA tolerance): an earlier copy of its message (a duplicate delivery) waits instead of running early.
-_CLAIMABLE = (
-    "(attribute_not_exists(#pk) OR #state = :pending "
-    "OR (#state = :retry AND (attribute_not_exists(#next_attempt_at) OR #next_attempt_at <= :due)) "
-    f"OR {_LAPSED}) AND (attribute_not_exists(#expires_at) OR #expires_at >= :now)"
-)
-#: A task nobody is running and that has not finished: it may be revoked, or marked DEAD unclaimed.
-_NOT_STARTED = f"{_ABSENT} OR #state IN (:pending, :retry) OR {_LAPSED}"
-#: The write belongs to the attempt holding the claim.
-_OWNED = "#token = :token"
-#: The state values every condition above may name.
-_STATE_VALUES = {f":{state.value.lower()}": {"S": state.value} for state in State}
-
 _TOO_LARGE = "ValidationException"
 
 
@@ -155,13 +75,13 @@ class TaskStore:
         Any other AWS error propagates. An update that would make the item larger than DynamoDB allows is
         refused whole (DynamoDB applies all of an update or none) and raised as ItemTooLarge.
         """
-        used = {k: v for k, v in _STATE_VALUES.items() if k in condition or k in update}
+        used = {k: v for k, v in x.STATE_VALUES.items() if k in condition or k in update}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": task_key(task_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": dict(_names_in(update, condition)),
+            "ExpressionAttributeNames": dict(x.names_in(update, condition)),
             "ExpressionAttributeValues": {**used, **values},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -201,17 +121,17 @@ class TaskStore:
         now = clock.now()
         token = secrets.token_hex(8)
         values: dict[str, Any] = {
-            ":name": _s(name),
-            ":queue": _s(queue),
-            ":zero": _n(0),
-            ":one": _n(1),
-            ":now": _n(now),
-            ":due": _n(now + due_tolerance),
-            ":lease": _n(now + lease_seconds),
-            ":token": _s(token),
-            ":created": _n(created),
-            ":exp": _n(int(now) + ttl_seconds),
-            ":maxr": _n(max_retries),
+            ":name": x.text(name),
+            ":queue": x.text(queue),
+            ":zero": x.num(0),
+            ":one": x.num(1),
+            ":now": x.num(now),
+            ":due": x.num(now + due_tolerance),
+            ":lease": x.num(now + lease_seconds),
+            ":token": x.text(token),
+            ":created": x.num(created),
+            ":exp": x.num(int(now) + ttl_seconds),
+            ":maxr": x.num(max_retries),
         }
         update = (
             "SET #state = :started, #name = :name, #queue = :queue, "
@@ -221,10 +141,12 @@ class TaskStore:
         )
         if eta is not None:
             update += ", #eta = :eta"
-            values[":eta"] = _n(eta)
+            values[":eta"] = x.num(eta)
         # Out of the listing index while it runs: free on a first claim (nothing to remove), one index write
         # when a RETRY (or redriven) task is claimed again.
-        response = self._update(task_id, update + " REMOVE #ix_pk, #ix_sk", _CLAIMABLE, values, returning="UPDATED_NEW")
+        response = self._update(
+            task_id, update + " REMOVE #ix_pk, #ix_sk", x.CLAIMABLE, values, returning="UPDATED_NEW"
+        )
         if isinstance(response, TaskRecord):
             current = response
             if current.expires_at is not None and current.expires_at < now:
@@ -242,9 +164,10 @@ class TaskStore:
         update = update.replace("if_not_exists(#attempt, :zero) + :one", ":one").replace(
             "if_not_exists(#created_at, :created)", ":created"
         )
-        update += (
+        update = update.replace(
+            " REMOVE #ix_pk, #ix_sk",
             " REMOVE #ix_pk, #ix_sk, #result, #error, #reason, #progress, #failed_at, #finished_at, "
-            "#next_attempt_at, #redrives"
+            "#next_attempt_at, #redrives",
         )
         values = {k: v for k, v in values.items() if k not in (":zero", ":due")}  # DynamoDB refuses unused values
         response = self._update(task_id, update, "#expires_at < :now", values, returning="UPDATED_NEW")
@@ -262,16 +185,16 @@ class TaskStore:
         what :data:`squall.limits.MAX_RESULT_BYTES` accounts for.
         """
         now = clock.now()
-        values: dict[str, Any] = {":now": _n(now), ":exp": _n(int(now) + ttl_seconds), ":token": _s(token)}
+        values: dict[str, Any] = {":now": x.num(now), ":exp": x.num(int(now) + ttl_seconds), ":token": x.text(token)}
         update = "SET #state = :success, #finished_at = :now, #updated_at = :now, #expires_at = :exp"
         if result_json is not None:
             update += ", #result = :result"
-            values[":result"] = _s(result_json)
+            values[":result"] = x.text(result_json)
         if progress is not None:
             update += ", #progress = :progress"
-            values[":progress"] = _s(progress.to_json())
+            values[":progress"] = x.text(progress.to_json())
         if self.index_success:
-            update = _set_index(update, values, task_id, State.SUCCESS, now)
+            update = x.set_index(update, values, task_id, State.SUCCESS, now)
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token, #error, #reason", values)
         self._notify(task_id, State.SUCCESS)
 
@@ -288,11 +211,11 @@ class TaskStore:
         """Record a failed attempt that will be retried: FAILURE and RETRY in one write."""
         now = clock.now()
         values: dict[str, Any] = {
-            ":now": _n(now),
-            ":next": _n(next_attempt_at),
-            ":error": _error_value(error),
-            ":token": _s(token),
-            ":maxr": _n(max_retries),
+            ":now": x.num(now),
+            ":next": x.num(next_attempt_at),
+            ":error": x.error_value(error),
+            ":token": x.text(token),
+            ":maxr": x.num(max_retries),
         }
         update = (
             "SET #state = :retry, #failed_at = :now, #updated_at = :now, #next_attempt_at = :next, #error = :error, "
@@ -300,14 +223,14 @@ class TaskStore:
         )
         if progress is not None:
             update += ", #progress = :progress"
-            values[":progress"] = _s(progress.to_json())
-        update = _set_index(update, values, task_id, State.RETRY, now)
+            values[":progress"] = x.text(progress.to_json())
+        update = x.set_index(update, values, task_id, State.RETRY, now)
         self._owned_write(task_id, token, update + " REMOVE #lease_until, #token", values)
         self._notify(task_id, State.FAILURE, State.RETRY)
 
     def progress(self, task_id: str, token: str, progress: Progress) -> None:
         """Store a progress report of the attempt holding ``token``."""
-        values = {":progress": _s(progress.to_json()), ":now": _n(clock.now()), ":token": _s(token)}
+        values = {":progress": x.text(progress.to_json()), ":now": x.num(clock.now()), ":token": x.text(token)}
         self._owned_write(task_id, token, "SET #progress = :progress, #updated_at = :now", values)
 
     def dead(
@@ -329,10 +252,10 @@ class TaskStore:
         """
         now = clock.now()
         values: dict[str, Any] = {
-            ":now": _n(now),
-            ":exp": _n(int(now) + ttl_seconds),
-            ":reason": _s(reason),
-            ":error": _error_value(error),
+            ":now": x.num(now),
+            ":exp": x.num(int(now) + ttl_seconds),
+            ":reason": x.text(reason),
+            ":error": x.error_value(error),
         }
         update = (
             "SET #state = :dead, #reason = :reason, #error = :error, #failed_at = :now, "
@@ -341,19 +264,19 @@ class TaskStore:
         for attr, value in (("name", name), ("queue", queue)):
             if value is not None:
                 update += f", #{attr} = :{attr}"
-                values[f":{attr}"] = _s(value)
+                values[f":{attr}"] = x.text(value)
         if created is not None:
             update += ", #created_at = if_not_exists(#created_at, :created)"
-            values[":created"] = _n(created)
-        update = _set_index(update, values, task_id, State.DEAD, now)
+            values[":created"] = x.num(created)
+        update = x.set_index(update, values, task_id, State.DEAD, now)
         update += " REMOVE #lease_until, #token"
         if token is not None:
-            self._owned_write(task_id, token, update, {**values, ":token": _s(token)})
+            self._owned_write(task_id, token, update, {**values, ":token": x.text(token)})
             self._notify(task_id, State.FAILURE, State.DEAD)
             return None
         # Never over a finished task, nor over one a live attempt holds: an unusable message that shares a
         # running task's id must not mark it DEAD under that attempt (its own outcome is coming).
-        response = self._update(task_id, update, f"{_NOT_STARTED} OR #state = :dead", values)
+        response = self._update(task_id, update, f"{x.NOT_STARTED} OR #state = :dead", values)
         if isinstance(response, TaskRecord):
             return response
         self._notify(task_id, State.DEAD)
@@ -369,18 +292,18 @@ class TaskStore:
         """
         now = clock.now()
         values: dict[str, Any] = {
-            ":name": _s(name),
-            ":queue": _s(queue),
-            ":created": _n(created),
-            ":eta": _n(eta),
-            ":now": _n(now),
-            ":exp": _n(int(eta) + ttl_seconds),
+            ":name": x.text(name),
+            ":queue": x.text(queue),
+            ":created": x.num(created),
+            ":eta": x.num(eta),
+            ":now": x.num(now),
+            ":exp": x.num(int(eta) + ttl_seconds),
         }
         update = (
             "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
             "#updated_at = :now, #expires_at = :exp"
         )
-        response = self._update(task_id, update, _ABSENT, values)
+        response = self._update(task_id, update, x.ABSENT, values)
         if isinstance(response, TaskRecord):
             return response
         self._notify(task_id, State.PENDING)
@@ -394,15 +317,15 @@ class TaskStore:
         nothing and returns the current record (REVOKED already, finished, or STARTED by a live attempt).
         """
         now = clock.now()
-        values: dict[str, Any] = {":now": _n(now), ":exp": _n(int(now) + ttl_seconds)}
+        values: dict[str, Any] = {":now": x.num(now), ":exp": x.num(int(now) + ttl_seconds)}
         # An existing expiry is kept: a long-delayed task's PENDING item lives until after its ETA, so the
         # REVOKED record outlives a schedule created concurrently with the revoke.
         update = (
             "SET #state = :revoked, #finished_at = :now, #updated_at = :now, "
             "#expires_at = if_not_exists(#expires_at, :exp)"
         )
-        update = _set_index(update, values, task_id, State.REVOKED, now) + " REMOVE #lease_until, #token"
-        response = self._update(task_id, update, _NOT_STARTED, values)
+        update = x.set_index(update, values, task_id, State.REVOKED, now) + " REMOVE #lease_until, #token"
+        response = self._update(task_id, update, x.NOT_STARTED, values)
         if isinstance(response, TaskRecord):
             return response
         self._notify(task_id, State.REVOKED)
@@ -419,12 +342,12 @@ class TaskStore:
             return Redrive("exhausted", redrives=seen)
         now = clock.now()
         values: dict[str, Any] = {
-            ":zero": _n(0),
-            ":one": _n(1),
-            ":seen": _n(seen),
-            ":max": _n(max_redrives),
-            ":now": _n(now),
-            ":exp": _n(int(now) + ttl_seconds),
+            ":zero": x.num(0),
+            ":one": x.num(1),
+            ":seen": x.num(seen),
+            ":max": x.num(max_redrives),
+            ":now": x.num(now),
+            ":exp": x.num(int(now) + ttl_seconds),
         }
         update = (
             "SET #state = :pending, #attempt = :zero, #redrives = if_not_exists(#redrives, :seen) + :one, "
@@ -432,7 +355,7 @@ class TaskStore:
             "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk, #max_retries"
         )
         condition = (
-            f"({_ABSENT} OR #state IN (:dead, :retry) OR {_LAPSED})"
+            f"({x.ABSENT} OR #state IN (:dead, :retry) OR {x.LAPSED})"
             " AND (attribute_not_exists(#redrives) OR #redrives < :max)"
         )
         response = self._update(task_id, update, condition, values, returning="UPDATED_NEW")
@@ -451,7 +374,7 @@ class TaskStore:
         return Redrive("reset", redrives=int(response["Attributes"]["redrives"]["N"]))
 
     def _owned_write(self, task_id: str, token: str, update: str, values: dict[str, Any]) -> None:
-        response = self._update(task_id, update, _OWNED, values)
+        response = self._update(task_id, update, x.OWNED, values)
         if isinstance(response, TaskRecord):
             raise LeaseLost(
                 f"task {task_id}: this attempt's claim lapsed and the task is now {response.state} "

@@ -14,9 +14,6 @@ keeping it would let the redrive policy, the retention period or the 12-hour in-
 from __future__ import annotations
 
 import dataclasses
-import traceback
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from squall import backoff, clock, codec, limits, signing
@@ -33,7 +30,6 @@ from squall.errors import (
 )
 from squall.producer import encode_body
 from squall.schema import ErrorInfo, Progress
-from squall.store import TaskStore
 from squall.task import Request, Retry, Task, TaskContext
 from squall.worker import calling
 from squall.worker.deadletters import (
@@ -44,6 +40,7 @@ from squall.worker.deadletters import (
     forwardable,
     send_to_dlq,
 )
+from squall.worker.delivery import Delivery, Outcome, ProgressBuffer, error_info
 from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
@@ -68,72 +65,6 @@ ETA_TOLERANCE_SECONDS = 60
 #: Longest a kept message may stay hidden by ChangeMessageVisibility: SQS caps a receive's total in-flight time
 #: at 12 h, and up to one whole invocation (15 min) may already have passed since this receive.
 _MAX_HOLD_SECONDS = limits.SQS_MAX_VISIBILITY_SECONDS - limits.LAMBDA_MAX_TIMEOUT_SECONDS
-
-
-class Outcome(Enum):
-    """How one delivery ended, and whether its message stays on the queue."""
-
-    SUCCEEDED = "succeeded"  # ran and recorded SUCCESS: delete
-    DUPLICATE = "duplicate"  # already finished (or revoked): delete without running
-    DEAD = "dead"  # dead-lettered with its reason: delete from the source
-    LEASE_LOST = "lease_lost"  # another attempt took the task over and owns its outcome: delete this copy
-    RETRYING = "retrying"  # RETRY recorded and the next attempt's message sent: delete this one
-    BUSY = "busy"  # another attempt holds a live claim: keep, back when that claim lapses
-    EARLY = "early"  # not yet due (its ETA, or its RETRY's next attempt): keep, back then
-    DEFERRED = "deferred"  # too little time left in this invocation to start it: keep, visible again at once
-    KEYS_UNAVAILABLE = "keys_unavailable"  # the signing keys could not be read: keep, tried again in a minute
-    RESENT = "resent"  # kept as a fresh copy (its last receive, or a wait SQS cannot hold): delete this one
-
-    @property
-    def keeps_message(self) -> bool:
-        """Whether the message must stay on the queue (reported as a batch item failure)."""
-        return self in (Outcome.BUSY, Outcome.EARLY, Outcome.DEFERRED, Outcome.KEYS_UNAVAILABLE)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One received SQS message, as the business step needs it."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    queue_arn: str
-    receive_count: int = 1
-    #: The message's own attributes, in the Lambda event's shape.
-    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: When SQS accepted the message (epoch seconds), from its SentTimestamp.
-    sent_at: float | None = None
-    #: The source queue's ARN on a message SQS's redrive policy moved (its DeadLetterQueueSourceArn).
-    source_arn: str | None = None
-
-
-class _ProgressBuffer:
-    """Coalesces progress reports: the first writes at once, then at most one write per interval."""
-
-    def __init__(self, store: TaskStore, task_id: str, token: str) -> None:
-        self.store, self.task_id, self.token = store, task_id, token
-        self.pending: Progress | None = None
-        self.last_write: float | None = None
-
-    def report(self, progress: Progress) -> None:
-        size = len(progress.to_json().encode("utf-8"))
-        if size > limits.MAX_PROGRESS_BYTES:
-            # Refused to the task, never stored: a report this large would crowd the result out of the item.
-            raise EncodeError("progress", f"{size:,} bytes, over the {limits.MAX_PROGRESS_BYTES:,}-byte limit")
-        now = clock.now()
-        if self.last_write is None or now - self.last_write >= limits.PROGRESS_MIN_INTERVAL_SECONDS:
-            self.store.progress(self.task_id, self.token, progress)
-            self.last_write, self.pending = now, None
-        else:
-            self.pending = progress  # lands with the next write, at the latest the final one
-
-
-def error_info(exc: BaseException) -> ErrorInfo:
-    """An exception as strings: qualified type, message and (the end of) its traceback."""
-    kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    trace = "".join(traceback.format_exception(exc))
-    return ErrorInfo(name, str(exc)[: limits.MAX_ERROR_MESSAGE_CHARS], trace[-limits.MAX_TRACEBACK_CHARS :])
 
 
 class Executor:
@@ -233,7 +164,7 @@ class Executor:
         self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], attempt: int, token: str, limit: int
     ) -> Outcome:
         options = task.options
-        buffer = _ProgressBuffer(self.app.store, envelope.id, token)
+        buffer = ProgressBuffer(self.app.store, envelope.id, token)
         started = clock.now()
         context: TaskContext | None = None
         if options.bind:
