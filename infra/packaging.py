@@ -6,6 +6,10 @@ each under its own name at the root, so ``functions.worker.handler``, ``function
 (one asset), as both import the app named by ``SQUALL_APP``. boto3 comes from the Lambda runtime and
 Powertools from its public layer, so nothing is pip-installed here: a user's third-party dependencies must
 be shipped as code paths too.
+
+Of the ``squall`` package, only what the two functions run is shipped (:data:`NOT_RUN` lists the rest);
+tests/infra/test_cdk_bundle.py runs both functions from a staged bundle alone, so leaving out a module they
+import fails there.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import squall
@@ -39,6 +43,10 @@ EXCLUDED = (
     "*.egg-info",
     ".DS_Store",
 )
+#: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
+#: package): the CLI and the operator modules behind it (listing, dlq), the local runtime, the cost model
+#: and its price list, the test helpers, and the type checkers' marker.
+NOT_RUN = ("cli", "local", "listing.py", "dlq.py", "cost.py", "prices.json", "testing.py", "py.typed")
 
 
 def squall_package_dir() -> Path:
@@ -46,15 +54,18 @@ def squall_package_dir() -> Path:
     return Path(squall.__file__).resolve().parent
 
 
-def stage_bundle(code: Iterable[Path], *, functions_dir: Path = FUNCTIONS_DIR) -> Path:
-    """Copy squall, the entry point and ``code`` into a fresh directory and return it.
+def stage_bundle(
+    code: Iterable[Path], *, functions_dir: Path = FUNCTIONS_DIR, not_run: Collection[str] = NOT_RUN
+) -> Path:
+    """Copy squall (less ``not_run``), the entry points and ``code`` into a fresh directory and return it.
 
     The directory lives until the process exits: CDK copies it into the cloud assembly while the
     stack is constructed, and the asset hash depends only on the content, so synths are repeatable.
     """
     staging = Path(tempfile.mkdtemp(prefix="squall-bundle-"))
     atexit.register(shutil.rmtree, staging, True)
-    sources = [squall_package_dir(), functions_dir, *code]
+    package = squall_package_dir()
+    sources = [package, functions_dir, *code]
     names = [source.name for source in sources]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
@@ -62,7 +73,18 @@ def stage_bundle(code: Iterable[Path], *, functions_dir: Path = FUNCTIONS_DIR) -
     for source in sources:
         target = staging / source.name
         if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns(*EXCLUDED))
+            shutil.copytree(source, target, ignore=_ignore(source, not_run if source == package else ()))
         else:
             shutil.copy2(source, target)
     return staging
+
+
+def _ignore(root: Path, omitted: Collection[str]) -> Callable[[str, list[str]], set[str]]:
+    """A ``copytree`` filter: debris (:data:`EXCLUDED`) anywhere, and the ``omitted`` paths under ``root``."""
+    debris = shutil.ignore_patterns(*EXCLUDED)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).relative_to(root)
+        return set(debris(directory, names)) | {name for name in names if (here / name).as_posix() in omitted}
+
+    return ignore

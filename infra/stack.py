@@ -20,25 +20,28 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import packaging
-from infra.constructs import IntakeQueue, Monitoring, SquallFunction, TaskQueue, TaskScheduler, TaskTable
+from infra import packaging, policies
+from infra.constructs import (
+    BundleProps,
+    IntakeQueue,
+    Monitoring,
+    SquallFunction,
+    TaskQueue,
+    TaskScheduler,
+    TaskTable,
+)
 from infra.options import APP, QUEUES, DeployOptions
-from squall import config, signing
+from squall import config, limits, signing
 from squall.app import Squall
 from squall.errors import ConfigurationError
 from squall.topology import Topology, describe
-from squall.worker.handler import METRICS_NAMESPACE
+from squall.worker.metrics import METRICS_NAMESPACE
 
 #: Lambda allows 4 KB of environment in total; above this the worker reads its settings from SSM instead.
 ENV_CONFIG_BUDGET_BYTES = 3_500
 #: SSM parameter value limits, in bytes: Standard tier (free) and Advanced tier ($0.05 per month).
 SSM_STANDARD_MAX_BYTES = 4_096
 SSM_ADVANCED_MAX_BYTES = 8_192
-#: Longest names, in characters: SQS queue (Amazon SQS API Reference, CreateQueue QueueName), Lambda
-#: function (Lambda API Reference, CreateFunction FunctionName: 64 for a bare name), IAM role (IAM quotas).
-SQS_MAX_QUEUE_NAME_CHARS = 80
-LAMBDA_MAX_FUNCTION_NAME_CHARS = 64
-IAM_MAX_ROLE_NAME_CHARS = 64
 
 
 class SquallService(Construct):
@@ -131,48 +134,54 @@ class SquallService(Construct):
             "POWERTOOLS_SERVICE_NAME": app.name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
-        signing_keys = self._signing_key_arn(options.signing_parameter)
         if options.signing_parameter:
             environment[config.ENV_SIGNING] = options.signing_parameter
         if size <= ENV_CONFIG_BUDGET_BYTES:
             environment[config.ENV_CONFIG] = document
         else:
             environment[config.ENV_CONFIG_PARAMETER] = self.parameter.parameter_name
-        bundle = packaging.stage_bundle(options.code)
-        self.worker = SquallFunction(
-            self,
-            "Worker",
-            bundle=bundle,
-            handler=packaging.HANDLER,
-            timeout=self.topology.sizing.timeout,
-            memory=self.topology.sizing.memory,
+        shared = BundleProps(
+            bundle=packaging.stage_bundle(options.code),
             environment=environment,
             log_retention_days=options.log_retention_days,
             removal_policy=removal,
+            powertools_layer_arn=options.powertools_layer_arn,
+        )
+        self.worker = SquallFunction(
+            self,
+            "Worker",
+            shared=shared,
+            handler=packaging.HANDLER,
+            timeout=self.topology.sizing.timeout,
+            memory=self.topology.sizing.memory,
             description="Squall worker: runs the app's tasks from its SQS queues",
             # Retries and follow-up tasks are messages the worker sends to the queues it consumes: a loop by
             # design, which Lambda's recursive-loop detection (on by default) stops after about 16 hops of one
             # chain, i.e. near a task's 16th retry. Squall bounds the loop itself: the worker counts a task's
             # attempts and caps them (squall.limits.MAX_RETRIES_CEILING).
             recursive_loop=lambda_.RecursiveLoop.ALLOW,
-            powertools_layer_arn=options.powertools_layer_arn,
         )
         self.reconciler = SquallFunction(
             self,
             "Reconciler",
-            bundle=bundle,
+            shared=shared,
             handler=packaging.RECONCILER_HANDLER,
+            function_name=self.topology.intake.function_name,
             timeout=self.topology.intake.timeout,
             memory=self.topology.intake.memory,
-            environment=environment,
-            log_retention_days=options.log_retention_days,
-            removal_policy=removal,
             description="Squall reconciler: records as DEAD what SQS moved to the intake queue, then dead-letters it",
-            function_name=self.topology.intake.function_name,
-            powertools_layer_arn=options.powertools_layer_arn,
         )
         function = self.worker.function
         reconciler = self.reconciler.function
+        stack, group = Stack.of(self), self.topology.schedule_group
+        sources = [q.queue for q in self.queues.values()]
+        dead_letters = [q.dead_letter_queue for q in self.queues.values()]
+        # Statements granted in more than one place, built once.
+        read_settings = policies.read_parameter(sid="ReadSettings", arn=self.parameter.parameter_arn)
+        read_keys = self._read_signing_keys(options.signing_parameter)
+        pass_scheduler_role = policies.pass_role(
+            sid="PassSchedulerRole", role=self.scheduler.role, to_service="scheduler.amazonaws.com"
+        )
 
         # --- the worker's permissions ---------------------------------------------------------------------
         for q in self.queues.values():
@@ -190,29 +199,14 @@ class SquallService(Construct):
                     report_batch_item_failures=True,
                 )
             )
-            # The worker dead-letters exhausted tasks itself; retries (DelaySeconds up to 900 s) and the
-            # tasks that tasks enqueue are new messages on the app's queues.
-            q.dead_letter_queue.grant(function, "sqs:SendMessage")
-            q.queue.grant(function, "sqs:SendMessage")
-        # squall.store: the worker claims, updates and reads task records; it never puts, deletes or scans.
-        # An explicit statement, not table.grant(): that would add <table>/index/*, which no item write needs.
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
-        )
+        # The worker dead-letters exhausted tasks itself; retries (DelaySeconds up to 900 s) and the
+        # tasks that tasks enqueue are new messages on the app's queues.
+        function.add_to_role_policy(policies.on_queues(actions=["sqs:SendMessage"], queues=[*sources, *dead_letters]))
         # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.delays), in this app's
         # group, sent with the scheduler role; it deletes itself once it has fired.
-        group_schedules = Stack.of(self).format_arn(
-            service="scheduler", resource="schedule", resource_name=f"{self.topology.schedule_group}/*"
-        )
-        pass_scheduler_role = iam.PolicyStatement(
-            sid="PassSchedulerRole",
-            actions=["iam:PassRole"],
-            resources=[self.scheduler.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-        )
         function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ScheduleLongRetries", actions=["scheduler:CreateSchedule"], resources=[group_schedules]
+            policies.on_schedules(
+                sid="ScheduleLongRetries", actions=["scheduler:CreateSchedule"], stack=stack, group=group
             )
         )
         function.add_to_role_policy(pass_scheduler_role)
@@ -227,18 +221,20 @@ class SquallService(Construct):
                 report_batch_item_failures=True,
             )
         )
-        # It sends each message on to its source queue's DLQ, and records the task DEAD (a conditional
-        # UpdateItem, and a GetItem to read what a failed condition found).
-        for q in self.queues.values():
-            q.dead_letter_queue.grant(reconciler, "sqs:SendMessage")
-        reconciler.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resources=[self.table.table_arn])
-        )
+        # It sends each message on to its source queue's DLQ.
+        reconciler.add_to_role_policy(policies.on_queues(actions=["sqs:SendMessage"], queues=dead_letters))
+
+        # --- what both functions may do ------------------------------------------------------------------
+        # squall.store: they claim, update and read task records (a conditional UpdateItem, and a GetItem to
+        # read what a failed condition found); they never put, delete or scan.
+        both = [policies.on_task_records(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], table=self.table)]
         if config.ENV_CONFIG_PARAMETER in environment:
-            # GetParameter only (squall.app reads the document with it); grant_read would add Describe/History.
-            read_settings = iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn])
-            function.add_to_role_policy(read_settings)
-            reconciler.add_to_role_policy(read_settings)
+            both.append(read_settings)  # squall.app reads the settings document with GetParameter
+        if read_keys is not None:
+            both.append(read_keys)
+        for statement in both:
+            function.add_to_role_policy(statement)
+            reconciler.add_to_role_policy(statement)
 
         # --- what producers attach -----------------------------------------------------------------------
         self.producer_policy = iam.ManagedPolicy(
@@ -246,72 +242,52 @@ class SquallService(Construct):
             "ProducerPolicy",
             description=f"Send Squall tasks of app {app.name} and read their results",
             statements=[
-                iam.PolicyStatement(
-                    sid="SendTasks",
-                    actions=["sqs:SendMessage"],
-                    resources=[q.queue.queue_arn for q in self.queues.values()],
-                ),
-                iam.PolicyStatement(
+                policies.on_queues(sid="SendTasks", actions=["sqs:SendMessage"], queues=sources),
+                # GetItem reads results (AsyncResult); UpdateItem records a task delayed past SQS's 900 s as
+                # PENDING, or REVOKED (squall.store.TaskStore.hold / revoke).
+                policies.on_task_records(
                     sid="ReadResultsAndHoldDelayedTasks",
-                    # GetItem reads results (AsyncResult); UpdateItem records a task delayed past SQS's
-                    # 900 s as PENDING, or REVOKED (squall.store.TaskStore.hold / revoke).
                     actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
-                    resources=[self.table.table_arn],
+                    table=self.table,
                 ),
-                iam.PolicyStatement(
-                    sid="ReadSettings", actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn]
-                ),
-                iam.PolicyStatement(
+                read_settings,
+                # Create/Delete/Get: long delays and app.schedules; Update: app.schedules.pause/resume.
+                policies.on_schedules(
                     sid="ManageSchedules",
-                    # Create/Delete/Get: long delays and app.schedules; Update: app.schedules.pause/resume.
                     actions=[
                         "scheduler:CreateSchedule",
                         "scheduler:DeleteSchedule",
                         "scheduler:GetSchedule",
                         "scheduler:UpdateSchedule",
                     ],
-                    # Schedules are named at run time; the ARN pattern keeps them inside this app's group.
-                    resources=[group_schedules],
+                    stack=stack,
+                    group=group,
                 ),
                 pass_scheduler_role,
+                # Producers sign what they send with the keyring the worker checks against.
+                *([read_keys] if read_keys is not None else []),
             ],
         )
-
-        if signing_keys is not None:
-            # Worker and producers read the signing keyring (SSM SecureStrings under the AWS managed key
-            # aws/ssm need no kms:Decrypt grant: that key's policy admits use through SSM in the account).
-            read_keys = iam.PolicyStatement(
-                sid="ReadSigningKeys",
-                actions=[
-                    "secretsmanager:GetSecretValue" if signing_keys[0] == "secretsmanager" else "ssm:GetParameter"
-                ],
-                resources=[signing_keys[1]],
-            )
-            function.add_to_role_policy(read_keys)
-            reconciler.add_to_role_policy(read_keys)
-            self.producer_policy.add_statements(read_keys)
 
         # --- what operators attach (the squall CLI: tasks, dlq, stats, revoke) -------------------------------
         # scheduler:ListSchedules has no resource-level permissions, so `squall schedules list` needs it
         # granted separately (docs/deploy.md); everything here is scoped to this app's resources.
-        dead_letter_arns = [q.dead_letter_queue.queue_arn for q in self.queues.values()]
         self.operator_policy = iam.ManagedPolicy(
             self,
             "OperatorPolicy",
             description=f"Operate Squall app {app.name}: list tasks, inspect and redrive dead letters, revoke",
             statements=[
-                iam.PolicyStatement(
+                # Query: the listing index (squall tasks, stats); UpdateItem: redrive and revoke.
+                policies.on_task_records(
                     sid="ListAndResetTasks",
-                    # Query: the listing index (squall tasks, stats); UpdateItem: redrive and revoke.
                     actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-                    resources=[self.table.table_arn, f"{self.table.table_arn}/index/{self.topology.table.index_name}"],
+                    table=self.table,
+                    index_name=self.topology.table.index_name,
                 ),
-                iam.PolicyStatement(
-                    sid="InspectQueues",
-                    actions=["sqs:GetQueueAttributes"],
-                    resources=[q.queue.queue_arn for q in self.queues.values()] + dead_letter_arns,
+                policies.on_queues(
+                    sid="InspectQueues", actions=["sqs:GetQueueAttributes"], queues=[*sources, *dead_letters]
                 ),
-                iam.PolicyStatement(
+                policies.on_queues(
                     sid="RedriveDeadLetters",
                     actions=[
                         "sqs:ReceiveMessage",
@@ -319,20 +295,15 @@ class SquallService(Construct):
                         "sqs:ChangeMessageVisibility",
                         "sqs:PurgeQueue",
                     ],
-                    resources=dead_letter_arns,
+                    queues=dead_letters,
                 ),
-                iam.PolicyStatement(
-                    sid="SendRedrivenTasks",
-                    actions=["sqs:SendMessage"],
-                    resources=[q.queue.queue_arn for q in self.queues.values()],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadSettings", actions=["ssm:GetParameter"], resources=[self.parameter.parameter_arn]
-                ),
-                iam.PolicyStatement(
+                policies.on_queues(sid="SendRedrivenTasks", actions=["sqs:SendMessage"], queues=sources),
+                read_settings,
+                policies.on_schedules(
                     sid="ManageSchedules",
                     actions=["scheduler:GetSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"],
-                    resources=[group_schedules],
+                    stack=stack,
+                    group=group,
                 ),
             ],
         )
@@ -350,23 +321,31 @@ class SquallService(Construct):
             alarm_email=options.alarm_email,
         )
 
-    def _signing_key_arn(self, reference: str | None) -> tuple[str, str] | None:
-        """(service, ARN) of the signing keyring named by ``squall:signingParameter``, if any."""
+    def _read_signing_keys(self, reference: str | None) -> iam.PolicyStatement | None:
+        """Reading the signing keyring named by ``squall:signingParameter``, if any.
+
+        SSM SecureStrings under the AWS managed key aws/ssm need no kms:Decrypt grant: that key's policy
+        admits use through SSM in the account.
+        """
         if not reference:
             return None
         service, name = signing.parse_reference(reference)
-        if name.startswith("arn:"):
-            return service, name
         stack = Stack.of(self)
+        if name.startswith("arn:"):
+            arn = name
+        elif service == "ssm":
+            arn = stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+        else:
+            # Secrets Manager appends six random characters to a secret's ARN.
+            arn = stack.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{name}-??????",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
         if service == "ssm":
-            return service, stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
-        # Secrets Manager appends six random characters to a secret's ARN.
-        return service, stack.format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{name}-??????",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+            return policies.read_parameter(sid="ReadSigningKeys", arn=arn)
+        return policies.read_secret(sid="ReadSigningKeys", arn=arn)
 
 
 class SquallStack(Stack):
@@ -446,16 +425,31 @@ def estimated_document_bytes(topology: Topology) -> int:
 
 def check_names(topology: Topology) -> None:
     """Refuse, at synth, a name AWS would refuse at deploy time; the error says what to shorten."""
-    limited = [(name, SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
-    limited.append((topology.intake.function_name, LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"))
-    limited.append((topology.scheduler_role_name, IAM_MAX_ROLE_NAME_CHARS, "IAM role"))
+    limited = [(name, limits.SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
+    limited += [
+        (topology.intake.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"),
+        (topology.scheduler_role_name, limits.IAM_MAX_ROLE_NAME_CHARS, "IAM role"),
+        (topology.schedule_group, limits.SCHEDULER_MAX_GROUP_NAME_CHARS, "schedule group"),
+        (topology.table.name, limits.DYNAMODB_MAX_TABLE_NAME_CHARS, "DynamoDB table"),
+        *((s.name, limits.SCHEDULER_MAX_NAME_CHARS, "schedule") for s in topology.schedules),
+    ]
     for name, most, what in limited:
         if len(name) > most:
             queue = next((q.name for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
-            shorten = f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
+            periodic = next((s.periodic_name for s in topology.schedules if name == s.name), None)
+            shorten = (
+                f"the periodic task name {periodic!r}"
+                if periodic
+                else f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
+            )
             raise ConfigurationError(
                 f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"
             )
+    if len(topology.table.name) < limits.DYNAMODB_MIN_TABLE_NAME_CHARS:
+        raise ConfigurationError(
+            f"DynamoDB table name {topology.table.name!r} is under AWS's {limits.DYNAMODB_MIN_TABLE_NAME_CHARS} "
+            "characters: lengthen the app name"
+        )
 
 
 def _queue_names(topology: Topology) -> list[str]:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from squall import Squall, State, TaskContext, local
-from squall.listing import NotIndexed, check_states, counts_by_name, list_tasks, parse_duration
+from squall.errors import NotIndexed
+from squall.listing import check_states, counts_by_name, list_tasks, parse_duration
 from squall.local import Runtime
 from squall.schema import (
     INDEX_NAME,

@@ -4,10 +4,10 @@ They create resources only; :class:`infra.stack.SquallService` wires them togeth
 environment, the producer policy), so the whole IAM surface reads in one file.
 """
 
-from infra.constructs.function import SquallFunction
+from infra.constructs.function import BundleProps, SquallFunction
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import IntakeQueue, TaskQueue
 from infra.constructs.scheduler import TaskScheduler
 from infra.constructs.table import TaskTable
 
-__all__ = ["IntakeQueue", "Monitoring", "SquallFunction", "TaskQueue", "TaskScheduler", "TaskTable"]
+__all__ = ["BundleProps", "IntakeQueue", "Monitoring", "SquallFunction", "TaskQueue", "TaskScheduler", "TaskTable"]

@@ -4,6 +4,7 @@ role and log group. The worker and the reconciler are two of them, on the same c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -63,6 +64,18 @@ def retention(days: int) -> logs.RetentionDays:
         ) from None
 
 
+@dataclass(frozen=True, kw_only=True)
+class BundleProps:
+    """What every function on the Squall bundle shares: the code, its environment, logs and the Powertools layer."""
+
+    bundle: Path
+    environment: Mapping[str, str]
+    log_retention_days: int
+    removal_policy: RemovalPolicy
+    #: An explicit layer version ARN; by default the pinned version's public SSM parameter resolves it.
+    powertools_layer_arn: str | None = None
+
+
 class SquallFunction(Construct):
     """One function on the Squall bundle, with an explicit role (no managed policies) and log group.
 
@@ -75,28 +88,24 @@ class SquallFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bundle: Path,
+        shared: BundleProps,
         handler: str,
         timeout: int,
         memory: int,
-        environment: Mapping[str, str],
-        log_retention_days: int,
-        removal_policy: RemovalPolicy,
         description: str,
         function_name: str | None = None,
         recursive_loop: lambda_.RecursiveLoop = lambda_.RecursiveLoop.TERMINATE,
-        powertools_layer_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=retention(log_retention_days), removal_policy=removal_policy
+            self, "LogGroup", retention=retention(shared.log_retention_days), removal_policy=shared.removal_policy
         )
         # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         self.log_group.grant_write(self.role)
-        layer_arn = powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
+        layer_arn = shared.powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
             self, POWERTOOLS_LAYER_PARAMETER
         )
         self.function = lambda_.Function(
@@ -106,13 +115,13 @@ class SquallFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
-            code=lambda_.Code.from_asset(str(bundle)),
+            code=lambda_.Code.from_asset(str(shared.bundle)),
             timeout=Duration.seconds(timeout),
             memory_size=memory,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            environment=dict(environment),
+            environment=dict(shared.environment),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             recursive_loop=recursive_loop,
             description=description,

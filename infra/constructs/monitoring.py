@@ -16,10 +16,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.queues import TaskQueue
-from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
+from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
 
 #: Alarm evaluation period: SQS publishes queue metrics every minute; five smooth out polling gaps.
 PERIOD = Duration.minutes(5)
+#: The dashboard's resolution: one point a minute, as often as SQS publishes.
+MINUTE = Duration.minutes(1)
 #: Alarm when a message has waited this long on the intake queue, in seconds (15 minutes). The reconciler
 #: drains it within seconds, so a message that waits longer means the reconciler is failing. SQS's
 #: ApproximateAgeOfOldestMessage counts from when a message was moved there, not from its original send.
@@ -129,14 +131,13 @@ class Monitoring(Construct):
         reconciler: lambda_.IFunction,
         scheduler_dead_letter_queue: sqs.IQueue,
     ) -> cloudwatch.Dashboard:
-        minute = Duration.minutes(1)
         outcomes = [
             cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=metric_name,
                 dimensions_map={SERVICE_DIMENSION: app_name},
                 statistic="Sum",
-                period=minute,
+                period=MINUTE,
                 label=metric_name,
             )
             for metric_name in OUTCOME_METRICS.values()
@@ -147,64 +148,51 @@ class Monitoring(Construct):
         )
         dashboard.add_widgets(
             *(
-                cloudwatch.GraphWidget(
-                    title=f"Queue {q.resource.name}: depth and oldest message age",
-                    left=[
-                        q.queue.metric_approximate_number_of_messages_visible(period=minute, label="waiting"),
-                        q.queue.metric_approximate_number_of_messages_not_visible(period=minute, label="in flight"),
-                    ],
-                    right=[q.queue.metric_approximate_age_of_oldest_message(period=minute, label="age (s)")],
-                    width=12,
-                )
+                _depth_and_age(f"Queue {q.resource.name}: depth and oldest message age", q.queue, in_flight=True)
                 for q in queues
             )
         )
         dead_letters = [
-            q.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=minute, statistic="Maximum", label=q.resource.name
-            )
-            for q in queues
+            queue.metric_approximate_number_of_messages_visible(period=MINUTE, statistic="Maximum", label=label)
+            for label, queue in [
+                *((q.resource.name, q.dead_letter_queue) for q in queues),
+                ("scheduler", scheduler_dead_letter_queue),
+            ]
         ]
-        dead_letters.append(
-            scheduler_dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=minute, statistic="Maximum", label="scheduler"
-            )
-        )
+        durations = [
+            function.metric_duration(period=MINUTE, statistic=statistic, label=label)
+            for statistic, label in (("Average", "average"), ("p99", "p99"), ("Maximum", "maximum"))
+        ]
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Dead-letter queue depth", left=dead_letters, width=8),
+            cloudwatch.GraphWidget(title="Worker duration (ms)", left=durations, width=8),
             cloudwatch.GraphWidget(
-                title="Worker duration (ms)",
-                left=[
-                    function.metric_duration(period=minute, statistic="Average", label="average"),
-                    function.metric_duration(period=minute, statistic="p99", label="p99"),
-                    function.metric_duration(period=minute, statistic="Maximum", label="maximum"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Worker invocations, errors, throttles",
-                left=[
-                    function.metric_invocations(period=minute, statistic="Sum", label="invocations"),
-                    function.metric_errors(period=minute, statistic="Sum", label="errors"),
-                    function.metric_throttles(period=minute, statistic="Sum", label="throttles"),
-                ],
-                width=8,
+                title="Worker invocations, errors, throttles", left=_invocations(function, throttles=True), width=8
             ),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Intake (moved by SQS after maxReceiveCount): depth and oldest message age",
-                left=[intake.metric_approximate_number_of_messages_visible(period=minute, label="waiting")],
-                right=[intake.metric_approximate_age_of_oldest_message(period=minute, label="age (s)")],
-                width=12,
+            _depth_and_age(
+                "Intake (moved by SQS after maxReceiveCount): depth and oldest message age", intake, in_flight=False
             ),
             cloudwatch.GraphWidget(
-                title="Reconciler invocations, errors",
-                left=[
-                    reconciler.metric_invocations(period=minute, statistic="Sum", label="invocations"),
-                    reconciler.metric_errors(period=minute, statistic="Sum", label="errors"),
-                ],
-                width=12,
+                title="Reconciler invocations, errors", left=_invocations(reconciler, throttles=False), width=12
             ),
         )
         return dashboard
+
+
+def _depth_and_age(title: str, queue: sqs.IQueue, *, in_flight: bool) -> cloudwatch.GraphWidget:
+    """A half-width graph of a queue's waiting (and, if asked, in-flight) messages and its oldest message's age."""
+    depth = [queue.metric_approximate_number_of_messages_visible(period=MINUTE, label="waiting")]
+    if in_flight:
+        depth.append(queue.metric_approximate_number_of_messages_not_visible(period=MINUTE, label="in flight"))
+    age = queue.metric_approximate_age_of_oldest_message(period=MINUTE, label="age (s)")
+    return cloudwatch.GraphWidget(title=title, left=depth, right=[age], width=12)
+
+
+def _invocations(function: lambda_.IFunction, *, throttles: bool) -> list[cloudwatch.IMetric]:
+    """A function's invocations and errors (and throttles, if asked), summed per minute."""
+    metrics = {"invocations": function.metric_invocations, "errors": function.metric_errors}
+    if throttles:
+        metrics["throttles"] = function.metric_throttles
+    return [metric(period=MINUTE, statistic="Sum", label=label) for label, metric in metrics.items()]

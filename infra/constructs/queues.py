@@ -10,6 +10,35 @@ from constructs import Construct
 from squall.topology import IntakeResource, QueueResource
 
 
+def secure_queue(
+    scope: Construct,
+    construct_id: str,
+    *,
+    queue_name: str,
+    retention: int,
+    removal_policy: RemovalPolicy,
+    visibility_timeout: int | None = None,
+    max_message_size: int | None = None,
+    dead_letter_queue: sqs.DeadLetterQueue | None = None,
+) -> sqs.Queue:
+    """A queue as every Squall queue is: encrypted (SQS-managed keys) and reachable over TLS only.
+
+    Times are in seconds (``retention``, ``visibility_timeout``), sizes in bytes; None keeps SQS's default.
+    """
+    return sqs.Queue(
+        scope,
+        construct_id,
+        queue_name=queue_name,
+        visibility_timeout=None if visibility_timeout is None else Duration.seconds(visibility_timeout),
+        retention_period=Duration.seconds(retention),
+        max_message_size_bytes=max_message_size,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        dead_letter_queue=dead_letter_queue,
+        removal_policy=removal_policy,
+    )
+
+
 class IntakeQueue(Construct):
     """Where SQS moves a message after ``maxReceiveCount`` receives, for the reconciler to record DEAD.
 
@@ -25,15 +54,13 @@ class IntakeQueue(Construct):
         self.resource = resource
         # A moved message keeps its original enqueue time, so the retention (14 days) must, and does,
         # exceed the source queues' (4 days): every moved message has days here before it expires.
-        self.queue = sqs.Queue(
+        self.queue = secure_queue(
             self,
             "Queue",
             queue_name=resource.name,
-            visibility_timeout=Duration.seconds(resource.visibility_timeout),
-            retention_period=Duration.seconds(resource.retention),
-            max_message_size_bytes=resource.max_message_size,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            retention=resource.retention,
+            visibility_timeout=resource.visibility_timeout,
+            max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
         )
 
@@ -54,25 +81,21 @@ class TaskQueue(Construct):
         self.resource = resource
         #: Holds only what Squall sends it, each with a reason: tasks the worker dead-lettered, and those
         #: the reconciler recorded DEAD after SQS moved them to the intake queue. No redrive policy names it.
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = secure_queue(
             self,
             "DeadLetterQueue",
             queue_name=resource.dlq_name,
-            retention_period=Duration.seconds(resource.dlq_retention),
-            max_message_size_bytes=resource.max_message_size,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            retention=resource.dlq_retention,
+            max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
         )
-        self.queue = sqs.Queue(
+        self.queue = secure_queue(
             self,
             "Queue",
             queue_name=resource.queue_name,
-            visibility_timeout=Duration.seconds(resource.visibility_timeout),
-            retention_period=Duration.seconds(resource.retention),
-            max_message_size_bytes=resource.max_message_size,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            retention=resource.retention,
+            visibility_timeout=resource.visibility_timeout,
+            max_message_size=resource.max_message_size,
             dead_letter_queue=sqs.DeadLetterQueue(queue=intake, max_receive_count=resource.max_receive_count),
             removal_policy=removal_policy,
         )

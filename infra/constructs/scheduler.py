@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import policies
+from infra.constructs.queues import secure_queue
 from squall import limits
 from squall.scheduling import start_date_for
 from squall.topology import ScheduleResource, Topology
@@ -39,13 +41,11 @@ class TaskScheduler(Construct):
             self, "Group", schedule_group_name=topology.schedule_group, removal_policy=removal_policy
         )
         #: Receives invocations Scheduler could not deliver after its retry policy (standard queues only).
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = secure_queue(
             self,
             "DeadLetterQueue",
             queue_name=topology.scheduler_dlq_name,
-            retention_period=Duration.seconds(limits.DLQ_RETENTION_SECONDS),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            retention=limits.DLQ_RETENTION_SECONDS,
             removal_policy=removal_policy,
         )
         # The confused-deputy guard AWS documents for Scheduler execution roles: only schedules of
@@ -60,11 +60,11 @@ class TaskScheduler(Construct):
             ),
             description=f"EventBridge Scheduler: sends {topology.app} tasks to the app's queues",
         )
-        # SendMessage only (CDK's grant_send_messages adds GetQueueUrl/GetQueueAttributes, unused here).
-        for queue in self.queues.values():
-            queue.grant(self.role, "sqs:SendMessage")
-        # Scheduler delivers dead-letter events with the execution role too.
-        self.dead_letter_queue.grant(self.role, "sqs:SendMessage")
+        # SendMessage only, to the app's queues and, as Scheduler delivers dead-letter events with the
+        # execution role too, to this DLQ.
+        self.role.add_to_policy(
+            policies.on_queues(actions=["sqs:SendMessage"], queues=[*self.queues.values(), self.dead_letter_queue])
+        )
 
     def add_schedule(self, resource: ScheduleResource, *, now: datetime | None = None) -> scheduler.CfnSchedule:
         """Declare ``resource`` as it is described: a templated SendMessage target, retry policy and DLQ.

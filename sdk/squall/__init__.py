@@ -25,6 +25,7 @@ from squall.errors import (
     ResultTimeout,
     ScheduleExists,
     ScheduleNotFound,
+    SignatureError,
     SquallError,
     TaskDefinitionError,
     TaskFailed,
@@ -35,7 +36,7 @@ from squall.result import AsyncResult
 from squall.schedules import ScheduleInfo, ScheduleSummary
 from squall.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
 from squall.schema import ErrorInfo, Progress
-from squall.signing import Keyring, SignatureError
+from squall.signing import Keyring
 from squall.states import State
 from squall.task import Request, Retry, Signature, Task, TaskContext
 from squall.topology import Queue, WorkerSizing

@@ -1,21 +1,41 @@
 """The task envelope: the one JSON document that carries a task through SQS and the Scheduler.
 
-Wire format, version 1 (compact JSON, UTF-8)::
+Two versions are read; ``docs/wire-format.md`` is the full description and ``docs/envelope.schema.json``
+its JSON Schema. Version 1 (compact JSON, UTF-8)::
 
     {"v": 1, "id": "<task id>", "task": "<registered name>", "args": [...], "kwargs": {...},
      "queue": "default", "created": 1763900000.123, "eta": 1763900900.0, "redrives": 0, "max_retries": 5}
 
-``eta``, ``redrives`` and ``max_retries`` are omitted when unset. ``max_retries`` overrides the task's
-retry budget for this one call (0 to :data:`~squall.limits.MAX_RETRIES_CEILING`). ``created`` may also be
-an ISO 8601 UTC time (``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
-``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown fields are ignored so
-that newer producers can add optional fields within a version (any name but the codec's tag key); a
-different ``v`` (anything but the integer 1) is refused. Values inside ``args`` and ``kwargs`` use
-:mod:`squall.codec`.
+Version 2 moves per-message options into one typed, extensible object and says which of them a worker must
+understand::
+
+    {"v": 2, "id": "...", "task": "...", "args": [...], "kwargs": {...}, "queue": "default",
+     "created": 1763900000.123, "options": {"max_retries": 5, "link": [...]}, "required": ["link"]}
+
+``eta``, ``redrives``, ``max_retries``, ``options`` and ``required`` are omitted when unset. ``max_retries``
+overrides the task's retry budget for this one call (0 to :data:`~squall.limits.MAX_RETRIES_CEILING`): a
+top-level field in version 1, an option in version 2 (where the top-level field is refused, so that a
+misplaced budget is never ignored). ``created`` may also be an ISO 8601 UTC time
+(``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
+``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown top-level fields are ignored
+(any name but the codec's tag key); a ``v`` other than the integers 1 and 2 is refused. Values inside
+``args``, ``kwargs`` and options use :mod:`squall.codec`.
+
+Options (version 2): every option Squall understands is declared once, in :data:`OPTIONS` (name → check),
+with :func:`declare_option`. An option named in ``required`` that this worker does not understand makes the
+whole message refused ("this worker does not understand required option 'x'; upgrade the worker"): an
+older worker never runs a message without the callback or workflow step it carries. An unknown option not
+named there is carried along unread (a retry or a redrive keeps it). Option names are 1-64 characters of
+``a-z``, ``0-9`` and ``_``, starting with a letter; an option whose value is ``null`` reads as not given.
+
+What this SDK writes: the lowest version that carries the message. A message with no option but
+``max_retries`` is written as version 1, which every worker reads, so producers may be upgraded before
+workers; a message carrying any other option is written as version 2, and a worker that reads only version
+1 refuses it by its version, never dropping the option silently.
 
 Decoding is total: any body, text or bytes, becomes an :class:`Envelope` or one
-:class:`~squall.errors.DecodeError` whose reason names the field, argument or tag at fault. Beyond the
-codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same delivery fields):
+:class:`~squall.errors.DecodeError` whose reason names the field, option, argument or tag at fault. Beyond
+the codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same delivery fields):
 
 * ``created`` and ``eta`` are epoch seconds from 0 (1970-01-01T00:00:00Z) to the last second of 9999,
   what :class:`~datetime.datetime` represents (the worker, the Scheduler's ``at()`` and the CLI turn them
@@ -26,8 +46,9 @@ codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same del
   integer within the ceiling (``null`` reads as unset).
 * ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit), none a control character or a
   surrogate.
-* ``args`` and ``kwargs`` nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the encoder.
-  ``kwargs`` keys may be any string: the worker's argument binding refuses those that name no parameter.
+* ``args``, ``kwargs`` and option values nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the
+  encoder. ``kwargs`` keys may be any string: the worker's argument binding refuses those that name no
+  parameter.
 """
 
 from __future__ import annotations
@@ -35,15 +56,22 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from squall import codec
 from squall.errors import DecodeError, EncodeError
 from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
+
+#: The first version: delivery fields at the top level, no options.
+V1 = ENVELOPE_VERSION
+#: The version with the ``options`` object and its ``required`` list.
+V2 = 2
+#: The versions this SDK reads (and writes: the lowest that carries the message).
+VERSIONS = (V1, V2)
 
 #: Task ids: DynamoDB keys, SQS attribute values and (hashed) Scheduler names; printable, no spaces.
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=/-]*")
@@ -56,6 +84,11 @@ _SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 #: written to DynamoDB, which stores UTF-8 (no surrogates), and shown by the CLI (no control characters).
 _MAX_QUEUE_CHARS = 80
 _QUEUE = re.compile(f"[^\x00-\x1f\x7f\ud800-\udfff]{{1,{_MAX_QUEUE_CHARS}}}")
+#: Option names: short, lower-case identifiers any producer can spell (never the codec's tag key).
+_MAX_OPTION_NAME_CHARS = 64
+_OPTION_NAME = re.compile(f"[a-z][a-z0-9_]{{0,{_MAX_OPTION_NAME_CHARS - 1}}}")
+#: Required options an unknown-option refusal quotes by name before it counts the rest.
+_QUOTED_OPTIONS = 3
 #: The last epoch second a datetime can represent (9999-12-31T23:59:59Z): the latest usable created or eta.
 _LATEST_EPOCH = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 #: DynamoDB's Number type (Amazon DynamoDB Developer Guide, "Supported data types and naming rules in Amazon
@@ -77,6 +110,11 @@ def valid_task_name(value: object) -> bool:
     return isinstance(value, str) and len(value) <= _MAX_NAME_CHARS and _NAME.fullmatch(value) is not None
 
 
+def valid_queue_name(value: object) -> bool:
+    """Whether ``value`` may name a queue in an envelope (1-80 characters, none a control character)."""
+    return isinstance(value, str) and len(value) <= _MAX_QUEUE_CHARS and _QUEUE.fullmatch(value) is not None
+
+
 def check_task_id(value: object) -> str:
     """Return ``value`` if it is a usable task id, else raise ValueError saying what is allowed."""
     if not valid_task_id(value):
@@ -87,9 +125,53 @@ def check_task_id(value: object) -> str:
     return str(value)
 
 
+# --- options --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A per-message option this SDK understands: how its value is checked, and whether it is required."""
+
+    name: str
+    #: The problem with a value, as a phrase that follows "option '<name>'" ("must be ..., got ..."), or None
+    #: when the value is usable. It sees values as the codec reads them (lists, tagged values restored) and,
+    #: when encoding, as given (a tuple where a list would be). It never raises: decoding is total.
+    problem: Callable[[Any], str | None]
+    #: Whether the encoder lists the option in ``required``, so that a worker that does not understand it
+    #: refuses the message instead of running it without (a callback, a workflow step, an offloaded body).
+    required: bool = False
+
+
+#: Every option this SDK understands, by name: the one place an option is declared (see declare_option).
+OPTIONS: dict[str, Option] = {}
+
+
+def declare_option(name: str, problem: Callable[[Any], str | None], *, required: bool = False) -> Option:
+    """Declare a per-message option: its name, its check, and whether older workers must refuse it."""
+    if not _OPTION_NAME.fullmatch(name):
+        raise ValueError(
+            f"option name {name!r} is not usable: give 1-{_MAX_OPTION_NAME_CHARS} of a-z, 0-9 and _, starting "
+            "with a letter"
+        )
+    if name in OPTIONS:
+        raise ValueError(f"option {name!r} is declared already; an option is declared once")
+    option = OPTIONS[name] = Option(name, problem, required)
+    return option
+
+
+def max_retries_problem(value: object) -> str | None:
+    """What is wrong with a per-call retry budget (None: usable, or null for the task's own)."""
+    if value is None or (_is_int(value) and 0 <= value <= MAX_RETRIES_CEILING):
+        return None
+    return f"must be an integer from 0 to {MAX_RETRIES_CEILING}, got {codec.short_repr(value)}"
+
+
+declare_option("max_retries", max_retries_problem)
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One task invocation as it travels: id, task name, arguments and delivery metadata."""
+    """One task invocation as it travels: id, task name, arguments, delivery metadata and options."""
 
     id: str
     task: str
@@ -99,11 +181,20 @@ class Envelope:
     created: float = 0.0
     eta: float | None = None
     redrives: int = 0
-    #: This call's retry budget, overriding the task's own; None keeps the task's.
+    #: This call's retry budget, overriding the task's own; None keeps the task's. It is the ``max_retries``
+    #: option (a field of its own: the worker reads it for every message).
     max_retries: int | None = None
+    #: Every other option the message carries, by name: those in :data:`OPTIONS` checked, unknown optional
+    #: ones as they came (carried along unread).
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Options to mark required beyond those :data:`OPTIONS` marks (a sender may mark any option it sets).
+    required: frozenset[str] = frozenset()
 
-    def encode(self, *, arg_names: tuple[str, ...] = ()) -> str:
-        """Return the JSON body; EncodeError names the argument (by parameter name when known) or the field."""
+    def encode(self, *, arg_names: tuple[str, ...] = (), version: int | None = None) -> str:
+        """Return the JSON body; EncodeError names the argument (by parameter name when known) or the field.
+
+        ``version`` None writes the lowest version that carries the envelope (see the module docstring).
+        """
         args = []
         for index, value in enumerate(self.args):
             label = arg_names[index] if index < len(arg_names) else f"args[{index}]"
@@ -112,8 +203,10 @@ class Envelope:
         for key, value in self.kwargs.items():
             codec.check_text(key, f"argument {key!r}")
             kwargs[key] = codec.to_json_ready(value, f"argument {key!r}")
+        options = {name: value for name, value in self.options.items() if value is not None}
+        written = (V2 if options or self.required else V1) if version is None else version
         doc: dict[str, Any] = {
-            "v": ENVELOPE_VERSION,
+            "v": written,
             "id": self.id,
             "task": self.task,
             "args": args,
@@ -126,9 +219,28 @@ class Envelope:
             doc["eta"] = self.eta
         if self.redrives:
             doc["redrives"] = self.redrives
-        if self.max_retries is not None:
-            doc["max_retries"] = self.max_retries
         _, problems = _delivery_fields(doc)
+        if written == V1:
+            if options or self.required:
+                problems.append(f"version 1 carries no options (this envelope has {codec.short_repr(sorted(options))})")
+            if self.max_retries is not None:
+                doc["max_retries"] = self.max_retries
+            problem = max_retries_problem(self.max_retries)
+            if problem is not None:
+                problems.append(f"field 'max_retries' {problem}")
+        elif written == V2:
+            if "max_retries" in options:
+                problems.append("option 'max_retries' is the envelope's max_retries field: set that instead")
+            given = {} if self.max_retries is None else {"max_retries": self.max_retries}
+            given.update(options)
+            required = self.required | {name for name in given if name in OPTIONS and OPTIONS[name].required}
+            problems += _option_problems(given, required)
+            if given:
+                doc["options"] = {name: codec.to_json_ready(value, f"option {name!r}") for name, value in given.items()}
+            if required:
+                doc["required"] = sorted(required)
+        else:
+            problems.append(f"version {written!r} is not one this SDK writes ({_versions_text()})")
         if problems:
             raise EncodeError("envelope", "; ".join(problems))
         return codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
@@ -147,21 +259,104 @@ class Envelope:
         raw_id = doc.get("id")
         task_id = raw_id if valid_task_id(raw_id) else None
         version = doc.get("v")
-        if type(version) is not int or version != ENVELOPE_VERSION:  # neither True (== 1) nor 1.0
+        if type(version) is not int or version not in VERSIONS:  # neither True (== 1) nor 1.0
             raise DecodeError(
-                f"envelope version {codec.short_repr(version)} is not supported (this worker reads version "
-                f"{ENVELOPE_VERSION}); upgrade the worker or send from a matching SDK",
+                f"envelope version {codec.short_repr(version)} is not supported (this worker reads "
+                f"{_versions_text()}); upgrade the worker or send from a matching SDK",
                 task_id=task_id,
             )
         if task_id is None:
             raise DecodeError(f"field 'id' {codec.short_repr(raw_id)} is not a valid task id")
         fields, problems = _delivery_fields(doc)
-        problems = _content_problems(doc) + problems
+        options, option_problems = _v1_options(doc) if version == V1 else _v2_options(doc)
+        problems = option_problems + _content_problems(doc) + problems
         if problems:
             raise DecodeError("; ".join(problems), task_id=task_id)
         return cls(
-            id=task_id, task=doc["task"], args=tuple(doc.get("args", ())), kwargs=doc.get("kwargs", {}), **fields
+            id=task_id,
+            task=doc["task"],
+            args=tuple(doc.get("args", ())),
+            kwargs=doc.get("kwargs", {}),
+            **fields,
+            **options,
         )
+
+
+def _versions_text() -> str:
+    """The versions read, for messages: "versions 1 and 2"."""
+    *earlier, last = (str(version) for version in VERSIONS)
+    return f"versions {', '.join(earlier)} and {last}" if earlier else f"version {last}"
+
+
+def _v1_options(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The options of a version 1 ``doc`` (``max_retries`` alone, at the top level), and what is wrong."""
+    max_retries = doc.get("max_retries")
+    problem = max_retries_problem(max_retries)
+    if problem is not None:
+        return {}, [f"field 'max_retries' {problem}"]
+    return {"max_retries": max_retries}, []
+
+
+def _v2_options(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The ``max_retries``, ``options`` and ``required`` of a version 2 ``doc`` as Envelope takes them."""
+    problems = []
+    if "max_retries" in doc:
+        problems.append("field 'max_retries' is an option in version 2: move it into 'options'")
+    given = doc.get("options")
+    if given is None:
+        given = {}
+    elif not isinstance(given, dict):
+        problems.append(f"field 'options' must be an object, got {type(given).__name__}")
+        given = {}
+    listed = doc.get("required")
+    if listed is None:
+        listed = []
+    elif not (isinstance(listed, list) and all(isinstance(n, str) for n in listed) and len(set(listed)) == len(listed)):
+        problems.append(f"field 'required' must be a list of distinct option names, got {codec.short_repr(listed)}")
+        listed = []
+    unknown = sorted(name for name in listed if name not in OPTIONS)
+    if unknown:
+        # First: nothing else about the message matters until a worker that understands it reads it.
+        problems.insert(0, f"this worker does not understand required {_quoted(unknown)}; upgrade the worker")
+    problems += _option_problems(given, listed)
+    options = {name: value for name, value in given.items() if value is not None and name != "max_retries"}
+    required = frozenset(name for name in listed if not (name in OPTIONS and OPTIONS[name].required))
+    return {"max_retries": given.get("max_retries"), "options": options, "required": required}, problems
+
+
+def _quoted(names: list[str]) -> str:
+    """``option 'a'``, or ``options 'a', 'b' and 2 more``: a bounded list of option names for a reason."""
+    shown = ", ".join(codec.short_repr(name) for name in names[:_QUOTED_OPTIONS])
+    more = len(names) - _QUOTED_OPTIONS
+    if len(names) == 1:
+        return f"option {shown}"
+    return f"options {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _option_problems(options: Mapping[str, Any], required: Collection[str]) -> list[str]:
+    """What is wrong with ``options`` (names, the values of known ones, nesting) and the ``required`` list."""
+    problems = []
+    for name, value in options.items():
+        if not (isinstance(name, str) and _OPTION_NAME.fullmatch(name)):
+            problems.append(
+                f"option name {codec.short_repr(name)} is not one: options are named by 1-{_MAX_OPTION_NAME_CHARS} "
+                "of a-z, 0-9 and _, starting with a letter"
+            )
+            continue
+        option = OPTIONS.get(name)
+        if value is not None and option is not None:
+            try:
+                problem = option.problem(value)
+            except Exception as exc:  # a check is extension code: its failure refuses the value, never escapes
+                problem = f"could not be checked ({type(exc).__name__}: {str(exc)[:80]})"
+            if problem is not None:
+                problems.append(f"option {name!r} {problem}")
+        if codec.too_deep(value):
+            problems.append(f"option {codec.short_repr(name)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
+    missing = [name for name in required if name not in options]
+    if missing:
+        problems.append(f"field 'required' names {_quoted(missing)} the envelope does not give")
+    return problems
 
 
 def _content_problems(doc: Mapping[str, Any]) -> list[str]:
@@ -185,10 +380,10 @@ def _content_problems(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The queue, times and counters of ``doc`` as Envelope takes them, and what is wrong with them."""
+    """The queue, times and redrive count of ``doc`` as Envelope takes them, and what is wrong with them."""
     problems = []
     queue = doc.get("queue", "default")
-    if not isinstance(queue, str) or len(queue) > _MAX_QUEUE_CHARS or not _QUEUE.fullmatch(queue):
+    if not valid_queue_name(queue):
         problems.append(
             f"field 'queue' must be a string of 1-{_MAX_QUEUE_CHARS} characters, none a control character or "
             f"a surrogate, got {codec.short_repr(queue)}"
@@ -202,13 +397,7 @@ def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
             f"field 'redrives' must be a non-negative integer of at most {_DYNAMODB_NUMBER_DIGITS} digits, "
             f"got {codec.short_repr(redrives)}"
         )
-    max_retries = doc.get("max_retries")
-    if max_retries is not None and (not _is_int(max_retries) or not 0 <= max_retries <= MAX_RETRIES_CEILING):
-        problems.append(
-            f"field 'max_retries' must be an integer from 0 to {MAX_RETRIES_CEILING}, "
-            f"got {codec.short_repr(max_retries)}"
-        )
-    fields = {"queue": queue, "created": created or 0.0, "eta": eta, "redrives": redrives, "max_retries": max_retries}
+    fields = {"queue": queue, "created": created or 0.0, "eta": eta, "redrives": redrives}
     return fields, problems
 
 
@@ -232,7 +421,7 @@ def _time(doc: Mapping[str, Any], key: str) -> tuple[float | None, list[str]]:
     return float(value), []
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an integer and not a bool (``True == 1`` in Python)."""
     return isinstance(value, int) and not isinstance(value, bool)
 

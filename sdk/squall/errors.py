@@ -70,6 +70,18 @@ class DecodeError(SquallError, ValueError):
         self.task_id = task_id
 
 
+class SignatureError(DecodeError):
+    """A message is unsigned, malformed, signed with an unknown key, or altered; ``reason`` says which."""
+
+
+class NotIndexed(SquallError, ValueError):
+    """A listing asked for a state the index does not hold; the message says why and what to do."""
+
+
+class DrainError(SquallError, RuntimeError):
+    """The local runtime's ``drain`` gave up: work kept coming past its invocation or time budget."""
+
+
 class InvalidSchedule(SquallError, ValueError):
     """A schedule expression, time zone or delay cannot be used; the message names the field."""
 

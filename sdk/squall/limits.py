@@ -148,3 +148,20 @@ SCHEDULER_MAX_INPUT_BYTES = 262_144
 #: failing SendMessage is retried for a day before the invocation goes to the scheduler DLQ.
 SCHEDULER_RETRY_ATTEMPTS = SCHEDULER_MAX_RETRY_ATTEMPTS
 SCHEDULER_EVENT_AGE_SECONDS = SCHEDULER_MAX_EVENT_AGE_SECONDS
+
+# --- Resource names (each service's quotas page or API reference; refused at synth by infra.stack) -------
+
+#: Longest SQS queue name, in characters, a ``.fifo`` suffix included (SQS API Reference, CreateQueue QueueName).
+SQS_MAX_QUEUE_NAME_CHARS = 80
+#: Longest Lambda function name, in characters, given as a bare name (Lambda API Reference, CreateFunction
+#: FunctionName; a full ARN may be longer).
+LAMBDA_MAX_FUNCTION_NAME_CHARS = 64
+#: Longest IAM role name, in characters (IAM User Guide, "IAM and AWS STS quotas"); role names are
+#: account-wide, not per region.
+IAM_MAX_ROLE_NAME_CHARS = 64
+#: Longest schedule group name, in characters (Scheduler API Reference, CreateScheduleGroup Name); a schedule's
+#: own name is bounded by SCHEDULER_MAX_NAME_CHARS.
+SCHEDULER_MAX_GROUP_NAME_CHARS = 64
+#: Shortest and longest DynamoDB table name, in characters (DynamoDB Developer Guide, "Naming rules").
+DYNAMODB_MIN_TABLE_NAME_CHARS = 3
+DYNAMODB_MAX_TABLE_NAME_CHARS = 255

@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from squall import clock
-from squall.errors import SquallError
+from squall.errors import NotIndexed
 from squall.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
@@ -44,10 +44,6 @@ QUERY_THREADS = 8
 _DAY = 86_400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": _DAY, "w": 7 * _DAY}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
-
-
-class NotIndexed(SquallError, ValueError):
-    """A listing asked for a state the index does not hold; the message says why and what to do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from squall import config
-from squall.errors import ConfigurationError, DecodeError
+from squall.errors import ConfigurationError, SignatureError
 
 if TYPE_CHECKING:
     from squall.app import Squall
@@ -59,10 +59,6 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[
 _SIGNED = re.compile(
     r"sq1\.(?P<kid>[A-Za-z0-9_-]{1,32})\.(?P<mac>[A-Za-z0-9_-]{43})\.(?P<slot>[^{]*?)\.(?P<json>\{.*)", re.DOTALL
 )
-
-
-class SignatureError(DecodeError):
-    """A message is unsigned, malformed, signed with an unknown key, or altered; ``reason`` says which."""
 
 
 @dataclass(frozen=True)

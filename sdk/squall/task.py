@@ -1,4 +1,4 @@
-"""Tasks: the declared function, its options, a signature of one call, and the context of a run."""
+"""Tasks: the declared function, its options, and the context of a run (a call as data: squall.signature)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from squall import codec, limits
 from squall.envelope import valid_task_name
 from squall.errors import InvalidArguments, TaskDefinitionError
 from squall.schema import Progress
+from squall.signature import Signature as Signature  # re-exported: callers import it from here or from squall
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -139,19 +140,6 @@ class TaskContext:
         return Retry(countdown=countdown, exc=exc, max_retries=max_retries)
 
 
-@dataclass(frozen=True, slots=True)
-class Signature(Generic[R]):
-    """One call of a task, not yet sent: ``charge.s("o-1", 100)``. ``R`` is its result (awaited, for async tasks)."""
-
-    task: Task[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-    def delay(self) -> AsyncResult[R]:
-        """Send this call now."""
-        return self.task.app.send(self)
-
-
 class Task(Generic[P, R]):
     """A registered task. Calling it runs the function here; ``delay`` sends it to the queue.
 
@@ -224,7 +212,7 @@ class Task(Generic[P, R]):
     def s(self, *args: Any, **kwargs: Any) -> Signature[Any]:
         """A signature of this call, to send later or in a batch."""
         self.bind_arguments(args, kwargs)
-        return Signature(self, args, kwargs)
+        return Signature(self.name, args, kwargs, app=self.app)
 
     @overload
     def delay(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]: ...
@@ -275,7 +263,7 @@ class Task(Generic[P, R]):
     ) -> AsyncResult[Any]:
         """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue, and
         a retry budget for this call alone (``max_retries``, instead of the task's own)."""
-        signature: Signature[Any] = Signature(self, tuple(args), dict(kwargs or {}))
+        signature: Signature[Any] = Signature(self.name, tuple(args), dict(kwargs or {}), app=self.app)
         return self.app.send(
             signature, countdown=countdown, eta=eta, task_id=task_id, queue=queue, max_retries=max_retries
         )

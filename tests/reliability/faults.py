@@ -315,7 +315,7 @@ class LambdaThrottles:
     def open_window(self, queue: str, seconds: float) -> None:
         """Throttle every batch of ``queue`` for the next ``seconds`` of simulated time."""
         self.windows[queue] = clock.now() + seconds
-        self.counts["Lambda throttling windows (every batch of a queue, 45-75 min)"] += 1
+        self.counts["Lambda throttling windows (every batch of one queue, 50-80 min)"] += 1
 
     def _wrap(self, mapping: EventSourceMapping) -> Callable[[], int]:
         inner, queue = mapping.poll, mapping.resource.name

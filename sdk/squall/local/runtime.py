@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from squall import clock as clock_module
 from squall.config import QueueAddress
+from squall.errors import DrainError
 from squall.local import motoshim
 from squall.local.esm import EventSourceMapping, Handler, Invocation
 from squall.local.provision import provision, publish_settings
@@ -36,10 +37,6 @@ DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 #: How far ``drain`` may move the fake clock before it concludes something loops forever.
 DRAIN_HORIZON_SECONDS = 30 * 24 * 3600
-
-
-class DrainError(RuntimeError):
-    """``drain`` gave up: work kept coming past its invocation or time budget."""
 
 
 @dataclass

@@ -17,6 +17,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from squall import config
 from squall.app import load_app
 from squall.worker.execution import Delivery, Executor, Outcome
+from squall.worker.metrics import ERROR_METRIC as ERROR_METRIC
+from squall.worker.metrics import METRICS_NAMESPACE as METRICS_NAMESPACE
+from squall.worker.metrics import OUTCOME_METRICS as OUTCOME_METRICS
+from squall.worker.metrics import RECONCILED_METRICS as RECONCILED_METRICS
 from squall.worker.reconciler import Reconciled, Reconciler
 
 if TYPE_CHECKING:
@@ -24,31 +28,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from squall.app import Squall
-
-#: CloudWatch namespace of the worker's metrics (the stack's dashboard and alarms read these).
-METRICS_NAMESPACE = "Squall"
-#: Metric name for each outcome, counted per record.
-OUTCOME_METRICS = {
-    Outcome.SUCCEEDED: "TaskSucceeded",
-    Outcome.DUPLICATE: "TaskDuplicate",
-    Outcome.DEAD: "TaskDead",
-    Outcome.LEASE_LOST: "TaskLeaseLost",
-    Outcome.RETRYING: "TaskRetried",
-    Outcome.BUSY: "TaskBusy",
-    Outcome.EARLY: "TaskEarly",
-    Outcome.DEFERRED: "TaskDeferred",
-    Outcome.KEYS_UNAVAILABLE: "SigningKeysUnavailable",
-    Outcome.RESENT: "TaskResent",
-}
-#: Metric name for each reconciler outcome (what SQS's redrive policy moved).
-RECONCILED_METRICS = {
-    Reconciled.DEAD: "MovedTaskDead",
-    Reconciled.LEFTOVER: "MovedLeftover",
-    Reconciled.RUNNING: "MovedWhileRunning",
-}
-
-#: Metric counting records whose processing raised (an AWS error): their messages stay on the queue.
-ERROR_METRIC = "TaskErrored"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from squall import limits, signing
 from squall.envelope import Envelope
-from squall.errors import DecodeError
+from squall.errors import DecodeError, SignatureError
 from squall.schema import ErrorInfo
 from squall.states import State
 from squall.worker.deadletters import send_to_dlq
@@ -65,7 +65,7 @@ class Reconciler:
         try:
             envelope = Envelope.decode(signing.opened(self.app, delivery.body))  # ConfigurationError: keys unreadable
             task_id: str | None = envelope.id
-        except signing.SignatureError as exc:
+        except SignatureError as exc:
             task_id, problem = None, exc.reason  # an unverified id names no task: no state is written for it
         except DecodeError as exc:
             task_id, problem = exc.task_id, exc.reason

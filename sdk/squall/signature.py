@@ -1,0 +1,233 @@
+"""Signatures: one call of a task as data, to send now, later, in a batch, or inside another message.
+
+A signature is a task *name*, its arguments and a few per-call options; it holds no live task, so it can
+travel. Its document (:meth:`Signature.to_dict`, read back by :meth:`Signature.from_dict`; its JSON is
+:meth:`Signature.to_json`)::
+
+    {"task": "shop.charge", "args": ["o-1", 100], "kwargs": {}, "options": {"countdown": 30, "queue": "reports"}}
+
+Argument values are :mod:`squall.codec` values (a date stays a date; its JSON is a tagged value), so the
+document can be put as it is in an envelope option. ``options`` holds what :meth:`Squall.send
+<squall.app.Squall.send>` takes per call (:class:`CallOptions`) and is omitted when empty. The document is
+closed: a key or an option this SDK does not know is refused rather than ignored (a call is not made half
+right), as is a value that cannot be used. The task is looked up by name in the app's registry only when it
+is needed (to send, or to check the arguments). See docs/wire-format.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
+
+from squall import codec
+from squall.envelope import max_retries_problem, valid_queue_name, valid_task_id, valid_task_name
+from squall.errors import ConfigurationError, DecodeError, InvalidArguments
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from squall.app import Squall
+    from squall.result import AsyncResult
+    from squall.task import Task
+
+R = TypeVar("R")
+
+#: The keys of a signature document.
+_KEYS = ("task", "args", "kwargs", "options")
+
+
+class CallOptions(TypedDict, total=False):
+    """Per-call options a signature carries: those of :meth:`Task.apply_async <squall.task.Task.apply_async>`."""
+
+    #: Seconds to wait before the task is due.
+    countdown: float
+    #: When the task is due (an aware datetime); not with ``countdown``.
+    eta: dt.datetime
+    #: The task id (the idempotency key); a new one per send when not given.
+    task_id: str
+    #: The queue, instead of the task's own.
+    queue: str
+    #: The retry budget of this call, instead of the task's own.
+    max_retries: int
+
+
+def _countdown_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return f"must be a finite number of seconds >= 0, got {codec.short_repr(value)}"
+    return None
+
+
+def _eta_problem(value: object) -> str | None:
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        return f"must be an aware datetime (with its time zone), got {codec.short_repr(value)}"
+    return None
+
+
+def _task_id_problem(value: object) -> str | None:
+    if not valid_task_id(value):
+        return f"must be a task id (letters, digits and _.:@+=/-, starting with a letter or digit), got {value!r:.80}"
+    return None
+
+
+def _queue_problem(value: object) -> str | None:
+    if not valid_queue_name(value):
+        return f"must be a queue name of 1-80 characters, none a control character, got {codec.short_repr(value)}"
+    return None
+
+
+#: The check of each per-call option: the problem with a value, or None.
+_OPTION_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "countdown": _countdown_problem,
+    "eta": _eta_problem,
+    "task_id": _task_id_problem,
+    "queue": _queue_problem,
+    "max_retries": max_retries_problem,
+}
+
+
+def options_problems(options: Mapping[str, object]) -> list[str]:
+    """What is wrong with per-call ``options`` (unknown names, unusable values, countdown with eta)."""
+    problems = []
+    for name, value in options.items():
+        check = _OPTION_CHECKS.get(name)
+        if check is None:
+            known = ", ".join(_OPTION_CHECKS)
+            problems.append(f"option {codec.short_repr(name)} is not one this SDK knows ({known})")
+        elif (problem := check(value)) is not None:
+            problems.append(f"option {name!r} {problem}")
+    if "countdown" in options and "eta" in options:
+        problems.append("options 'countdown' and 'eta' are both given: give one")
+    return problems
+
+
+def document_problems(doc: object) -> list[str]:
+    """What is wrong with a signature document (its structure; the task need not be registered here)."""
+    if not isinstance(doc, dict):
+        return [f"a signature is an object, got {type(doc).__name__}"]
+    problems = [
+        f"key {codec.short_repr(key)} is not one of a signature ({', '.join(_KEYS)})" for key in doc if key not in _KEYS
+    ]
+    name = doc.get("task")
+    if not valid_task_name(name):
+        problems.append(f"field 'task' {codec.short_repr(name)} is not a task name")
+    args, kwargs, options = doc.get("args", []), doc.get("kwargs", {}), doc.get("options") or {}
+    if not isinstance(args, (list, tuple)):
+        problems.append(f"field 'args' must be a list, got {type(args).__name__}")
+    if not (isinstance(kwargs, dict) and all(isinstance(key, str) for key in kwargs)):
+        problems.append(f"field 'kwargs' must be an object, got {codec.short_repr(kwargs)}")
+    if isinstance(options, dict):
+        problems += options_problems({key: value for key, value in options.items() if value is not None})
+    else:
+        problems.append(f"field 'options' must be an object, got {type(options).__name__}")
+    if codec.too_deep(doc):
+        problems.append(f"it is nested too deeply (over {codec.MAX_DEPTH} levels)")
+    return problems
+
+
+def document_problem(value: object) -> str | None:
+    """The problem with one signature document, as an envelope option check phrases it (None: usable)."""
+    problems = document_problems(value)
+    return f"is not a signature: {'; '.join(problems)}" if problems else None
+
+
+def documents_problem(value: object) -> str | None:
+    """The problem with a list of signature documents (a callback option's value), or None."""
+    if not isinstance(value, (list, tuple)):
+        return f"must be a list of signatures, got {type(value).__name__}"
+    for index, doc in enumerate(value):
+        problems = document_problems(doc)
+        if problems:
+            return f"item {index} is not a signature: {'; '.join(problems)}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Signature(Generic[R]):
+    """One call of a task, as data: ``charge.s("o-1", 100)``. ``R`` is its result (awaited, for async tasks).
+
+    Send it with :meth:`delay`, ``app.send(signature)`` or ``app.send_batch([...])``; carry it with
+    :meth:`to_dict` / :meth:`from_dict` (or :meth:`to_json` / :meth:`from_json`).
+    """
+
+    #: The task's registered name.
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Per-call options (countdown, eta, task_id, queue, max_retries), only those given.
+    options: CallOptions = field(default_factory=lambda: CallOptions())
+    #: The app whose registry holds the task (not data: it is neither compared nor carried).
+    app: Squall | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise through object.__setattr__ (a list of arguments reads back as the tuple it sends).
+        object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "kwargs", dict(self.kwargs))
+        object.__setattr__(self, "options", cast(CallOptions, {k: v for k, v in self.options.items() if v is not None}))
+        problems = [] if valid_task_name(self.name) else [f"{self.name!r} is not a task name"]
+        problems += [f"keyword {key!r} is not a str" for key in self.kwargs if not isinstance(key, str)]
+        problems += options_problems(self.options)
+        if problems:
+            raise InvalidArguments(f"signature of {self.name!r}: {'; '.join(problems)}")
+
+    @property
+    def task(self) -> Task[..., Any]:
+        """The task this calls, looked up by name in the app (TaskNotRegistered if it has none so named)."""
+        return self._app().get_task(self.name)
+
+    def set(self, **options: Unpack[CallOptions]) -> Signature[R]:
+        """This call with options added or replaced: ``charge.s("o-1", 100).set(countdown=30)``."""
+        merged: CallOptions = {**self.options, **options}
+        if "countdown" in options:
+            merged.pop("eta", None)  # the later choice of delay wins: one of the two, never both
+        elif "eta" in options:
+            merged.pop("countdown", None)
+        return dataclasses.replace(self, options=merged)
+
+    def delay(self) -> AsyncResult[R]:
+        """Send this call now, with its options."""
+        return self._app().send(self, **self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The signature as a document of codec values (see the module docstring)."""
+        doc: dict[str, Any] = {"task": self.name, "args": list(self.args), "kwargs": dict(self.kwargs)}
+        if self.options:
+            doc["options"] = dict(self.options)
+        return doc
+
+    @classmethod
+    def from_dict(cls, app: Squall | None, doc: object) -> Signature[Any]:
+        """The signature a document describes, bound to ``app``; DecodeError names what is wrong with it.
+
+        ``doc`` holds codec values, as :meth:`to_dict` returns them or as they are read from a message.
+        """
+        problems = document_problems(doc)
+        if problems:
+            raise DecodeError(f"signature: {'; '.join(problems)}")
+        assert isinstance(doc, dict)  # noqa: S101  # document_problems refuses anything else
+        options = cast(CallOptions, doc.get("options") or {})
+        return cls(doc["task"], tuple(doc.get("args", ())), dict(doc.get("kwargs", {})), options, app)
+
+    def to_json(self) -> str:
+        """The document as JSON text; EncodeError names a value the codec cannot carry."""
+        return codec.dumps(self.to_dict(), f"signature of {self.name}")
+
+    @classmethod
+    def from_json(cls, app: Squall | None, text: str | bytes) -> Signature[Any]:
+        """The signature of a JSON document; DecodeError says what is wrong with it."""
+        try:
+            doc = codec.loads(text)
+        except ValueError as exc:  # the one error codec.loads raises, whatever the input
+            raise DecodeError(f"signature is not valid JSON: {str(exc)[:200]}") from exc
+        return cls.from_dict(app, doc)
+
+    def _app(self) -> Squall:
+        if self.app is None:
+            raise ConfigurationError(
+                f"the signature of {self.name!r} belongs to no app: make it with task.s(...) or "
+                "Signature.from_dict(app, doc), or give app= when building it"
+            )
+        return self.app
