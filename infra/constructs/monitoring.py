@@ -4,6 +4,7 @@ reconciler."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -30,6 +31,15 @@ INTAKE_AGE_ALARM_SECONDS = 15 * 60
 SERVICE_DIMENSION = "service"
 
 
+@dataclass(frozen=True)
+class _Watched:
+    queues: list[TaskQueue]
+    worker: lambda_.IFunction
+    intake: sqs.IQueue
+    reconciler: lambda_.IFunction
+    scheduler_dead_letter_queue: sqs.IQueue
+
+
 class Monitoring(Construct):
     """CloudWatch alarms (optionally emailed through an encrypted SNS topic) and a dashboard."""
 
@@ -49,6 +59,8 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.app_name = app_name
+        #: What the dashboard shows.
+        self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue)
         self.topic: sns.Topic | None = None
         if alarm_email:
             self.topic = sns.Topic(
@@ -97,7 +109,7 @@ class Monitoring(Construct):
             threshold=1,
             description=f"Squall {app_name}: the reconciler failed whole invocations (crash, timeout, bad config)",
         )
-        self.dashboard = self._dashboard(app_name, queues, function, intake, reconciler, scheduler_dead_letter_queue)
+        self.dashboard = self._dashboard()
 
     def _dead_letter_alarm(self, construct_id: str, queue: sqs.IQueue, what: str) -> None:
         self._alarm(
@@ -122,15 +134,9 @@ class Monitoring(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         self.alarms.append(alarm)
 
-    def _dashboard(
-        self,
-        app_name: str,
-        queues: Sequence[TaskQueue],
-        function: lambda_.IFunction,
-        intake: sqs.IQueue,
-        reconciler: lambda_.IFunction,
-        scheduler_dead_letter_queue: sqs.IQueue,
-    ) -> cloudwatch.Dashboard:
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        app_name, watched = self.app_name, self.watched
+        queues, function, reconciler = watched.queues, watched.worker, watched.reconciler
         outcomes = [
             cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
@@ -156,7 +162,7 @@ class Monitoring(Construct):
             queue.metric_approximate_number_of_messages_visible(period=MINUTE, statistic="Maximum", label=label)
             for label, queue in [
                 *((q.resource.name, q.dead_letter_queue) for q in queues),
-                ("scheduler", scheduler_dead_letter_queue),
+                ("scheduler", watched.scheduler_dead_letter_queue),
             ]
         ]
         durations = [
@@ -172,7 +178,9 @@ class Monitoring(Construct):
         )
         dashboard.add_widgets(
             _depth_and_age(
-                "Intake (moved by SQS after maxReceiveCount): depth and oldest message age", intake, in_flight=False
+                "Intake (moved by SQS after maxReceiveCount): depth and oldest message age",
+                watched.intake,
+                in_flight=False,
             ),
             cloudwatch.GraphWidget(
                 title="Reconciler invocations, errors", left=_invocations(reconciler, throttles=False), width=12
