@@ -108,6 +108,22 @@ def test_tuples_travel_as_lists() -> None:
     assert round_trip((1, (2, 3))) == [1, [2, 3]]
 
 
+def test_tags_lists_every_tag_the_encoder_writes() -> None:
+    # Given one value of each type that travels tagged
+    values = [
+        dt.datetime(2026, 1, 1),
+        dt.date(2026, 1, 1),
+        dt.time(1),
+        uuid.UUID(int=1),
+        Decimal(1),
+        b"",
+        {codec.TAG: 1},
+    ]
+
+    # Then their tags are exactly the published ones, in order
+    assert tuple(codec.to_json_ready(value, "value")[codec.TAG] for value in values) == codec.TAGS
+
+
 @pytest.mark.parametrize(
     "value",
     [

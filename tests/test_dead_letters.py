@@ -118,7 +118,7 @@ def test_message_that_is_not_an_envelope_is_dead_lettered_after_one_receive(
 @pytest.mark.parametrize(
     ("fields", "reason", "recorded"),
     [
-        pytest.param({"v": 2}, "envelope version 2 is not supported", True, id="wrong-version"),
+        pytest.param({"v": 3}, "envelope version 3 is not supported", True, id="wrong-version"),
         pytest.param(
             {"task": "nobody.registered.this"}, "no task named 'nobody.registered.this'", True, id="unknown-task"
         ),

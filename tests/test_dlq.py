@@ -184,7 +184,7 @@ def test_a_message_for_a_task_deployed_later_runs_once_redriven(
 def test_an_envelope_the_worker_cannot_read_is_redriven_as_it_was(
     rt: Runtime, send_raw: Callable[..., str], envelope_body: Callable[..., str], calls: Any
 ) -> None:
-    body = envelope_body("fragile", v=2)
+    body = envelope_body("fragile", v=3)
     send_raw(body)
     rt.drain()
 

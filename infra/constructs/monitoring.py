@@ -33,6 +33,8 @@ SERVICE_DIMENSION = "service"
 
 @dataclass(frozen=True)
 class _Watched:
+    """What the dashboard of one app shows: its queues, both functions, the intake queue and the scheduler's DLQ."""
+
     queues: list[TaskQueue]
     worker: lambda_.IFunction
     intake: sqs.IQueue

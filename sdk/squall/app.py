@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 
 from squall import config, delays, limits, producer, scheduling, signing
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
+from squall.extensions import Extension
 from squall.result import AsyncResult
 from squall.schedules import Schedules
 from squall.store import TaskStore, TransitionListener
@@ -37,6 +38,7 @@ class Squall:
     also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task. ``signing_key``
     turns on envelope signing (see :mod:`squall.signing`): ``"ssm:<parameter>"``, ``"secretsmanager:<secret>"``
     or a :class:`~squall.signing.Keyring`; ``SQUALL_SIGNING_PARAMETER`` sets it from the environment.
+    ``extensions`` hook into the worker at its typed points (:mod:`squall.extensions`, docs/extending.md).
     """
 
     def __init__(
@@ -48,8 +50,11 @@ class Squall:
         session: boto3.Session | None = None,
         index_success: bool = False,
         signing_key: str | signing.Keyring | None = None,
+        extensions: Iterable[Extension] = (),
     ) -> None:
         self.name = config.check_app_name(name)
+        #: The worker's extensions (see :mod:`squall.extensions`), run in this order at each point.
+        self.extensions: list[Extension] = list(extensions)
         self._signing_key = signing_key
         self._signer: signing.Signer | None = None
         self._signer_resolved = False
@@ -254,10 +259,17 @@ class Squall:
             for sig, task_id in zip(signatures, ids, strict=True)
         ]
         by_queue: dict[str, list[producer.Outgoing]] = {}
-        for message in messages:
-            by_queue.setdefault(message.envelope.queue, []).append(message)
         sent: list[str] = []
         failed: dict[str, str] = {}
+        for message in messages:
+            if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:  # a signature's own long countdown
+                try:
+                    delays.send_later(self, message)
+                    sent.append(message.envelope.id)
+                except EnqueueError as exc:
+                    failed.update(exc.failed)
+                continue
+            by_queue.setdefault(message.envelope.queue, []).append(message)
         for queue, group in by_queue.items():
             try:
                 sent.extend(producer.send_many(lambda: self.sqs, self.settings.queue(queue).url, group))

@@ -76,6 +76,10 @@ _DECODERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+#: Every tag a tagged value may carry (the string-valued ones, then ``dict``), as docs/wire-format.md lists them.
+TAGS = (*_DECODERS, "dict")
+
+
 def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-ready data, or raise EncodeError naming ``path``."""
     if isinstance(value, str):

@@ -75,7 +75,7 @@ EMF_BYTES_PER_INVOCATION = 200
 #: Custom metrics the worker and the reconciler can publish (one per outcome: TaskSucceeded, TaskRetried,
 #: ..., MovedTaskDead, ..., and TaskErrored), each billed per month once it has been emitted; the model
 #: charges all of them, an upper bound (tests/test_cost.py checks the number against squall.worker.handler).
-WORKER_CUSTOM_METRICS = 14
+WORKER_CUSTOM_METRICS = 15
 
 # --- Assumptions (not measurable on a laptop; each is a parameter) -----------------------------------
 

@@ -135,7 +135,8 @@ class Option:
     name: str
     #: The problem with a value, as a phrase that follows "option '<name>'" ("must be ..., got ..."), or None
     #: when the value is usable. It sees values as the codec reads them (lists, tagged values restored) and,
-    #: when encoding, as given (a tuple where a list would be). It never raises: decoding is total.
+    #: when encoding, as given (a tuple where a list would be). It should not raise (decoding is total: a check
+    #: that raises refuses the value, and says so).
     problem: Callable[[Any], str | None]
     #: Whether the encoder lists the option in ``required``, so that a worker that does not understand it
     #: refuses the message instead of running it without (a callback, a workflow step, an offloaded body).

@@ -85,8 +85,15 @@ def prepare(
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent.
 
-    ``max_retries`` overrides the task's retry budget for this call (it travels in the envelope).
+    ``max_retries`` overrides the task's retry budget for this call (it travels in the envelope). Options the
+    signature carries (``task.s(...).set(countdown=...)``) apply where the call gives none.
     """
+    given = signature.options
+    task_id = given.get("task_id") if task_id is None else task_id
+    queue = queue or given.get("queue")
+    if countdown is None and eta is None:
+        countdown, eta = given.get("countdown"), given.get("eta")
+    max_retries = given.get("max_retries") if max_retries is None else max_retries
     task = signature.task
     task.bind_arguments(signature.args, signature.kwargs)
     now = clock.now()

@@ -176,7 +176,13 @@ class Schedules:
         if parsed.kind == "rate" and start is None:
             # Pin the first fire (now, as the service does without one) so pause/resume keep the phase.
             start = now.replace(microsecond=0) + timedelta(seconds=1)
-        queue_name = queue or task.options.queue
+        refused = sorted(set(signature.options) & {"countdown", "eta", "task_id", "max_retries"})
+        if refused:
+            raise InvalidSchedule(
+                f"schedule {name!r}: the signature sets {', '.join(refused)}, which a schedule decides itself "
+                "(its firing time and its firing ids); drop them from the signature"
+            )
+        queue_name = queue or signature.options.get("queue") or task.options.queue
         body = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name)
         if self.app.signer is not None:
             body = self.app.signer.sign_template(body)  # the worker refuses unsigned firings when signing is on

@@ -63,7 +63,7 @@ def provision(topology: Topology) -> Settings:
     )
 
 
-def receive(url: str) -> list[dict[str, Any]]:
+def receive(url: str) -> list[Any]:
     """Every message waiting on queue ``url``, with its system and message attributes."""
     sqs = boto3.client("sqs", region_name=REGION)
     response = sqs.receive_message(

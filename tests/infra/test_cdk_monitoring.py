@@ -9,7 +9,7 @@ from typing import Any
 from cdk_support import Synth, logical_id, render
 from infra.constructs.monitoring import INTAKE_AGE_ALARM_SECONDS
 
-from squall.worker.handler import METRICS_NAMESPACE, OUTCOME_METRICS
+from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
 
 
 def _alarms_on(synth: Synth, metric: str) -> list[dict[str, Any]]:

@@ -7,16 +7,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from infra.options import DeployOptions
-from infra.stack import (
-    IAM_MAX_ROLE_NAME_CHARS,
-    LAMBDA_MAX_FUNCTION_NAME_CHARS,
-    SQS_MAX_QUEUE_NAME_CHARS,
-    SquallStack,
-    check_names,
-)
+from infra.stack import SquallStack, check_names
 
-from squall import Queue, Squall
+from squall import Queue, Squall, limits
 from squall.errors import ConfigurationError
+from squall.limits import IAM_MAX_ROLE_NAME_CHARS, LAMBDA_MAX_FUNCTION_NAME_CHARS, SQS_MAX_QUEUE_NAME_CHARS
 from squall.topology import describe
 
 #: The longest app name Squall accepts (squall.config.check_app_name).
@@ -46,3 +41,30 @@ def test_the_stack_refuses_an_overlong_name_before_creating_anything(tmp_path: P
     app = Squall(LONGEST_APP, queues=[Queue("q" * 40)])
     with pytest.raises(ConfigurationError, match="over AWS's 80: shorten the app name"):
         SquallStack(cdk.App(outdir=str(tmp_path)), "long", app=app, options=DeployOptions(app_spec="long:app"))
+
+
+@pytest.mark.parametrize(
+    ("limit", "what"),
+    [
+        ("SQS_MAX_QUEUE_NAME_CHARS", "SQS queue"),
+        ("LAMBDA_MAX_FUNCTION_NAME_CHARS", "Lambda function"),
+        ("IAM_MAX_ROLE_NAME_CHARS", "IAM role"),
+        ("SCHEDULER_MAX_GROUP_NAME_CHARS", "schedule group"),
+        ("DYNAMODB_MAX_TABLE_NAME_CHARS", "DynamoDB table"),
+    ],
+)
+def test_the_synth_check_reads_each_name_limit_from_squall_limits(
+    monkeypatch: pytest.MonkeyPatch, limit: str, what: str
+) -> None:
+    topology = describe(Squall("shop"))
+    check_names(topology)
+    monkeypatch.setattr(limits, limit, 10)
+    with pytest.raises(ConfigurationError, match=rf"^{what} name '.+' is \d+ characters, over AWS's 10: shorten"):
+        check_names(topology)
+
+
+def test_the_synth_check_refuses_a_table_name_under_dynamodbs_shortest(monkeypatch: pytest.MonkeyPatch) -> None:
+    topology = describe(Squall("shop"))
+    monkeypatch.setattr(limits, "DYNAMODB_MIN_TABLE_NAME_CHARS", len(topology.table.name) + 1)
+    with pytest.raises(ConfigurationError, match=r"^DynamoDB table name 'squall-shop-tasks' is under AWS's 18"):
+        check_names(topology)

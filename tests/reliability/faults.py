@@ -298,14 +298,15 @@ class SendFaults:
 
 
 class LambdaThrottles:
-    """Lambda throttling through the emulator: short stretches at ``rate`` per poll, and whole windows.
+    """Lambda throttling through the emulator: short stretches at ``rate`` per poll, and windows.
 
-    A window throttles every batch of one queue until it ends; one longer than the queue's visibility
-    timeout times MAX_RECEIVE_COUNT lets SQS's redrive policy move the messages that sat in it throughout.
+    In a window each batch of one queue is throttled with probability ``window_rate`` until it ends; a
+    message that sits in it for MAX_RECEIVE_COUNT receives may have every one throttled, and SQS's redrive
+    policy then moves it (with 0.8, about one message in nine that stays that long).
     """
 
-    def __init__(self, rt: Runtime, rng: random.Random, rate: float) -> None:
-        self.rt, self.rng, self.rate = rt, rng, rate
+    def __init__(self, rt: Runtime, rng: random.Random, rate: float, window_rate: float = 0.8) -> None:
+        self.rt, self.rng, self.rate, self.window_rate = rt, rng, rate, window_rate
         self.counts: Counter[str] = Counter()
         #: Per queue, when its window ends (epoch seconds).
         self.windows: dict[str, float] = {}
@@ -315,7 +316,7 @@ class LambdaThrottles:
     def open_window(self, queue: str, seconds: float) -> None:
         """Throttle every batch of ``queue`` for the next ``seconds`` of simulated time."""
         self.windows[queue] = clock.now() + seconds
-        self.counts["Lambda throttling windows (every batch of one queue, 50-80 min)"] += 1
+        self.counts["Lambda throttling windows (4 batches in 5 of one queue, 50-80 min)"] += 1
 
     def _wrap(self, mapping: EventSourceMapping) -> Callable[[], int]:
         inner, queue = mapping.poll, mapping.resource.name
@@ -324,7 +325,8 @@ class LambdaThrottles:
             seen = len(mapping.history)
             windowed = clock.now() < self.windows.get(queue, 0.0)
             if windowed:
-                self.rt.throttle(queue, invocations=mapping.round_size)
+                batches = sum(self.rng.random() < self.window_rate for _ in range(mapping.round_size))
+                self.rt.throttle(queue, invocations=batches)
             elif self.rate and self.rng.random() < self.rate:
                 self.rt.throttle(queue, invocations=self.rng.randint(1, 3))
             try:
@@ -351,7 +353,7 @@ class KeyringOutages:
         """The keys cannot be read from now for ``seconds`` of simulated time."""
         now = clock.now()
         self.windows.append((now, now + seconds))
-        self.counts["keyring outages (the worker cannot read its signing keys, 5-30 min)"] += 1
+        self.counts["keyring outages (the worker cannot read its signing keys, 5-20 min)"] += 1
 
     def active(self, when: float) -> bool:
         """Whether the keys are unreadable at ``when``."""

@@ -24,13 +24,14 @@ class Outcome(Enum):
     BUSY = "busy"  # another attempt holds a live claim: keep, back when that claim lapses
     EARLY = "early"  # not yet due (its ETA, or its RETRY's next attempt): keep, back then
     DEFERRED = "deferred"  # too little time left in this invocation to start it: keep, visible again at once
+    HELD = "held"  # an extension's before_claim deferred it: keep, back when it said
     KEYS_UNAVAILABLE = "keys_unavailable"  # the signing keys could not be read: keep, tried again in a minute
     RESENT = "resent"  # kept as a fresh copy (its last receive, or a wait SQS cannot hold): delete this one
 
     @property
     def keeps_message(self) -> bool:
         """Whether the message must stay on the queue (reported as a batch item failure)."""
-        return self in (Outcome.BUSY, Outcome.EARLY, Outcome.DEFERRED, Outcome.KEYS_UNAVAILABLE)
+        return self in (Outcome.BUSY, Outcome.EARLY, Outcome.DEFERRED, Outcome.HELD, Outcome.KEYS_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)

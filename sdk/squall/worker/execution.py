@@ -28,8 +28,10 @@ from squall.errors import (
     MessageTooLarge,
     TaskNotRegistered,
 )
+from squall.extensions import Call, ExtensionChain, OutcomeEvent
 from squall.producer import encode_body
 from squall.schema import ErrorInfo, Progress
+from squall.states import State
 from squall.task import Request, Retry, Task, TaskContext
 from squall.worker import calling
 from squall.worker.deadletters import (
@@ -72,6 +74,9 @@ class Executor:
 
     def __init__(self, app: Squall) -> None:
         self.app = app
+        self.extensions = ExtensionChain(app.extensions)
+        #: What the delivery in hand has recorded so far, for its ``after_outcome`` event.
+        self._seen: dict[str, Any] = {}
         #: The longest run seen per task name in this process, in seconds: the expected duration of a task
         #: that declares none.
         self.longest: dict[str, float] = {}
@@ -81,11 +86,29 @@ class Executor:
         return self.app.settings
 
     def process(self, delivery: Delivery, remaining_seconds: float, *, budget_seconds: float | None = None) -> Outcome:
-        """Handle one delivery.
+        """Handle one delivery; the app's extensions hear how it ended before its message is acknowledged.
 
         ``remaining_seconds`` is how long this invocation may still run; ``budget_seconds``, how long it could
         run when it started (its timeout), when known.
         """
+        self._seen = {}
+        outcome = self._process(delivery, remaining_seconds, budget_seconds)
+        if self.extensions.extensions:
+            seen = self._seen
+            self.extensions.after_outcome(
+                OutcomeEvent(
+                    outcome=outcome.value,
+                    envelope=seen.get("envelope"),
+                    task=seen.get("task"),
+                    state=seen.get("state"),
+                    result=seen.get("result"),
+                    error=seen.get("error"),
+                    reason=seen.get("reason"),
+                )
+            )
+        return outcome
+
+    def _process(self, delivery: Delivery, remaining_seconds: float, budget_seconds: float | None) -> Outcome:
         try:
             # With signing on, nothing but the signature header is read before the signature checks out.
             envelope = Envelope.decode(signing.opened(self.app, delivery.body))
@@ -95,11 +118,13 @@ class Executor:
             # The keyring cannot be read (SSM or Secrets Manager unreachable, or misconfigured): no message can
             # be checked, and none is to blame. Keep it without spending its budget; the handler logs and counts.
             return self._keep(delivery, None, limits.KEYRING_RETRY_SECONDS, Outcome.KEYS_UNAVAILABLE)
+        self._seen["envelope"] = envelope
         try:
             task = self.app.get_task(envelope.task)
             task.bind_arguments(envelope.args, envelope.kwargs)
         except (TaskNotRegistered, InvalidArguments) as exc:
             return self._reject(delivery, str(exc), type(exc).__name__, envelope=envelope)
+        self._seen["task"] = task
         now = clock.now()
         if self.app.signer is not None:
             age = now - max(envelope.created, envelope.eta or 0.0)
@@ -130,6 +155,9 @@ class Executor:
                 )
                 return self._reject(delivery, reason, "NeverFits", envelope=envelope)
             return self._keep(delivery, envelope, 0.0, Outcome.DEFERRED)
+        admission = self.extensions.before_claim(envelope, task)
+        if admission.defer is not None:
+            return self._keep(delivery, envelope, admission.defer, Outcome.HELD)
         limit = task.options.max_retries if envelope.max_retries is None else envelope.max_retries
         claim = self.app.store.claim(
             envelope.id,
@@ -180,7 +208,9 @@ class Executor:
             )
             context = TaskContext(request, buffer.report)
         try:
-            value = calling.call(task, envelope.args, envelope.kwargs, context)
+            value = self.extensions.call(
+                Call(envelope, task, attempt), lambda: calling.call(task, envelope.args, envelope.kwargs, context)
+            )
         except LeaseLost:
             return Outcome.LEASE_LOST
         except Retry as retry:
@@ -261,6 +291,7 @@ class Executor:
         except ItemTooLarge:
             # Refused whole (DynamoDB applies an update all or nothing): never retried, which would run it again.
             return self._too_large(delivery, envelope, token, "the result and the task's record together are")
+        self._seen.update(state=State.SUCCESS, result=value)
         return Outcome.SUCCEEDED
 
     def _too_large(self, delivery: Delivery, envelope: Envelope, token: str, what: str) -> Outcome:
@@ -296,6 +327,7 @@ class Executor:
             )
         except LeaseLost:
             return Outcome.LEASE_LOST
+        self._seen.update(state=State.RETRY, error=error)
         # RETRY is recorded first: if this send fails, the record error keeps the received message, which
         # comes back and waits (claim "early") until the attempt is due.
         send_again(
@@ -370,6 +402,7 @@ class Executor:
         # The reason can quote the message (a 300 KB keyword name): keep the DEAD item within DynamoDB's limit.
         reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
         task_id = envelope.id if envelope else task_id
+        self._seen.update(state=State.DEAD, reason=reason, error=ErrorInfo(kind, reason))
         self._send_to_dlq(delivery, reason, task_id)
         if task_id is not None:
             self.app.store.dead(
@@ -392,6 +425,7 @@ class Executor:
             )
         except LeaseLost:
             return Outcome.LEASE_LOST
+        self._seen.update(state=State.DEAD, reason=reason, error=error)
         return Outcome.DEAD
 
     # --- the queue ----------------------------------------------------------------------------------------

@@ -124,9 +124,9 @@ def _batch_handler(app: Squall, step: Step, metric_names: Mapping[Any, str]) -> 
     return invoke
 
 
-def make_handler(app: Squall) -> Handler:
-    """Build the worker's Lambda handler for ``app``."""
-    executor = Executor(app)
+def make_handler(app: Squall, executor: Executor | None = None) -> Handler:
+    """Build the worker's Lambda handler for ``app`` (around ``executor``, to look inside it in tests)."""
+    executor = executor or Executor(app)
 
     def step(delivery: Delivery, remaining: float, budget: float | None) -> Outcome:
         return executor.process(delivery, remaining, budget_seconds=budget)

@@ -23,6 +23,7 @@ OUTCOME_METRICS = {
     Outcome.BUSY: "TaskBusy",
     Outcome.EARLY: "TaskEarly",
     Outcome.DEFERRED: "TaskDeferred",
+    Outcome.HELD: "TaskHeld",
     Outcome.KEYS_UNAVAILABLE: "SigningKeysUnavailable",
     Outcome.RESENT: "TaskResent",
 }
