@@ -586,7 +586,7 @@ class Suite:
             chosen(plan.progress_fraction),
             chosen(plan.revoke_fraction),
         )
-        far = set(sorted(countdowns)[1::2])
+        far, later = set(sorted(countdowns)[1::2]), set(sorted(revokes)[1::2])
         weights = [kind.weight for kind in KINDS]
         plans = []
         for i in range(n):
@@ -603,7 +603,7 @@ class Suite:
                 result_chars = limits.MAX_RESULT_BYTES - 2 + rng.randint(1, 64)
             elif i in large:
                 result_chars = limits.MAX_RESULT_BYTES - 2 - rng.randint(0, 2048)
-            revoke = rng.choice(("at once", "when retrying")) if i in revokes else None
+            revoke = None if i not in revokes else "when retrying" if i in later else "at once"
             rate = 0.0 if i in too_large else rng.choice(plan.transient_rates)  # it must reach its result
             plans.append(
                 TaskPlan(f"t{i:06d}", kind, fate, rate, queue, budget, countdown, result_chars, i in progress, revoke)

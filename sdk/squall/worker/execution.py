@@ -40,9 +40,9 @@ from squall.worker.deadletters import (
     SOURCE_ATTRIBUTE,
     TASK_ID_ATTRIBUTE,
     forwardable,
-    send_to_dlq,
 )
 from squall.worker.delivery import Delivery, Outcome, ProgressBuffer, error_info
+from squall.worker.queueside import QueueSide
 from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
@@ -64,9 +64,6 @@ __all__ = [
 #: A message seen more than this many seconds before its ETA is put back until then; within it, the
 #: task runs (EventBridge Scheduler itself fires anywhere within the scheduled minute).
 ETA_TOLERANCE_SECONDS = 60
-#: Longest a kept message may stay hidden by ChangeMessageVisibility: SQS caps a receive's total in-flight time
-#: at 12 h, and up to one whole invocation (15 min) may already have passed since this receive.
-_MAX_HOLD_SECONDS = limits.SQS_MAX_VISIBILITY_SECONDS - limits.LAMBDA_MAX_TIMEOUT_SECONDS
 
 
 class Executor:
@@ -75,6 +72,7 @@ class Executor:
     def __init__(self, app: Squall) -> None:
         self.app = app
         self.extensions = ExtensionChain(app.extensions)
+        self.queue = QueueSide(app)
         #: What the delivery in hand has recorded so far, for its ``after_outcome`` event.
         self._seen: dict[str, Any] = {}
         #: The longest run seen per task name in this process, in seconds: the expected duration of a task
@@ -117,7 +115,7 @@ class Executor:
         except ConfigurationError:
             # The keyring cannot be read (SSM or Secrets Manager unreachable, or misconfigured): no message can
             # be checked, and none is to blame. Keep it without spending its budget; the handler logs and counts.
-            return self._keep(delivery, None, limits.KEYRING_RETRY_SECONDS, Outcome.KEYS_UNAVAILABLE)
+            return self.queue.keep(delivery, None, limits.KEYRING_RETRY_SECONDS, Outcome.KEYS_UNAVAILABLE)
         self._seen["envelope"] = envelope
         try:
             task = self.app.get_task(envelope.task)
@@ -139,11 +137,11 @@ class Executor:
                     "not milliseconds); send it again with a nearer eta"
                 )
                 return self._reject(delivery, reason, "EtaTooFar", envelope=envelope)
-            return self._keep(delivery, envelope, wait, Outcome.EARLY)
-        if delivery.receive_count >= self._max_receives(delivery):
+            return self.queue.keep(delivery, envelope, wait, Outcome.EARLY)
+        if delivery.receive_count >= self.queue.max_receives(delivery):
             # The last receive SQS allows: one more failure and the redrive policy would move it. Start over
             # with a fresh copy before running anything (no attempt is spent).
-            return self._resend(delivery, envelope, 0.0, "refresh")
+            return self.queue.resend(delivery, envelope, 0.0, "refresh")
         needed = self._expected(task, budget_seconds) + limits.DEADLINE_MARGIN_SECONDS
         if needed > remaining_seconds:
             declared = task.options.expected_duration
@@ -154,10 +152,10 @@ class Executor:
                     "writes); raise the worker timeout or lower expected_duration"
                 )
                 return self._reject(delivery, reason, "NeverFits", envelope=envelope)
-            return self._keep(delivery, envelope, 0.0, Outcome.DEFERRED)
+            return self.queue.keep(delivery, envelope, 0.0, Outcome.DEFERRED)
         admission = self.extensions.before_claim(envelope, task)
         if admission.defer is not None:
-            return self._keep(delivery, envelope, admission.defer, Outcome.HELD)
+            return self.queue.keep(delivery, envelope, admission.defer, Outcome.HELD)
         limit = task.options.max_retries if envelope.max_retries is None else envelope.max_retries
         claim = self.app.store.claim(
             envelope.id,
@@ -174,10 +172,10 @@ class Executor:
             return Outcome.DUPLICATE
         if claim.outcome == "busy":
             lease_until = claim.current.lease_until if claim.current else None
-            return self._keep(delivery, envelope, (lease_until or now) - now + 1, Outcome.BUSY)
+            return self.queue.keep(delivery, envelope, (lease_until or now) - now + 1, Outcome.BUSY)
         if claim.outcome == "early":
             due = claim.current.next_attempt_at if claim.current else None
-            return self._keep(delivery, envelope, (due or now) - now, Outcome.EARLY)
+            return self.queue.keep(delivery, envelope, (due or now) - now, Outcome.EARLY)
         if claim.attempt > limit + 1:
             reason = (
                 f"attempt {claim.attempt} exceeds max_retries={limit}: the previous attempt(s) recorded no outcome "
@@ -332,41 +330,13 @@ class Executor:
         # comes back and waits (claim "early") until the attempt is due.
         send_again(
             self.app,
-            queue=self._queue_name(delivery),
+            queue=self.queue.queue_name(delivery),
             body=body,
             delay=delay,
             key=f"{envelope.id}#retry#{due:.3f}",
             attributes=forwardable(delivery.attributes),
         )
         return Outcome.RETRYING
-
-    def _keep(self, delivery: Delivery, envelope: Envelope | None, seconds: float, outcome: Outcome) -> Outcome:
-        """Keep the message for ``seconds``: hidden on the queue if SQS can hold it that long, else a fresh copy."""
-        seconds = max(0.0, seconds)
-        retention_left = None
-        if delivery.sent_at is not None:
-            retention_left = delivery.sent_at + limits.DEFAULT_QUEUE_RETENTION_SECONDS - clock.now()
-        if (
-            delivery.receive_count < self._max_receives(delivery)
-            and seconds <= _MAX_HOLD_SECONDS
-            and (retention_left is None or seconds + limits.RETENTION_MARGIN_SECONDS < retention_left)
-        ):
-            self._set_visibility(delivery, seconds)
-            return outcome
-        return self._resend(delivery, envelope, seconds, outcome.value)
-
-    def _resend(self, delivery: Delivery, envelope: Envelope | None, seconds: float, why: str) -> Outcome:
-        """Send the message, as received, again as a new message ``seconds`` from now; this copy is deleted."""
-        ident = envelope.id if envelope is not None else delivery.message_id
-        send_again(
-            self.app,
-            queue=self._queue_name(delivery),
-            body=delivery.body,
-            delay=seconds,
-            key=f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}",
-            attributes=forwardable(delivery.attributes),
-        )
-        return Outcome.RESENT
 
     def _refuse_expired(self, delivery: Delivery, envelope: Envelope, age: float) -> Outcome:
         """A signed envelope past its acceptance window: DEAD, unless its task is known (then a replayed copy)."""
@@ -386,7 +356,8 @@ class Executor:
         )
         if current is not None:
             return Outcome.DUPLICATE  # the task finished or runs: this is a replayed copy of it
-        self._send_to_dlq(delivery, reason, envelope.id)
+        self._seen.update(state=State.DEAD, reason=reason, error=ErrorInfo("EnvelopeExpired", reason))
+        self.queue.send_to_dlq(delivery, reason, envelope.id)
         return Outcome.DEAD
 
     def _reject(
@@ -403,7 +374,7 @@ class Executor:
         reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
         task_id = envelope.id if envelope else task_id
         self._seen.update(state=State.DEAD, reason=reason, error=ErrorInfo(kind, reason))
-        self._send_to_dlq(delivery, reason, task_id)
+        self.queue.send_to_dlq(delivery, reason, task_id)
         if task_id is not None:
             self.app.store.dead(
                 task_id,
@@ -418,7 +389,7 @@ class Executor:
 
     def _dead(self, delivery: Delivery, envelope: Envelope, reason: str, error: ErrorInfo, token: str) -> Outcome:
         # DLQ first: if recording DEAD then fails, the message is retried, never lost.
-        self._send_to_dlq(delivery, reason, envelope.id)
+        self.queue.send_to_dlq(delivery, reason, envelope.id)
         try:
             self.app.store.dead(
                 envelope.id, reason=reason, error=error, token=token, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS
@@ -427,36 +398,3 @@ class Executor:
             return Outcome.LEASE_LOST
         self._seen.update(state=State.DEAD, reason=reason, error=error)
         return Outcome.DEAD
-
-    # --- the queue ----------------------------------------------------------------------------------------
-
-    def _queue_name(self, delivery: Delivery) -> str:
-        name = self.settings.queue_name_for_arn(delivery.queue_arn)
-        if name is None:
-            raise ConfigurationError(
-                f"message from {delivery.queue_arn}, which is not one of app {self.app.name!r}'s queues; it stays "
-                "on its queue. Check the worker's event sources and SQUALL_CONFIG."
-            )
-        return name
-
-    def _max_receives(self, delivery: Delivery) -> int:
-        return self.settings.queue(self._queue_name(delivery)).max_receive_count
-
-    def _set_visibility(self, delivery: Delivery, seconds: float) -> None:
-        whole = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
-        self.app.sqs.change_message_visibility(
-            QueueUrl=self.settings.queue(self._queue_name(delivery)).url,
-            ReceiptHandle=delivery.receipt_handle,
-            VisibilityTimeout=whole,
-        )
-
-    def _send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None) -> None:
-        send_to_dlq(
-            self.app,
-            self._queue_name(delivery),
-            delivery.body,
-            reason=reason,
-            task_id=task_id,
-            receive_count=delivery.receive_count,
-            forwarded=delivery.attributes,
-        )

@@ -1,0 +1,89 @@
+"""Keeping a received message, sending it again, or dead-lettering it: the worker's side of the queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from squall import clock, limits
+from squall.errors import ConfigurationError
+from squall.worker import deadletters
+from squall.worker.delivery import Delivery, Outcome
+from squall.worker.resend import send_again
+
+if TYPE_CHECKING:
+    from squall.app import Squall
+    from squall.envelope import Envelope
+
+#: Longest a kept message may stay hidden by ChangeMessageVisibility: SQS caps a receive's total in-flight time
+#: at 12 h, and up to one whole invocation (15 min) may already have passed since this receive.
+MAX_HOLD_SECONDS = limits.SQS_MAX_VISIBILITY_SECONDS - limits.LAMBDA_MAX_TIMEOUT_SECONDS
+
+
+class QueueSide:
+    """What the worker does to the message it received, on the queue it came from."""
+
+    def __init__(self, app: Squall) -> None:
+        self.app = app
+
+    def keep(self, delivery: Delivery, envelope: Envelope | None, seconds: float, outcome: Outcome) -> Outcome:
+        """Keep the message for ``seconds``: hidden on the queue if SQS can hold it that long, else a fresh copy."""
+        seconds = max(0.0, seconds)
+        retention_left = None
+        if delivery.sent_at is not None:
+            retention_left = delivery.sent_at + limits.DEFAULT_QUEUE_RETENTION_SECONDS - clock.now()
+        if (
+            delivery.receive_count < self.max_receives(delivery)
+            and seconds <= MAX_HOLD_SECONDS
+            and (retention_left is None or seconds + limits.RETENTION_MARGIN_SECONDS < retention_left)
+        ):
+            self.set_visibility(delivery, seconds)
+            return outcome
+        return self.resend(delivery, envelope, seconds, outcome.value)
+
+    def resend(self, delivery: Delivery, envelope: Envelope | None, seconds: float, why: str) -> Outcome:
+        """Send the message, as received, again as a new message ``seconds`` from now; this copy is deleted."""
+        ident = envelope.id if envelope is not None else delivery.message_id
+        send_again(
+            self.app,
+            queue=self.queue_name(delivery),
+            body=delivery.body,
+            delay=seconds,
+            key=f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}",
+            attributes=deadletters.forwardable(delivery.attributes),
+        )
+        return Outcome.RESENT
+
+    def queue_name(self, delivery: Delivery) -> str:
+        """The logical queue the delivery came from; ConfigurationError for a queue that is not the app's."""
+        name = self.app.settings.queue_name_for_arn(delivery.queue_arn)
+        if name is None:
+            raise ConfigurationError(
+                f"message from {delivery.queue_arn}, which is not one of app {self.app.name!r}'s queues; it stays "
+                "on its queue. Check the worker's event sources and SQUALL_CONFIG."
+            )
+        return name
+
+    def max_receives(self, delivery: Delivery) -> int:
+        """The redrive policy's maxReceiveCount on the delivery's queue."""
+        return self.app.settings.queue(self.queue_name(delivery)).max_receive_count
+
+    def set_visibility(self, delivery: Delivery, seconds: float) -> None:
+        """Hide the received message for ``seconds`` (whole, rounded up)."""
+        whole = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
+        self.app.sqs.change_message_visibility(
+            QueueUrl=self.app.settings.queue(self.queue_name(delivery)).url,
+            ReceiptHandle=delivery.receipt_handle,
+            VisibilityTimeout=whole,
+        )
+
+    def send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None) -> None:
+        """Put the received message in its queue's DLQ with the reason."""
+        deadletters.send_to_dlq(
+            self.app,
+            self.queue_name(delivery),
+            delivery.body,
+            reason=reason,
+            task_id=task_id,
+            receive_count=delivery.receive_count,
+            forwarded=delivery.attributes,
+        )
