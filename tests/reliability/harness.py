@@ -127,7 +127,7 @@ class FaultPlan:
     retry_ask_rate: float = 0.15  # per failed attempt: raise task.retry(max_retries=N, countdown=...)
     long_countdown_rate: float = 0.2  # per retry ask: a countdown past 12 h (a one-time schedule)
     large_result_fraction: float = 0.02  # a result within 2 KB of MAX_RESULT_BYTES
-    too_large_fraction: float = 0.005  # a result 1-64 bytes over it
+    too_large_fraction: float = 0.01  # a result 1-64 bytes over it
     progress_fraction: float = 0.2  # reports progress twice per run (the large ones near its own limit)
     revoke_fraction: float = 0.01  # revoked right after sending, or after its first retry
     # --- infrastructure faults

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from squall import clock, limits
@@ -72,9 +74,20 @@ class ProgressBuffer:
             self.pending = progress  # lands with the next write, at the latest the final one
 
 
+#: Squall's own source directory: its frames lead every task's traceback and are left out of the stored one.
+_SQUALL_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
 def error_info(exc: BaseException) -> ErrorInfo:
-    """An exception as strings: qualified type, message and (the end of) its traceback."""
+    """An exception as strings: qualified type, message and (the end of) its traceback.
+
+    The traceback starts at the task's own code: the worker's frames above it (the executor, the call, the
+    extension chain) say nothing about the failure and would only make the stored item larger.
+    """
     kind = type(exc)
     name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    trace = "".join(traceback.format_exception(exc))
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(_SQUALL_DIR):
+        tb = tb.tb_next
+    trace = "".join(traceback.format_exception(kind, exc, tb))
     return ErrorInfo(name, str(exc)[: limits.MAX_ERROR_MESSAGE_CHARS], trace[-limits.MAX_TRACEBACK_CHARS :])

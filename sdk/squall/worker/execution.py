@@ -206,9 +206,11 @@ class Executor:
             )
             context = TaskContext(request, buffer.report)
         try:
-            value = self.extensions.call(
-                Call(envelope, task, attempt), lambda: calling.call(task, envelope.args, envelope.kwargs, context)
-            )
+            if self.extensions.extensions:
+                run = lambda: calling.call(task, envelope.args, envelope.kwargs, context)  # noqa: E731
+                value = self.extensions.call(Call(envelope, task, attempt), run)
+            else:
+                value = calling.call(task, envelope.args, envelope.kwargs, context)
         except LeaseLost:
             return Outcome.LEASE_LOST
         except Retry as retry:
