@@ -63,8 +63,8 @@ from decimal import Decimal
 from typing import Any, TypeGuard
 
 from squall import codec
-from squall.errors import DecodeError, EncodeError
-from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
+from squall.errors import DecodeError, EncodeError, InvalidTaskId
+from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
 
 #: The first version: delivery fields at the top level, no options.
 V1 = ENVELOPE_VERSION
@@ -79,7 +79,7 @@ _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=/-]*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]*")
 _MAX_NAME_CHARS = 256
 #: The time format EventBridge Scheduler substitutes for <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z).
-_SCHEDULED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
+_SCHEDULED_TIME = re.compile(SCHEDULER_TIME_PATTERN)
 #: Queue names: a logical queue is one SQS queue, whose name SQS limits to 80 characters; the name is also
 #: written to DynamoDB, which stores UTF-8 (no surrogates), and shown by the CLI (no control characters).
 _MAX_QUEUE_CHARS = 80
@@ -116,9 +116,9 @@ def valid_queue_name(value: object) -> bool:
 
 
 def check_task_id(value: object) -> str:
-    """Return ``value`` if it is a usable task id, else raise ValueError saying what is allowed."""
+    """Return ``value`` if it is a usable task id, else raise InvalidTaskId saying what is allowed."""
     if not valid_task_id(value):
-        raise ValueError(
+        raise InvalidTaskId(
             f"task_id {value!r} is not usable: give 1-{MAX_TASK_ID_CHARS} characters of letters, digits "
             "and _.:@+=/- starting with a letter or digit"
         )

@@ -49,6 +49,10 @@ class InvalidArguments(SquallError, TypeError):
     """The arguments do not bind to the task's signature."""
 
 
+class InvalidTaskId(SquallError, ValueError):
+    """A task id that cannot be used (DynamoDB keys, SQS attributes and schedule names carry it)."""
+
+
 class MessageTooLarge(SquallError, ValueError):
     """An encoded task exceeds the size limit of the service carrying it (SQS, or EventBridge Scheduler)."""
 

@@ -142,6 +142,10 @@ SCHEDULER_MAX_WINDOW_MINUTES = 1440
 SCHEDULER_MAX_RETRY_ATTEMPTS = 185
 SCHEDULER_MIN_EVENT_AGE_SECONDS = 60
 SCHEDULER_MAX_EVENT_AGE_SECONDS = 86_400
+#: The context attribute EventBridge Scheduler replaces in a target's Input at each firing ("Using context
+#: attributes"), and the time it writes there, e.g. 2022-03-22T18:59:43Z (a regular expression).
+SCHEDULER_TIME_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
+SCHEDULER_TIME_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z"
 #: Largest target Input, in bytes (the quotas page's schedule payload size, 256 KB; re-check on upgrade).
 SCHEDULER_MAX_INPUT_BYTES = 262_144
 #: Squall's RetryPolicy for every schedule it makes: the service's maxima, so a throttled or briefly

@@ -50,7 +50,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: The context attribute EventBridge Scheduler replaces with the firing's time, e.g. 2026-11-23T09:00:00Z.
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+SCHEDULED_TIME = limits.SCHEDULER_TIME_PLACEHOLDER
 PERIODIC_PREFIX = "p."
 DYNAMIC_PREFIX = "d."
 DELAY_PREFIX = "t."

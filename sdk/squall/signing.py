@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from squall import config
+from squall import config, limits
 from squall.errors import ConfigurationError, SignatureError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 VERSION = "sq1"
 #: The context attribute EventBridge Scheduler replaces in a schedule's Input at each firing.
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+SCHEDULED_TIME = limits.SCHEDULER_TIME_PLACEHOLDER
 #: How the placeholder is written inside signed JSON, so that the Scheduler does not replace it there.
 ESCAPED_SCHEDULED_TIME = "\\u003caws.scheduler.scheduled-time\\u003e"
 #: Seconds a keyring read from SSM or Secrets Manager is reused before it is read again.
@@ -54,7 +54,7 @@ KEY_CACHE_SECONDS = 300
 #: Shortest key accepted, in bytes (the HMAC-SHA256 output size, as RFC 2104 advises).
 MIN_KEY_BYTES = 32
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
+_TIME = re.compile(limits.SCHEDULER_TIME_PATTERN)
 #: A signed body; the slot ends at the first ".{" (a slot never holds "{", the JSON object starts with it).
 _SIGNED = re.compile(
     r"sq1\.(?P<kid>[A-Za-z0-9_-]{1,32})\.(?P<mac>[A-Za-z0-9_-]{43})\.(?P<slot>[^{]*?)\.(?P<json>\{.*)", re.DOTALL
