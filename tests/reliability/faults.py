@@ -353,7 +353,7 @@ class KeyringOutages:
         """The keys cannot be read from now for ``seconds`` of simulated time."""
         now = clock.now()
         self.windows.append((now, now + seconds))
-        self.counts["keyring outages (the worker cannot read its signing keys, 5-20 min)"] += 1
+        self.counts["keyring outages (the worker cannot read its signing keys, 3-10 min)"] += 1
 
     def active(self, when: float) -> bool:
         """Whether the keys are unreadable at ``when``."""

@@ -144,7 +144,7 @@ class FaultPlan:
     worker_send_failure_rate: float = 0.01  # per worker SendMessage (retry, fresh copy, dead letter)
     lambda_throttle_rate: float = 0.02  # per poll of a queue: Lambda throttles its next 1-3 batches
     throttle_windows: int = 2  # windows of 50-80 min in which Lambda throttles every batch of one queue
-    keyring_outages: int = 2  # with signing: windows of 5-20 min in which the worker cannot read its keys
+    keyring_outages: int = 2  # with signing: windows of 3-10 min in which the worker cannot read its keys
 
     def intensified(self, factor: float) -> FaultPlan:
         """This plan with every infrastructure fault rate multiplied by ``factor`` (capped at 0.9)."""
@@ -762,7 +762,7 @@ class Suite:
                             queue = weather.choice([q.name for q in QUEUES])
                             lambda_throttles.open_window(queue, weather.uniform(50, 80) * 60)
                         if wave in outages_at:
-                            outages.open_window(weather.uniform(5, 20) * 60)
+                            outages.open_window(weather.uniform(3, 10) * 60)
                         self.enqueue(plans[start : start + WAVE], batches)
                         for _ in range(3):
                             rt.poll()
