@@ -72,6 +72,10 @@ MAX_ETA_AHEAD_SECONDS = 2 * 366 * 24 * 3600
 #: (receive count 1). Only receives on which the worker never acts (Lambda throttling, a crash or timeout
 #: before the record is reached) can use it up; the reconciler records what SQS then moves as DEAD.
 MAX_RECEIVE_COUNT = 10
+#: Receives kept free below MAX_RECEIVE_COUNT for receives the worker never sees (throttled batches): a message
+#: the worker keeps, or would run, on its receive MAX_RECEIVE_COUNT - this or later is sent again fresh instead,
+#: so up to this many throttled receives in a row never let the redrive policy move it.
+RECEIVE_HEADROOM = 4
 #: How long a result stays readable after the task finishes, in seconds (DynamoDB TTL).
 DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 3600
 #: How long a DEAD task's record is kept, in seconds: as long as the DLQ keeps its message.

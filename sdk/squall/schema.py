@@ -215,6 +215,8 @@ class Claim:
     outcome: Literal["claimed", "finished", "busy", "early"]
     attempt: int = 0
     token: str = ""
+    #: The task's retry budget, as recorded (the first claim records the delivery's).
+    max_retries: int = 0
     current: TaskRecord | None = None
 
 

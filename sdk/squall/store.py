@@ -68,7 +68,7 @@ class TaskStore:
         condition: str,
         values: dict[str, Any],
         *,
-        returning: Literal["UPDATED_NEW", "ALL_OLD"] | None = None,
+        returning: Literal["UPDATED_NEW", "ALL_NEW"] | None = None,
     ) -> dict[str, Any] | TaskRecord:
         """One conditional UpdateItem: its response, or the current record when the condition failed.
 
@@ -115,7 +115,8 @@ class TaskStore:
     ) -> Claim:
         """Take the task for one attempt, unless it is finished, not yet due, or held by a live attempt.
 
-        ``max_retries`` is the delivery's retry budget (recorded for display; the worker enforces it). A
+        ``max_retries`` is the delivery's retry budget, recorded on the task's first claim; later claims keep the
+        recorded one (a ``retry(max_retries=)`` changes it with the RETRY write), and the claim returns it. A
         record whose TTL has passed is treated as absent: the task starts over at attempt 1.
         """
         now = clock.now()
@@ -137,7 +138,7 @@ class TaskStore:
             "SET #state = :started, #name = :name, #queue = :queue, "
             "#attempt = if_not_exists(#attempt, :zero) + :one, #lease_until = :lease, #token = :token, "
             "#started_at = :now, #updated_at = :now, #created_at = if_not_exists(#created_at, :created), "
-            "#expires_at = :exp, #max_retries = :maxr"
+            "#expires_at = :exp, #max_retries = if_not_exists(#max_retries, :maxr)"
         )
         if eta is not None:
             update += ", #eta = :eta"
@@ -145,7 +146,7 @@ class TaskStore:
         # Out of the listing index while it runs: free on a first claim (nothing to remove), one index write
         # when a RETRY (or redriven) task is claimed again.
         response = self._update(
-            task_id, update + " REMOVE #ix_pk, #ix_sk", x.CLAIMABLE, values, returning="UPDATED_NEW"
+            task_id, update + " REMOVE #ix_pk, #ix_sk", x.CLAIMABLE, values, returning="ALL_NEW"
         )
         if isinstance(response, TaskRecord):
             current = response
@@ -157,24 +158,32 @@ class TaskStore:
                 return Claim("early", current=current)
             return Claim("busy", current=current)
         self._notify(task_id, State.STARTED)
-        return Claim("claimed", attempt=int(response["Attributes"]["attempt"]["N"]), token=token)
+        attributes = response["Attributes"]
+        return Claim(
+            "claimed",
+            attempt=int(attributes["attempt"]["N"]),
+            token=token,
+            max_retries=int(attributes["max_retries"]["N"]),
+        )
 
     def _claim_expired(self, task_id: str, update: str, values: dict[str, Any]) -> Claim:
         """Claim a task whose record outlived its TTL (not yet deleted): attempt 1, everything else cleared."""
-        update = update.replace("if_not_exists(#attempt, :zero) + :one", ":one").replace(
-            "if_not_exists(#created_at, :created)", ":created"
-        )
-        update = update.replace(
-            " REMOVE #ix_pk, #ix_sk",
+        for kept, fresh in (
+            ("if_not_exists(#attempt, :zero) + :one", ":one"),
+            ("if_not_exists(#created_at, :created)", ":created"),
+            ("if_not_exists(#max_retries, :maxr)", ":maxr"),
+        ):
+            update = update.replace(kept, fresh)
+        update += (
             " REMOVE #ix_pk, #ix_sk, #result, #error, #reason, #progress, #failed_at, #finished_at, "
-            "#next_attempt_at, #redrives",
+            "#next_attempt_at, #redrives"
         )
         values = {k: v for k, v in values.items() if k not in (":zero", ":due")}  # DynamoDB refuses unused values
         response = self._update(task_id, update, "#expires_at < :now", values, returning="UPDATED_NEW")
         if isinstance(response, TaskRecord):  # written meanwhile by another attempt: decide again
             return Claim("busy", current=response)
         self._notify(task_id, State.STARTED)
-        return Claim("claimed", attempt=1, token=values[":token"]["S"])
+        return Claim("claimed", attempt=1, token=values[":token"]["S"], max_retries=int(values[":maxr"]["N"]))
 
     def finish(
         self, task_id: str, token: str, *, result_json: str | None, progress: Progress | None, ttl_seconds: int

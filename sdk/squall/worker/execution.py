@@ -138,9 +138,9 @@ class Executor:
                 )
                 return self._reject(delivery, reason, "EtaTooFar", envelope=envelope)
             return self.queue.keep(delivery, envelope, wait, Outcome.EARLY)
-        if delivery.receive_count >= self.queue.max_receives(delivery):
-            # The last receive SQS allows: one more failure and the redrive policy would move it. Start over
-            # with a fresh copy before running anything (no attempt is spent).
+        if self.queue.near_last_receive(delivery):
+            # Close to the last receive SQS allows: a few more without an outcome (throttles, crashes) and the
+            # redrive policy would move it. Start over with a fresh copy before running anything (no attempt spent).
             return self.queue.resend(delivery, envelope, 0.0, "refresh")
         needed = self._expected(task, budget_seconds) + limits.DEADLINE_MARGIN_SECONDS
         if needed > remaining_seconds:
@@ -169,6 +169,9 @@ class Executor:
             due_tolerance=ETA_TOLERANCE_SECONDS,
         )
         if claim.outcome == "finished":
+            current = claim.current
+            if current is not None and current.state is State.DEAD:
+                return self._dead_again(delivery, envelope, current.reason)
             return Outcome.DUPLICATE
         if claim.outcome == "busy":
             lease_until = claim.current.lease_until if claim.current else None
@@ -176,6 +179,7 @@ class Executor:
         if claim.outcome == "early":
             due = claim.current.next_attempt_at if claim.current else None
             return self.queue.keep(delivery, envelope, (due or now) - now, Outcome.EARLY)
+        limit = claim.max_retries  # the recorded budget: a retry(max_retries=) may have changed it
         if claim.attempt > limit + 1:
             reason = (
                 f"attempt {claim.attempt} exceeds max_retries={limit}: the previous attempt(s) recorded no outcome "
@@ -390,8 +394,9 @@ class Executor:
         return Outcome.DEAD
 
     def _dead(self, delivery: Delivery, envelope: Envelope, reason: str, error: ErrorInfo, token: str) -> Outcome:
-        # DLQ first: if recording DEAD then fails, the message is retried, never lost.
-        self.queue.send_to_dlq(delivery, reason, envelope.id)
+        # DEAD first, then the DLQ copy. If the DEAD write fails, nothing is in the DLQ and the kept message runs
+        # again later (as after a crash); if the DLQ send fails, the kept message comes back, finds the task DEAD
+        # and puts its copy in the DLQ then (see _dead_again). Either way DLQ and DEAD end up agreeing.
         try:
             self.app.store.dead(
                 envelope.id, reason=reason, error=error, token=token, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS
@@ -399,4 +404,12 @@ class Executor:
         except LeaseLost:
             return Outcome.LEASE_LOST
         self._seen.update(state=State.DEAD, reason=reason, error=error)
+        self.queue.send_to_dlq(delivery, reason, envelope.id)
+        return Outcome.DEAD
+
+    def _dead_again(self, delivery: Delivery, envelope: Envelope, reason: str | None) -> Outcome:
+        """Another delivery of a DEAD task: its copy goes to the DLQ too, so no DEAD task lacks its dead letter."""
+        reason = reason or "the task is DEAD"
+        self._seen.update(state=State.DEAD, reason=reason)
+        self.queue.send_to_dlq(delivery, reason, envelope.id)
         return Outcome.DEAD

@@ -32,7 +32,7 @@ class QueueSide:
         if delivery.sent_at is not None:
             retention_left = delivery.sent_at + limits.DEFAULT_QUEUE_RETENTION_SECONDS - clock.now()
         if (
-            delivery.receive_count < self.max_receives(delivery)
+            not self.near_last_receive(delivery)
             and seconds <= MAX_HOLD_SECONDS
             and (retention_left is None or seconds + limits.RETENTION_MARGIN_SECONDS < retention_left)
         ):
@@ -63,9 +63,11 @@ class QueueSide:
             )
         return name
 
-    def max_receives(self, delivery: Delivery) -> int:
-        """The redrive policy's maxReceiveCount on the delivery's queue."""
-        return self.app.settings.queue(self.queue_name(delivery)).max_receive_count
+    def near_last_receive(self, delivery: Delivery) -> bool:
+        """Whether so few receives are left before the redrive policy's maxReceiveCount that a few throttled
+        ones could use them up: the message is then sent again fresh rather than kept or run."""
+        limit = self.app.settings.queue(self.queue_name(delivery)).max_receive_count
+        return delivery.receive_count >= limit - limits.RECEIVE_HEADROOM
 
     def set_visibility(self, delivery: Delivery, seconds: float) -> None:
         """Hide the received message for ``seconds`` (whole, rounded up)."""

@@ -13,6 +13,9 @@ the reconciler:
    is looked at again after the intake's visibility timeout);
 3. sends it to its source queue's DLQ with Squall's attributes (reason, task id, source) and acknowledges it.
 
+A moved copy of a task that is DEAD already keeps the task's own reason (no write): it goes to the DLQ beside
+the task's letter, so that a DEAD task never lacks one even if an earlier DLQ send failed.
+
 So every DLQ message carries a reason and every DEAD task's message is in its DLQ, whichever path put it
 there; the bound is the intake's batching (seconds) after SQS moves the message.
 """
@@ -73,8 +76,11 @@ class Reconciler:
         if queue is None:  # sent to the intake queue by hand, or from a queue the app no longer declares
             queue = envelope.queue if envelope and envelope.queue in settings.queues else self.app.default_queue
         reason = moved if problem is None else f"malformed message ({problem}); {moved}"
-        if task_id is not None:
-            current = self.app.store.get(task_id)
+        current = self.app.store.get(task_id) if task_id is not None else None
+        if current is not None and current.state is State.DEAD:
+            # A spare copy of a task DEAD for its own reason: keep that reason; the copy joins its letter.
+            reason = current.reason or reason
+        elif task_id is not None:
             reason += "; the task was " + (
                 "unknown" if current is None else f"{current.state}, attempt {current.attempt}"
             )
