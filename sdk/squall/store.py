@@ -145,9 +145,7 @@ class TaskStore:
             values[":eta"] = x.num(eta)
         # Out of the listing index while it runs: free on a first claim (nothing to remove), one index write
         # when a RETRY (or redriven) task is claimed again.
-        response = self._update(
-            task_id, update + " REMOVE #ix_pk, #ix_sk", x.CLAIMABLE, values, returning="ALL_NEW"
-        )
+        response = self._update(task_id, update + " REMOVE #ix_pk, #ix_sk", x.CLAIMABLE, values, returning="ALL_NEW")
         if isinstance(response, TaskRecord):
             current = response
             if current.expires_at is not None and current.expires_at < now:
