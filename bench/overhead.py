@@ -41,11 +41,11 @@ ENVIRONMENT = {
 
 
 class StubDynamoDB:
-    """A DynamoDB client that answers every write at once: the claim's ``UPDATED_NEW`` says attempt 1."""
+    """A DynamoDB client that answers every write at once: the claim's ``ALL_NEW`` says attempt 1."""
 
     def update_item(self, **kwargs: Any) -> dict[str, Any]:
-        if kwargs.get("ReturnValues") == "UPDATED_NEW":
-            return {"Attributes": {"attempt": {"N": "1"}}}
+        if kwargs.get("ReturnValues") in ("UPDATED_NEW", "ALL_NEW"):
+            return {"Attributes": {"attempt": {"N": "1"}, "max_retries": {"N": "3"}}}
         return {}
 
     def put_item(self, **kwargs: Any) -> dict[str, Any]:

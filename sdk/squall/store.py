@@ -161,7 +161,7 @@ class TaskStore:
             "claimed",
             attempt=int(attributes["attempt"]["N"]),
             token=token,
-            max_retries=int(attributes["max_retries"]["N"]),
+            max_retries=int(attributes.get("max_retries", values[":maxr"])["N"]),
         )
 
     def _claim_expired(self, task_id: str, update: str, values: dict[str, Any]) -> Claim:

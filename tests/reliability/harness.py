@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from tests.reliability.faults import (
     PRODUCER,
     DynamoThrottles,
@@ -45,9 +45,22 @@ from tests.reliability.faults import (
     sdk_backoff_on_the_fake_clock,
 )
 
-from squall import EnqueueError, Queue, RevokeOutcome, Squall, State, TaskContext, backoff, clock, limits, local
+from squall import (
+    ConfigurationError,
+    EnqueueError,
+    Queue,
+    RevokeOutcome,
+    Squall,
+    State,
+    TaskContext,
+    backoff,
+    clock,
+    limits,
+    local,
+)
 from squall import signing as sig
 from squall.envelope import Envelope
+from squall.errors import DrainError
 from squall.local import Runtime, motoshim
 from squall.schema import ErrorInfo, Progress, TaskRecord
 from squall.store import TaskStore
@@ -69,6 +82,8 @@ CONCURRENCY = {"default": 2, "high": 4, "reports": 1}
 ASKED_BUDGETS = (0, 1, 3, 8, 16)
 CALL_BUDGETS = (0, 2, 7, 15)
 SIGNING_PARAMETER = "/squall/reliability/keys"
+#: How many worker invocations per task the drain may take before the run is called stuck.
+DRAIN_INVOCATIONS_PER_TASK = 60
 
 
 @dataclass(frozen=True)
@@ -257,6 +272,8 @@ class Deliveries:
         #: Message id → when the reconciler's event source first received it; deliveries the worker kept.
         self.intake_received: dict[str, float] = {}
         self.kept: Counter[str] = Counter()
+        #: Errors other than AWS's (and unreadable keys) that escaped the worker's step: bugs.
+        self.unexpected: list[str] = []
         #: Task id → (error type, reason) of the first DEAD written for it.
         self.first_dead: dict[str, tuple[str, str]] = {}
         self.intake_url = ""
@@ -277,6 +294,11 @@ class Deliveries:
             self.running.append(delivery)
             try:
                 outcome = executor(step, delivery, remaining, budget_seconds=budget_seconds)
+            except Exception as exc:  # an AWS error, or the keys unreadable after the body ran: the record fails
+                self.outcomes[f"worker: raised {type(exc).__name__}"] += 1
+                if not isinstance(exc, BotoCoreError | ClientError | ConfigurationError):
+                    self.unexpected.append(f"{type(exc).__name__}: {exc}")
+                raise
             finally:
                 self.running.pop()
             self.outcomes[f"worker: {outcome.value}"] += 1
@@ -543,13 +565,18 @@ class Suite:
         if task_id in self.claimed_unrun:
             self.violations["an attempt was claimed and never ran"].append(task_id)
         self.claimed_unrun.pop(task_id, None)
+        for run in self.runs.get(task_id, [])[-1:]:
+            run.ended = ""  # an earlier run whose outcome was never recorded: no later decision is its
         used = self._envelope_budget(task_id, self.deliveries.running[-1]) if self.deliveries.running else None
         if used is not None and attempt > used + 1:
             # The attempts before this one recorded no outcome (killed mid-run) and spent the budget: the worker
             # makes it DEAD without running it (AttemptsExhausted).
             self._decided(task_id, "its killed attempts", attempt - 1 > self.budget[task_id], used)
-        else:
-            self.claimed_unrun[task_id] = attempt
+            return
+        if used is not None and attempt - 1 > self.budget[task_id]:
+            # Its effective budget was spent by attempts that recorded no outcome: this one must not run.
+            self._decided(task_id, "its killed attempts", False, used)
+        self.claimed_unrun[task_id] = attempt
 
     def _decided(self, task_id: str, what: str, ok: bool, used: int) -> None:
         if ok:
@@ -766,7 +793,10 @@ class Suite:
                         self.enqueue(plans[start : start + WAVE], batches)
                         for _ in range(3):
                             rt.poll()
-                    rt.drain(max_invocations=200 * plan.n)
+                    try:
+                        rt.drain(max_invocations=DRAIN_INVOCATIONS_PER_TASK * plan.n)
+                    except DrainError as exc:
+                        self.violations["the queues did not drain"].append(str(exc))
             report.workload.update(self.workload)
             for counts in (throttles.counts, batches.counts, sends.counts, lambda_throttles.counts, outages.counts):
                 report.faults.update(counts)
@@ -820,6 +850,9 @@ class Suite:
             if not ok:
                 v[what].extend(sorted(sample) if sample else ["(see the count)"])
 
+        # I0: nothing but AWS errors (and unreadable keys) escaped the worker's step.
+        unexpected = self.deliveries.unexpected
+        check(not unexpected, "the worker raised an error that is not AWS's", unexpected)
         # I1: every task final, once.
         check(not lost, "task(s) lost (no record)", lost)
         check(not unfinished, "task(s) left non-terminal (PENDING, STARTED or RETRY)", unfinished)
