@@ -6,7 +6,7 @@ Two ways, because two kinds of client are measured:
   own, and any client the bench makes). It also computes DynamoDB write units from what was written:
   moto's ``ConsumedCapacity`` is a constant (1.0 for PutItem, 0.5 for UpdateItem, whatever the item), so
   the counter reads the item before and after each write through a separate, uncounted client and applies
-  AWS's rule (1 unit per started KB of the larger of the two; ``squall.cost.write_units``).
+  AWS's rule (1 unit per started KB of the larger of the two; ``squall.deploy.cost.write_units``).
 * :class:`ServerCounter` wraps the WSGI app of a ``ThreadedMotoServer``, so it sees every request whoever
   sends it: kombu's asynchronous SQS client signs requests with botocore but sends them over its own HTTP
   client, past any botocore hook, and Celery's worker runs in another process.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from squall import cost
+from squall.deploy import cost
 
 #: Operations that write an item, and so cost write units.
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem"})

@@ -15,10 +15,11 @@ import boto3
 
 from bench.counting import RequestCounter, counted_moto_server
 from bench.report import Table, num, ratio
-from squall import Squall, producer
+from squall import Squall
+from squall.deploy.topology import describe
 from squall.local.provision import provision
 from squall.local.runtime import DUMMY_CREDENTIALS
-from squall.topology import describe
+from squall.sending import producer
 
 REGION = "us-east-1"
 #: Tasks sent into a new, empty queue at a time (see ``measure``).

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.report import Table, micros, ratio
-from squall import Squall, producer
+from squall import Squall
 from squall.config import QueueAddress, Settings
 from squall.local.esm import FakeLambdaContext
 from squall.local.runtime import environ
+from squall.sending import producer
 
 REGION = "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:squall-bench-default"
@@ -201,7 +202,7 @@ def measure(
     batches: tuple[int, ...] = (1, 10, 100), *, records_per_sample: int = 1000, repetitions: int = 25
 ) -> list[Overhead]:
     """Median CPU time per record of both handlers, for each batch size."""
-    from squall.worker.handler import make_handler
+    from squall.handler import make_handler
 
     results = []
     sink = open(os.devnull, "w")  # noqa: SIM115  # the EMF lines Metrics prints, as Lambda would ship them
@@ -230,7 +231,7 @@ def measure(
 
 def emf_bytes_per_invocation(batch: int = 10) -> int:
     """Bytes of EMF JSON Squall's handler prints for one invocation of ``batch`` successes."""
-    from squall.worker.handler import make_handler
+    from squall.handler import make_handler
 
     captured = io.StringIO()
     with environment(), contextlib.redirect_stdout(captured):
@@ -279,7 +280,7 @@ def tables(results: list[Overhead], emf_bytes: int) -> list[Table]:
                 "Squall's handler wears (one metric per invocation): the part of the gap that is those utilities, "
                 "not Squall's own per-record work.",
                 f"Squall's EMF line for a batch of 10 successes: {emf_bytes} bytes "
-                "(squall.cost.EMF_BYTES_PER_INVOCATION prices it as CloudWatch Logs ingestion).",
+                "(squall.deploy.cost.EMF_BYTES_PER_INVOCATION prices it as CloudWatch Logs ingestion).",
             ],
         )
     ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.counting import ServerCounter, counted_moto_server
 from bench.report import Table, money, num
-from squall import cost
+from squall.deploy import cost
 from squall.local.runtime import environ
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ event source, moto in process, a fake clock. Every request on the app's SQS, Dyn
 clients is counted with botocore hooks, including the event source's own ReceiveMessage and
 DeleteMessageBatch (they are real calls on ``app.sqs``). Empty receives are reported apart as idle polling:
 the emulator makes one whenever it drains the queue, as the real event source does when a queue is empty,
-and their cost depends on time, not on tasks (see ``squall.cost.idle_receives_per_queue_month``).
+and their cost depends on time, not on tasks (see ``squall.deploy.cost.idle_receives_per_queue_month``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from typing import Any
 
 from bench.counting import RequestCounter
 from bench.report import Table, money, num
-from squall import AsyncResult, Squall, State, TaskContext, clock, cost, local, scheduling
+from squall import AsyncResult, Squall, State, TaskContext, clock, local
+from squall.deploy import cost
 from squall.errors import SquallError
 from squall.local import Runtime
+from squall.scheduler import scheduling
 
 Enqueue = Callable[[Squall, Runtime, int], list[AsyncResult[Any]]]
 Drive = Callable[[Runtime, int], int]

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from squall.envelope import Envelope
-from squall.extensions import ADMIT, Admission, Call, Extension, OutcomeEvent
-from squall.task import Task
+from squall.tasks.extensions import ADMIT, Admission, Call, Extension, OutcomeEvent
+from squall.tasks.task import Task
+from squall.wire.envelope import Envelope
 
 
 class Pause(Extension):

@@ -11,8 +11,9 @@ from collections.abc import Callable
 import pytest
 from examples.shop.tasks import build_report, charge, import_feed, sync_inventory
 
-from squall import State, TaskFailed, dlq
+from squall import State, TaskFailed
 from squall.local import Runtime
+from squall.ops import dlq
 
 
 def test_a_charge_returns_its_receipt(squall_runtime: Runtime) -> None:

@@ -6,6 +6,6 @@ It drains the app's intake queue, where SQS's redrive policies move messages. Th
 
 from __future__ import annotations
 
-from squall.worker.handler import reconciler_handler_from_env
+from squall.handler import reconciler_handler_from_env
 
 handler = reconciler_handler_from_env()

@@ -6,6 +6,6 @@ everything else lives in :mod:`squall.worker`.
 
 from __future__ import annotations
 
-from squall.worker.handler import handler_from_env
+from squall.handler import handler_from_env
 
 handler = handler_from_env()

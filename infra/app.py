@@ -11,7 +11,7 @@ import aws_cdk as cdk
 from infra import nag
 from infra.options import DeployOptions
 from infra.stack import SquallStack
-from squall.topology import resource_prefix
+from squall.deploy.topology import resource_prefix
 
 
 def build(app: cdk.App) -> SquallStack:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from squall.app import Squall
+from squall.deploy.topology import WorkerSizing
 from squall.errors import ConfigurationError
-from squall.topology import WorkerSizing
 
 #: The repository root: the default code and the worker entry point (``functions/``) live here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ class DeployOptions:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     #: An explicit Powertools layer version ARN, instead of the pinned version's public SSM parameter.
     powertools_layer_arn: str | None = None
-    #: Envelope signing keys, ``ssm:<parameter name>`` or ``secretsmanager:<secret name>`` (squall.signing).
+    #: Envelope signing keys, ``ssm:<parameter name>`` or ``secretsmanager:<secret name>`` (squall.wire.signing).
     signing_parameter: str | None = None
 
     def __post_init__(self) -> None:

@@ -44,9 +44,9 @@ EXCLUDED = (
     ".DS_Store",
 )
 #: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
-#: package): the CLI and the operator modules behind it (listing, dlq), the local runtime, the cost model
-#: and its price list, the test helpers, and the type checkers' marker.
-NOT_RUN = ("cli", "local", "listing.py", "dlq.py", "cost.py", "prices.json", "testing.py", "py.typed")
+#: package): the CLI and the operations behind it (``ops``: listing, the DLQ), the local runtime, the cost
+#: model and its price list, the test helpers, and the type checkers' marker.
+NOT_RUN = ("cli", "local", "ops", "deploy/cost.py", "deploy/prices.json", "testing.py", "py.typed")
 
 
 def squall_package_dir() -> Path:

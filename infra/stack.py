@@ -1,7 +1,7 @@
 """Squall's deployment: :class:`SquallService` wires the constructs; :class:`SquallStack` holds one.
 
 Every grant, environment variable and policy is written here, so the whole IAM surface of a
-deployment reads in this one file. Every number comes from :func:`squall.topology.describe`.
+deployment reads in this one file. Every number comes from :func:`squall.deploy.topology.describe`.
 
 Two functions run on one code bundle: the worker consumes the app's queues, and the reconciler consumes
 the intake queue, where the source queues' redrive policies move what the worker never acted on.
@@ -31,10 +31,11 @@ from infra.constructs import (
     TaskTable,
 )
 from infra.options import APP, QUEUES, DeployOptions
-from squall import config, limits, signing
+from squall import config, limits
 from squall.app import Squall
+from squall.deploy.topology import Topology, describe
 from squall.errors import ConfigurationError
-from squall.topology import Topology, describe
+from squall.wire import signing
 from squall.worker.metrics import METRICS_NAMESPACE
 
 #: Lambda allows 4 KB of environment in total; above this the worker reads its settings from SSM instead.
@@ -202,7 +203,7 @@ class SquallService(Construct):
         # The worker dead-letters exhausted tasks itself; retries (DelaySeconds up to 900 s) and the
         # tasks that tasks enqueue are new messages on the app's queues.
         function.add_to_role_policy(policies.on_queues(actions=["sqs:SendMessage"], queues=[*sources, *dead_letters]))
-        # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.delays), in this app's
+        # A retry due more than SQS's 900 s ahead is a one-time schedule (squall.sending.delays), in this app's
         # group, sent with the scheduler role; it deletes itself once it has fired.
         function.add_to_role_policy(
             policies.on_schedules(
@@ -225,7 +226,7 @@ class SquallService(Construct):
         reconciler.add_to_role_policy(policies.on_queues(actions=["sqs:SendMessage"], queues=dead_letters))
 
         # --- what both functions may do ------------------------------------------------------------------
-        # squall.store: they claim, update and read task records (a conditional UpdateItem, and a GetItem to
+        # squall.state.store: they claim, update and read task records (a conditional UpdateItem, and a GetItem to
         # read what a failed condition found); they never put, delete or scan.
         both = [policies.on_task_records(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], table=self.table)]
         if config.ENV_CONFIG_PARAMETER in environment:
@@ -244,7 +245,7 @@ class SquallService(Construct):
             statements=[
                 policies.on_queues(sid="SendTasks", actions=["sqs:SendMessage"], queues=sources),
                 # GetItem reads results (AsyncResult); UpdateItem records a task delayed past SQS's 900 s as
-                # PENDING, or REVOKED (squall.store.TaskStore.hold / revoke).
+                # PENDING, or REVOKED (squall.state.store.TaskStore.hold / revoke).
                 policies.on_task_records(
                     sid="ReadResultsAndHoldDelayedTasks",
                     actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],

@@ -26,9 +26,9 @@ from squall import (
     TaskNotRegistered,
 )
 from squall.app import default_task_name
-from squall.envelope import Envelope
 from squall.limits import SQS_MAX_MESSAGE_BYTES
 from squall.local import Runtime
+from squall.wire.envelope import Envelope
 
 if TYPE_CHECKING:
     from conftest import ApiCalls

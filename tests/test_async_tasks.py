@@ -13,7 +13,7 @@ import pytest
 
 from squall import ErrorInfo, Request, Retry, Squall, State, TaskContext, TaskDefinitionError, TaskFailed
 from squall.local import Runtime
-from squall.schema import Progress
+from squall.state.schema import Progress
 from squall.worker import calling
 
 #: A context variable the caller sets, to see which context a task runs in.

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from squall import Squall, State, TaskContext
+from squall.handler import make_handler
 from squall.limits import DEFAULT_RESULT_TTL_SECONDS
 from squall.local import Runtime
 from squall.local.esm import EventSourceMapping, FakeLambdaContext, failed_identifiers, to_event_record
-from squall.worker.handler import make_handler
 
 
 class Poison(Exception):
@@ -137,7 +137,7 @@ def prepare(rt: Runtime, tasks: SimpleNamespace, faults: set[str], kind: str) ->
         store.finish(task_id, claim.token, result_json='"finished"', progress=None, ttl_seconds=3600)
     if kind == "fault":
         faults.add(task_id)
-    from squall.producer import prepare as encode
+    from squall.sending.producer import prepare as encode
 
     message = encode(tasks.work.s(kind), task_id=task_id, queue=None, countdown=None, eta=None)
     return task_id, message.body

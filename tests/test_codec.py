@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squall import codec
 from squall.errors import EncodeError
+from squall.wire import codec
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

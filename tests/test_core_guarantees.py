@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from squall import ConfigurationError, Squall, State, TaskContext, clock, dlq, local
-from squall import signing as sig
+from squall import ConfigurationError, Squall, State, TaskContext, clock, local
 from squall.errors import EncodeError, InvalidSchedule
 from squall.limits import (
     MAX_ETA_AHEAD_SECONDS,
@@ -23,7 +22,9 @@ from squall.limits import (
     SIGNED_ENVELOPE_MAX_AGE_SECONDS,
 )
 from squall.local import Runtime
-from squall.scheduling import schedule_input
+from squall.ops import dlq
+from squall.scheduler.scheduling import schedule_input
+from squall.wire import signing as sig
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 

@@ -10,8 +10,8 @@ from bench import per_task
 from click.testing import CliRunner
 
 import squall.cli.cost  # noqa: F401  # registers `squall cost` on the group
-from squall import cost
 from squall.cli import cli
+from squall.deploy import cost
 
 ARM_GB_S = 0.0000133334
 MILLION = 1_000_000
@@ -110,7 +110,7 @@ def test_item_sizes_follow_dynamodbs_rules() -> None:
 
 
 def test_the_model_charges_every_custom_metric_the_worker_can_publish() -> None:
-    from squall.worker import handler
+    from squall import handler
 
     names = {*handler.OUTCOME_METRICS.values(), *handler.RECONCILED_METRICS.values(), handler.ERROR_METRIC}
 

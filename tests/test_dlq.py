@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from squall import Squall, State, TaskContext, dlq
-from squall.envelope import Envelope
+from squall import Squall, State, TaskContext
 from squall.local import Runtime
-from squall.schema import task_key
+from squall.ops import dlq
+from squall.state.schema import task_key
+from squall.wire.envelope import Envelope
 
 
 class Crash(Exception):

@@ -10,7 +10,7 @@ import pytest
 from squall import Squall, State, TaskContext
 from squall.limits import DEFAULT_RESULT_TTL_SECONDS
 from squall.local import Runtime
-from squall.schema import task_key
+from squall.state.schema import task_key
 
 LEASE = 100.0
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squall import codec
-from squall.envelope import VERSIONS, Envelope, check_task_id, valid_task_id
 from squall.errors import DecodeError, EncodeError
 from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
+from squall.wire import codec
+from squall.wire.envelope import VERSIONS, Envelope, check_task_id, valid_task_id
 
 #: A reason is stored in DynamoDB and carried as an SQS attribute: it must stay short whatever the body.
 MAX_REASON = 1_000

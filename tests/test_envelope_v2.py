@@ -14,11 +14,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from squall import Squall, State, codec, scheduling
-from squall.envelope import OPTIONS, V1, V2, VERSIONS, Envelope, Option, declare_option
+from squall import Squall, State
 from squall.errors import DecodeError, EncodeError
 from squall.limits import MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
 from squall.local import Runtime
+from squall.scheduler import scheduling
+from squall.wire import codec
+from squall.wire.envelope import OPTIONS, V1, V2, VERSIONS, Envelope, Option, declare_option
 from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from squall import Squall, State, local
-from squall.envelope import Envelope
-from squall.extensions import Admission, Call, Extension, OutcomeEvent
+from squall.handler import make_handler
 from squall.local import Runtime
-from squall.task import Task
+from squall.tasks.extensions import Admission, Call, Extension, OutcomeEvent
+from squall.tasks.task import Task
+from squall.wire.envelope import Envelope
 from squall.worker.execution import Executor
-from squall.worker.handler import make_handler
 
 
 class Broken(Extension):

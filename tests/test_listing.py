@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from squall import Squall, State, TaskContext, local
+from squall.deploy.topology import describe
 from squall.errors import NotIndexed
-from squall.listing import check_states, counts_by_name, list_tasks, parse_duration
 from squall.local import Runtime
-from squall.schema import (
+from squall.ops.listing import check_states, counts_by_name, list_tasks, parse_duration
+from squall.state.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_PROJECTED_ATTRIBUTES,
@@ -25,7 +26,6 @@ from squall.schema import (
     index_keys,
     task_key,
 )
-from squall.topology import describe
 
 
 @pytest.fixture

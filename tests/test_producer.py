@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from squall import EnqueueError, InvalidSchedule
-from squall.envelope import Envelope
 from squall.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES
-from squall.producer import SERVER_FAULT_RESENDS, Outgoing, chunks, delay_from, send_many
+from squall.sending.producer import SERVER_FAULT_RESENDS, Outgoing, chunks, delay_from, send_many
+from squall.wire.envelope import Envelope
 
 NOW = 1_763_900_000.0
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from squall import Squall, State, WorkerSizing, clock, dlq, local
+from squall import Squall, State, WorkerSizing, clock, local
 from squall.limits import MAX_RECEIVE_COUNT
 from squall.local import Runtime
+from squall.ops import dlq
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 from squall.worker.execution import Delivery, Executor, Outcome
 

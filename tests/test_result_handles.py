@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from squall import AsyncResult, Squall, State, TaskFailed, TaskRevoked, dlq
+from squall import AsyncResult, Squall, State, TaskFailed, TaskRevoked
 from squall.clock import FakeClock
 from squall.local import Runtime
+from squall.ops import dlq
 
 if TYPE_CHECKING:
     from conftest import ApiCalls

@@ -13,13 +13,13 @@ import pytest
 
 import squall
 from squall import InvalidSchedule, RevokeOutcome, Squall, State, TaskDefinitionError, TaskRevoked
-from squall.delays import long_delay_name
-from squall.envelope import Envelope, valid_task_id
+from squall.deploy.topology import describe
 from squall.errors import ConfigurationError, EncodeError
 from squall.local import Runtime
 from squall.local.scheduler import fill_context
-from squall.scheduling import SCHEDULED_TIME, schedule_input
-from squall.topology import describe
+from squall.scheduler.scheduling import SCHEDULED_TIME, schedule_input
+from squall.sending.delays import long_delay_name
+from squall.wire.envelope import Envelope, valid_task_id
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from squall import InvalidSchedule, ScheduleExists, ScheduleInfo, ScheduleNotFound, Squall
-from squall.envelope import Envelope
 from squall.local import Runtime
 from squall.local.scheduler import fill_context
-from squall.schedules import rate_expression
+from squall.scheduler.schedules import rate_expression
+from squall.wire.envelope import Envelope
 
 
 @pytest.fixture

@@ -16,11 +16,12 @@ import jsonschema
 import pytest
 
 import squall
-from squall import InvalidArguments, Squall, State, TaskNotRegistered, codec
-from squall.envelope import OPTIONS, Envelope, declare_option
+from squall import InvalidArguments, Squall, State, TaskNotRegistered
 from squall.errors import ConfigurationError, DecodeError, EncodeError
 from squall.local import Runtime
-from squall.signature import Signature, documents_problem
+from squall.tasks.signature import Signature, documents_problem
+from squall.wire import codec
+from squall.wire.envelope import OPTIONS, Envelope, declare_option
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "envelope.schema.json").read_text())
 

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from squall import Queue, Squall, WorkerSizing, local
+from squall.deploy.topology import describe, visibility_timeout
 from squall.errors import TaskDefinitionError
 from squall.limits import MAX_RECEIVE_COUNT, SQS_MAX_RECEIVE_COUNT, SQS_MIN_RECEIVE_COUNT_FOR_LAMBDA
 from squall.local import Runtime
-from squall.topology import describe, visibility_timeout
 
 
 @pytest.fixture

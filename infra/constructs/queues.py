@@ -7,7 +7,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from squall.topology import IntakeResource, QueueResource
+from squall.deploy.topology import IntakeResource, QueueResource
 
 
 def secure_queue(

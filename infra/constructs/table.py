@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from squall.topology import TableResource
+from squall.deploy.topology import TableResource
 
 
 class TaskTable(Construct):
@@ -29,7 +29,7 @@ class TaskTable(Construct):
             self,
             "Table",
             table_name=resource.name,
-            # squall.store writes the key as a DynamoDB string ("S").
+            # squall.state.store writes the key as a DynamoDB string ("S").
             partition_key=dynamodb.Attribute(name=resource.partition_key, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute=resource.ttl_attribute,

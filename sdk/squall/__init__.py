@@ -12,7 +12,7 @@ charge.delay("o-1", 100).get(timeout=30)
 
 from squall.app import Squall
 from squall.config import QueueAddress, Settings
-from squall.delays import RevokeOutcome
+from squall.deploy.topology import Queue, WorkerSizing
 from squall.errors import (
     ConfigurationError,
     DecodeError,
@@ -33,14 +33,14 @@ from squall.errors import (
     TaskNotRegistered,
     TaskRevoked,
 )
-from squall.result import AsyncResult
-from squall.schedules import ScheduleInfo, ScheduleSummary
-from squall.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
-from squall.schema import ErrorInfo, Progress
-from squall.signing import Keyring
+from squall.scheduler.schedules import ScheduleInfo, ScheduleSummary
+from squall.scheduler.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
+from squall.sending.delays import RevokeOutcome
+from squall.state.result import AsyncResult
+from squall.state.schema import ErrorInfo, Progress
 from squall.states import State
-from squall.task import Request, Retry, Signature, Task, TaskContext
-from squall.topology import Queue, WorkerSizing
+from squall.tasks.task import Request, Retry, Signature, Task, TaskContext
+from squall.wire.signing import Keyring
 
 __version__ = "0.1.0"
 

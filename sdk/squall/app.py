@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from squall import config, delays, limits, producer, scheduling, signing
+from squall import config, limits
+from squall.deploy.topology import Queue, describe
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
-from squall.extensions import Extension
-from squall.result import AsyncResult
-from squall.schedules import Schedules
-from squall.store import TaskStore, TransitionListener
-from squall.task import Signature, Task, TaskContext, TaskOptions
-from squall.topology import Queue
+from squall.scheduler import scheduling
+from squall.scheduler.schedules import Schedules
+from squall.sending import delays, producer
+from squall.state.result import AsyncResult
+from squall.state.store import TaskStore, TransitionListener
+from squall.tasks.extensions import Extension
+from squall.tasks.task import Signature, Task, TaskContext, TaskOptions, default_task_name
+from squall.wire import signing
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -36,9 +37,9 @@ class Squall:
     ``queues`` declares the app's queues (names or :class:`Queue` with polling settings); ``settings``
     pins resource locations instead of discovering them (see :mod:`squall.config`). ``index_success``
     also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task. ``signing_key``
-    turns on envelope signing (see :mod:`squall.signing`): ``"ssm:<parameter>"``, ``"secretsmanager:<secret>"``
-    or a :class:`~squall.signing.Keyring`; ``SQUALL_SIGNING_PARAMETER`` sets it from the environment.
-    ``extensions`` hook into the worker at its typed points (:mod:`squall.extensions`, docs/extending.md).
+    turns on envelope signing (see :mod:`squall.wire.signing`): ``"ssm:<parameter>"``, ``"secretsmanager:<secret>"``
+    or a :class:`~squall.wire.signing.Keyring`; ``SQUALL_SIGNING_PARAMETER`` sets it from the environment.
+    ``extensions`` hook into the worker at its typed points (:mod:`squall.tasks.extensions`, docs/extending.md).
     """
 
     def __init__(
@@ -53,7 +54,7 @@ class Squall:
         extensions: Iterable[Extension] = (),
     ) -> None:
         self.name = config.check_app_name(name)
-        #: The worker's extensions (see :mod:`squall.extensions`), run in this order at each point.
+        #: The worker's extensions (see :mod:`squall.tasks.extensions`), run in this order at each point.
         self.extensions: list[Extension] = list(extensions)
         self._signing_key = signing_key
         self._signer: signing.Signer | None = None
@@ -304,9 +305,12 @@ class Squall:
     def signer(self) -> signing.Signer | None:
         """Signs sent envelopes and checks received ones; None when signing is off (the default)."""
         if not self._signer_resolved:
-            self._signer = signing.signer_for(self, self._signing_key)
+            self._signer = signing.signer_for(self, self._signing_key, self._periodic_inputs)
             self._signer_resolved = True
         return self._signer
+
+    def _periodic_inputs(self) -> list[str]:
+        return [scheduling.schedule_input(self, periodic) for periodic in self.periodic_schedules.values()]
 
     @property
     def settings(self) -> config.Settings:
@@ -379,8 +383,6 @@ class Squall:
 
     def _find_by_naming(self, region: str, endpoint: str | None) -> config.Settings | None:
         """Settings for resources under the default names (``squall-<app>-...``), if they all exist."""
-        from squall.topology import describe
-
         topology = describe(self)
         sqs = self._boto_session().client("sqs", region_name=region, endpoint_url=endpoint)
         queues = {}
@@ -410,17 +412,6 @@ class Squall:
             return ssm.get_parameter(Name=name)["Parameter"]["Value"]
         except ssm.exceptions.ParameterNotFound:
             return None
-
-
-def default_task_name(fn: Callable[..., Any]) -> str:
-    """``module.qualname``, like Celery; a script run as ``__main__`` uses its file's name."""
-    module = fn.__module__
-    if module == "__main__":
-        main = sys.modules.get("__main__")
-        spec = getattr(main, "__spec__", None)
-        file = getattr(main, "__file__", None)
-        module = spec.name if spec is not None else Path(file).stem if file else "main"
-    return f"{module}.{fn.__qualname__}"
 
 
 def load_app(spec: str) -> Squall:

@@ -14,9 +14,9 @@ Fixtures:
   ``drain()`` runs the real worker until nothing is visible, delayed or in flight; ``advance(...)`` moves
   the clock, firing the schedules due meanwhile (``scheduler.fired`` lists the firings); ``invocations``
   lists the worker invocations. Nothing leaves the machine.
-- ``squall_dead_letters``: call it for what the dead-letter queues hold, as :class:`squall.dlq.DeadLetter`
+- ``squall_dead_letters``: call it for what the dead-letter queues hold, as :class:`squall.ops.dlq.DeadLetter`
   (task id, task name, reason), without receiving anything. To bring them back:
-  ``squall.dlq.redrive(app)``, then ``squall_runtime.drain()``.
+  ``squall.ops.dlq.redrive(app)``, then ``squall_runtime.drain()``.
 - ``squall_app``: the app under test, from the ``squall_app`` ini option unless you define the fixture.
 
 See ``examples/test_shop.py``.
@@ -31,8 +31,8 @@ import pytest
 
 if TYPE_CHECKING:
     from squall.app import Squall
-    from squall.dlq import DeadLetter
     from squall.local import Runtime
+    from squall.ops.dlq import DeadLetter
 
 #: The ini option naming the app when no ``squall_app`` fixture is defined.
 APP_OPTION = "squall_app"
@@ -69,7 +69,7 @@ def squall_runtime(squall_app: Squall) -> Iterator[Runtime]:
 @pytest.fixture
 def squall_dead_letters(squall_runtime: Runtime) -> Callable[..., list[DeadLetter]]:
     """``squall_dead_letters(queue=None)``: the messages in the dead-letter queues, left where they are."""
-    from squall.dlq import DeadLetter
+    from squall.ops.dlq import DeadLetter
 
     def dead_letters(queue: str | None = None) -> list[DeadLetter]:
         names = [queue] if queue else list(squall_runtime.settings.queues)

@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from squall.app import load_app
 from squall.config import QueueAddress, Settings
-from squall.topology import Topology, describe
+from squall.deploy.topology import Topology, describe
 
 REGION = "us-east-1"
 TASK = "examples.shop.tasks.charge"

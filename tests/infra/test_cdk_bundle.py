@@ -99,7 +99,7 @@ def test_the_worker_and_the_reconciler_run_a_task_from_the_bundle_alone(bundle: 
     # The leftover copy of the finished task is acknowledged; the malformed body is dead-lettered.
     assert report["reconciler"] == {"batchItemFailures": []}
     assert report["dead_letter_bodies"] == [MALFORMED_BODY]
-    assert "squall.worker.handler" in report["squall_modules"]
+    assert "squall.handler" in report["squall_modules"]
     outside = {name: file for name, file in report["squall_modules"].items() if not Path(file).is_relative_to(bundle)}
     assert outside == {}
     assert not Path(report["powertools"]).is_relative_to(bundle)
@@ -129,8 +129,8 @@ def test_the_bundle_ships_the_squall_package_less_exactly_what_neither_function_
         path.relative_to(bundle / "squall").as_posix() for path in (bundle / "squall").rglob("*") if path.is_file()
     }
     assert shipped == expected
-    assert {"worker/handler.py", "worker/reconciler.py", "store.py"} <= shipped
-    assert not {"cost.py", "prices.json", "testing.py"} & shipped
+    assert {"handler.py", "worker/reconciler.py", "state/store.py"} <= shipped
+    assert not {"deploy/cost.py", "deploy/prices.json", "testing.py", "ops/dlq.py"} & shipped
 
 
 def test_no_shipped_module_imports_a_squall_module_the_bundle_leaves_out(bundle: Path) -> None:
@@ -146,8 +146,12 @@ def test_the_import_scan_finds_an_unshipped_module_imported_at_run_time_only(bun
         "if TYPE_CHECKING:\n"
         "    from squall import testing\n"
         "def later():\n"
-        "    from squall import cost, limits\n",
+        "    from squall import limits\n"
+        "    from squall.deploy import cost\n",
         encoding="utf-8",
     )
 
-    assert unshipped_imports(copy) == ["squall/worker/extra.py: squall.cli", "squall/worker/extra.py: squall.cost"]
+    assert unshipped_imports(copy) == [
+        "squall/worker/extra.py: squall.cli",
+        "squall/worker/extra.py: squall.deploy.cost",
+    ]

@@ -1,6 +1,6 @@
 """The local runtime provisions what the stack deploys: same queue attributes, redrive, intake and table keys.
 
-Both read squall.topology.describe; this proves neither side drifts from it (or from the other).
+Both read squall.deploy.topology.describe; this proves neither side drifts from it (or from the other).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cdk_support import Synth, logical_id
 from examples.shop.tasks import app as shop_app
 
 from squall import local
-from squall.topology import describe
+from squall.deploy.topology import describe
 
 
 def _queue(synth: Synth, name: str) -> dict[str, Any]:

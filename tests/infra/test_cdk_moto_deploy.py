@@ -29,8 +29,8 @@ from infra.stack import estimated_document_bytes
 from moto import mock_aws
 
 from squall import config
+from squall.handler import make_handler
 from squall.local.esm import FakeLambdaContext, to_event_record
-from squall.worker.handler import make_handler
 
 REGION = "us-east-1"
 STACK = "squall-shop"

@@ -10,9 +10,9 @@ from infra.options import DeployOptions
 from infra.stack import SquallStack, check_names
 
 from squall import Queue, Squall, limits
+from squall.deploy.topology import describe
 from squall.errors import ConfigurationError
 from squall.limits import IAM_MAX_ROLE_NAME_CHARS, LAMBDA_MAX_FUNCTION_NAME_CHARS, SQS_MAX_QUEUE_NAME_CHARS
-from squall.topology import describe
 
 #: The longest app name Squall accepts (squall.config.check_app_name).
 LONGEST_APP = "a" * 40

@@ -12,8 +12,8 @@ from infra.constructs.function import retention
 from infra.options import DEFAULT_APP, DeployOptions
 from infra.packaging import stage_bundle
 
+from squall.deploy.topology import WorkerSizing
 from squall.errors import ConfigurationError
-from squall.topology import WorkerSizing
 
 
 def _options(**context: Any) -> DeployOptions:
@@ -97,7 +97,7 @@ def test_settings_size_estimate_bounds_the_document_and_flags_apps_too_big_for_t
     from infra.stack import ENV_CONFIG_BUDGET_BYTES, estimated_document_bytes
 
     from squall import Squall
-    from squall.topology import describe
+    from squall.deploy.topology import describe
 
     shop = _options().load_app()
     assert estimated_document_bytes(describe(shop)) < ENV_CONFIG_BUDGET_BYTES

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdk_support import TUNED_SCHEDULE, Synth, logical_id
 
-from squall.schema import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from squall.state.schema import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 
 def _table(synth: Synth) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def test_periodic_tasks_declared_in_the_app_become_schedules(tmp_path: Path) -> 
     from infra.stack import SquallStack
 
     from squall import Squall
-    from squall.topology import describe
+    from squall.deploy.topology import describe
 
     app = Squall("cron-demo")
 

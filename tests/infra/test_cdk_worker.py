@@ -63,7 +63,7 @@ def test_reconciler_is_named_and_sized_by_the_topology_intake(synth: Synth) -> N
 
 def test_reconciler_name_fits_lambdas_limit_for_the_longest_app_name() -> None:
     from squall import Squall
-    from squall.topology import describe
+    from squall.deploy.topology import describe
 
     longest = describe(Squall("a" * 40)).intake.function_name
     assert len(longest) == len("squall-") + 40 + len("-reconciler") == 58 <= LAMBDA_MAX_FUNCTION_NAME_CHARS
@@ -178,7 +178,7 @@ def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: 
     assert (bundle / "functions" / "worker.py").is_file()
     assert (bundle / "functions" / "reconciler.py").is_file()
     assert (bundle / "examples" / "shop" / "tasks.py").is_file()
-    assert (bundle / "squall" / "worker" / "handler.py").is_file()
+    assert (bundle / "squall" / "handler.py").is_file()
     # What neither function runs stays out of the deployed asset (tests/infra/test_cdk_bundle.py runs both from it).
     assert [omitted for omitted in NOT_RUN if (bundle / "squall" / omitted).exists()] == []
     unwanted = [
@@ -194,7 +194,8 @@ def test_worker_bundle_is_the_repository_source(shop: Synth) -> None:
     bundle = next(p for p in shop.outdir.glob("asset.*") if code["S3Key"].startswith(p.name.removeprefix("asset.")))
     for relative in ("functions/worker.py", "functions/reconciler.py", "examples/shop/tasks.py"):
         assert (bundle / relative).read_bytes() == (ROOT / relative).read_bytes()
-    assert (bundle / "squall" / "topology.py").read_bytes() == (ROOT / "sdk" / "squall" / "topology.py").read_bytes()
+    shipped, source = bundle / "squall" / "deploy" / "topology.py", ROOT / "sdk" / "squall" / "deploy" / "topology.py"
+    assert shipped.read_bytes() == source.read_bytes()
 
 
 def test_outputs_tell_producers_where_everything_is(synth: Synth) -> None:

@@ -11,7 +11,8 @@ import sys
 
 from cdk_support import ROOT
 
-from squall.worker import handler, metrics
+from squall import handler
+from squall.worker import metrics
 
 #: Packages only the Lambda functions need: the Powertools layer provides them there.
 WORKER_RUNTIME = ("aws_lambda_powertools", "aws_xray_sdk")
@@ -36,7 +37,7 @@ def test_building_the_stack_imports_no_powertools() -> None:
 
 
 def test_the_probe_finds_powertools_where_the_worker_handler_is_imported() -> None:
-    assert worker_runtime_imported_by(f"{BUILD_THE_STACK}\nimport squall.worker.handler") == ["aws_lambda_powertools"]
+    assert worker_runtime_imported_by(f"{BUILD_THE_STACK}\nimport squall.handler") == ["aws_lambda_powertools"]
 
 
 def test_the_metric_names_import_no_powertools_and_the_handler_publishes_the_same_ones() -> None:

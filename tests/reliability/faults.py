@@ -40,13 +40,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from squall import ConfigurationError, clock, limits
+from squall.handler import Handler, make_handler
 from squall.local.esm import FakeLambdaContext
-from squall.worker.handler import Handler, make_handler
 
 if TYPE_CHECKING:
     from squall.local import Runtime
     from squall.local.esm import EventSourceMapping
-    from squall.signing import Keyring
+    from squall.wire.signing import Keyring
 
 #: DynamoDB's two throttling errors, both retried by the SDK (botocore's retry configuration).
 THROTTLE_CODES = ("ProvisionedThroughputExceededException", "ThrottlingException")
@@ -127,7 +127,7 @@ def sdk_backoff_on_the_fake_clock() -> Iterator[None]:
 
 
 _STATE_SET = re.compile(r"#state = :(\w+)")
-#: Squall's state writes, by the state an UpdateItem sets (see squall.store); no state: a progress report.
+#: Squall's state writes, by the state an UpdateItem sets (see squall.state.store); no state: a progress report.
 _WRITE_KINDS = {"started": "claim", "success": "finish", "retry": "retry", "dead": "dead", "revoked": "revoke"}
 
 

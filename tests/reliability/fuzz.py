@@ -25,8 +25,8 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from squall import codec
 from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
+from squall.wire import codec
 
 #: Examples per fuzz test when SQUALL_FUZZ_EXAMPLES is unset.
 DEFAULT_EXAMPLES = 200

@@ -58,12 +58,12 @@ from squall import (
     limits,
     local,
 )
-from squall import signing as sig
-from squall.envelope import Envelope
 from squall.errors import DrainError
 from squall.local import Runtime, motoshim
-from squall.schema import ErrorInfo, Progress, TaskRecord
-from squall.store import TaskStore
+from squall.state.schema import ErrorInfo, Progress, TaskRecord
+from squall.state.store import TaskStore
+from squall.wire import signing as sig
+from squall.wire.envelope import Envelope
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 from squall.worker.delivery import Delivery, Outcome
 from squall.worker.execution import Executor

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from tests.reliability.conftest import enforce_sqs_rules, message_size, sqs_refusal
 from tests.reliability.fuzz import dangerous_bodies, fuzz_settings
 
-from squall import DecodeError, InvalidArguments, Squall, SquallError, State, TaskNotRegistered, codec, local
-from squall.envelope import Envelope, valid_task_id
+from squall import DecodeError, InvalidArguments, Squall, SquallError, State, TaskNotRegistered, local
 from squall.limits import MAX_REASON_CHARS, MAX_RETRIES_CEILING, SQS_MAX_MESSAGE_BYTES
 from squall.local import Runtime
+from squall.wire import codec
+from squall.wire.envelope import Envelope, valid_task_id
 from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 #: Each example provisions nothing but polls the worker once (about 0.2 s): 40 unless SQUALL_FUZZ_EXAMPLES says.

@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given
 from tests.reliability.fuzz import dangerous_bodies, envelope_fields, fuzz_settings
 
-from squall import codec
-from squall.envelope import Envelope, valid_task_id
 from squall.errors import DecodeError, EncodeError
 from squall.limits import MAX_REASON_CHARS
+from squall.wire import codec
+from squall.wire.envelope import Envelope, valid_task_id
 
 FUZZ = fuzz_settings()
 

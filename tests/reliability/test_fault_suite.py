@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 from tests.reliability.harness import FaultPlan, Report, run_suite
 
 from squall import ConfigurationError, Squall, State, TaskContext, local
-from squall import signing as sig
 from squall.limits import MAX_RECEIVE_COUNT
 from squall.local import Runtime
+from squall.wire import signing as sig
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 #: Each kind of fault the suite must actually have injected for its result to mean anything.

@@ -15,11 +15,12 @@ from botocore.exceptions import ReadTimeoutError
 from tests.reliability.conftest import Ledger
 from tests.reliability.faults import Timeout
 
-from squall import EnqueueError, Squall, State, TaskContext, clock, dlq
+from squall import EnqueueError, Squall, State, TaskContext, clock
+from squall.handler import make_handler
 from squall.limits import LEASE_SLACK_SECONDS
 from squall.local import Runtime
 from squall.local.esm import FakeLambdaContext
-from squall.worker.handler import make_handler
+from squall.ops import dlq
 
 TIMEOUT = 60  # the local runtime's default worker timeout, in seconds
 

@@ -6,8 +6,9 @@ import json
 
 import click
 
-from squall import cost, limits
+from squall import limits
 from squall.cli import cli
+from squall.deploy import cost
 
 _LINES = {
     "sqs": "SQS requests",
@@ -82,7 +83,7 @@ def cost_command(
     """Print the modelled AWS cost of a workload: per million tasks and per month, by service.
 
     Per-task request and write counts are the ones the benchmark suite measures (docs/benchmarks.md);
-    prices are list prices from squall/prices.json. No free tier is applied except the Scheduler's.
+    prices are list prices from squall/deploy/prices.json. No free tier is applied except the Scheduler's.
     """
     try:
         workload = cost.Workload(
@@ -132,7 +133,7 @@ def render(estimate: cost.Estimate) -> str:
     lines.append(f"{'total':<32}{_usd(estimate.total_per_million):>20}{_usd(estimate.total_monthly):>14}")
     lines += [
         "",
-        f"List prices (us-east-1, {estimate.as_of}) from squall/prices.json. The Scheduler's 14 million free "
+        f"List prices (us-east-1, {estimate.as_of}) from squall/deploy/prices.json. The Scheduler's 14 million free "
         "invocations a month are applied to the monthly figure; no other free tier is.",
         "Idle polling (an assumption: the event source's pollers long-poll an idle queue) and custom metrics "
         "are per month, whatever the task count. Reading results (AsyncResult.get) is not included: each "

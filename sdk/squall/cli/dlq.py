@@ -7,10 +7,11 @@ import json
 import click
 from rich.table import Table
 
-from squall import dlq, limits
+from squall import limits
 from squall.cli import AppRef, cli
 from squall.cli._support import CliError, Exit, age, emit_json, err, friendly, json_option, out, styled_state, utc
 from squall.cli.tasks import record_dict
+from squall.ops import dlq
 
 _QUEUE = click.option("--queue", metavar="QUEUE", help="Only this queue's DLQ (default: every queue's).")
 

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from squall import clock, codec, scheduling
+from squall import clock
 from squall.cli import AppRef, cli
 from squall.cli._support import emit_json, err, friendly, iso, json_option, out
 from squall.errors import InvalidSchedule
+from squall.scheduler import scheduling
+from squall.wire import codec
 
 if TYPE_CHECKING:
     from squall.app import Squall

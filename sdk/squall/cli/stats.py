@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
-from squall import dlq, listing
 from squall.cli import AppRef, cli
 from squall.cli._support import age, emit_json, friendly, iso, json_option, out
+from squall.ops import dlq, listing
 
 if TYPE_CHECKING:
     from squall.app import Squall

@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from squall import clock, limits, listing
+from squall import clock, limits
 from squall.cli import AppRef, cli
 from squall.cli._support import (
     Exit,
@@ -27,12 +27,13 @@ from squall.cli._support import (
     styled_state,
     utc,
 )
-from squall.delays import RevokeOutcome
-from squall.envelope import check_task_id
+from squall.ops import listing
+from squall.sending.delays import RevokeOutcome
 from squall.states import FINAL_STATES, State
+from squall.wire.envelope import check_task_id
 
 if TYPE_CHECKING:
-    from squall.schema import TaskRecord
+    from squall.state.schema import TaskRecord
 
 #: Exit status of ``squall result`` when the task has not finished (as timeout(1) does).
 NOT_FINISHED = 124

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
     from squall.config import QueueAddress
-    from squall.topology import IntakeResource, QueueResource
+    from squall.deploy.topology import IntakeResource, QueueResource
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from squall import limits
-from squall.config import QueueAddress, Settings
+from squall.config import QueueAddress, Settings, parameter_name
 from squall.local.motoshim import ACCOUNT_ID
-from squall.scheduling import schedule_request
+from squall.scheduler.scheduling import schedule_request
 
 if TYPE_CHECKING:
     import boto3
 
-    from squall.topology import Topology
+    from squall.deploy.topology import Topology
 
 
 def provision(topology: Topology, session: boto3.Session, region: str, endpoint_url: str | None) -> Settings:
@@ -81,10 +82,6 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
 
 def publish_settings(settings: Settings, session: boto3.Session) -> None:
     """Put the settings document in SSM as ``/squall/<app>/config``, as the stack does for producers."""
-    import json
-
-    from squall.config import parameter_name
-
     ssm = session.client("ssm", region_name=settings.region, endpoint_url=settings.endpoint_url)
     ssm.put_parameter(
         Name=parameter_name(settings.app),

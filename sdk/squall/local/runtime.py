@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from squall import clock as clock_module
 from squall.config import QueueAddress
+from squall.deploy.topology import Topology, WorkerSizing, describe
 from squall.errors import DrainError
 from squall.local import motoshim
 from squall.local.esm import EventSourceMapping, Handler, Invocation
 from squall.local.provision import provision, publish_settings
 from squall.local.scheduler import LocalScheduler
-from squall.topology import Topology, WorkerSizing, describe
 
 if TYPE_CHECKING:
     import boto3
@@ -207,7 +207,7 @@ def run(
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
-    from squall.worker.handler import make_handler, make_reconciler_handler
+    from squall.handler import make_handler, make_reconciler_handler
 
     topology = describe(app, sizing)
     with ExitStack() as stack:
@@ -267,7 +267,7 @@ def run(
             for resource in topology.queues
         ]
         # The intake's event source polls with a client of its own: like the worker's event sources it is
-        # Lambda's poller, but its idle receives are a fixed monthly cost, not a cost per task (squall.cost).
+        # Lambda's poller, but its idle receives are a fixed monthly cost, not a cost per task (squall.deploy.cost).
         intake_sqs = session.client("sqs", region_name=region, endpoint_url=endpoint)
         intake = EventSourceMapping(
             topology.intake,

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from squall import schedule_expr
 from squall.errors import InvalidSchedule
-from squall.scheduling import scheduled_time_text
+from squall.scheduler import schedule_expr
+from squall.scheduler.scheduling import scheduled_time_text
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from squall.errors import TaskDefinitionError
 
 if TYPE_CHECKING:
-    from squall.task import Task, TaskContext
+    from squall.tasks.task import Task, TaskContext
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from squall import limits
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
 
 #: Message attributes Squall adds to a dead-lettered message.
 REASON_ATTRIBUTE = "squall.reason"
@@ -26,7 +26,7 @@ OWN_PREFIX = "squall."
 
 
 def send_to_dlq(
-    app: Squall,
+    app: App,
     queue: str,
     body: str,
     *,

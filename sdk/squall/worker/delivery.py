@@ -11,8 +11,8 @@ from typing import Any
 
 from squall import clock, limits
 from squall.errors import EncodeError
-from squall.schema import ErrorInfo, Progress
-from squall.store import TaskStore
+from squall.state.schema import ErrorInfo, Progress
+from squall.state.store import TaskStore
 
 
 class Outcome(Enum):

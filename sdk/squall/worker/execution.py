@@ -16,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from squall import backoff, clock, codec, limits, signing
-from squall.envelope import Envelope
+from squall import backoff, clock, limits
 from squall.errors import (
     ConfigurationError,
     DecodeError,
@@ -28,11 +27,13 @@ from squall.errors import (
     MessageTooLarge,
     TaskNotRegistered,
 )
-from squall.extensions import Call, ExtensionChain, OutcomeEvent
-from squall.producer import encode_body
-from squall.schema import ErrorInfo, Progress
+from squall.sending.producer import encode_body
+from squall.state.schema import ErrorInfo, Progress
 from squall.states import State
-from squall.task import Request, Retry, Task, TaskContext
+from squall.tasks.extensions import Call, ExtensionChain, OutcomeEvent
+from squall.tasks.task import Request, Retry, Task, TaskContext
+from squall.wire import codec, signing
+from squall.wire.envelope import Envelope
 from squall.worker import calling
 from squall.worker.deadletters import (
     REASON_ATTRIBUTE,
@@ -46,8 +47,8 @@ from squall.worker.queueside import QueueSide
 from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
-    from squall.app import Squall
     from squall.config import Settings
+    from squall.protocols import App
 
 __all__ = [
     "ETA_TOLERANCE_SECONDS",
@@ -69,7 +70,7 @@ ETA_TOLERANCE_SECONDS = 60
 class Executor:
     """Runs deliveries of one app's tasks and records their outcome."""
 
-    def __init__(self, app: Squall) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.extensions = ExtensionChain(app.extensions)
         self.queue = QueueSide(app)

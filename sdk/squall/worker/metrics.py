@@ -1,6 +1,6 @@
 """The worker's CloudWatch metric names, apart from the Lambda adapter that publishes them.
 
-:mod:`squall.worker.handler` publishes these through Powertools Metrics; the stack's dashboard and the cost
+:mod:`squall.handler` publishes these through Powertools Metrics; the stack's dashboard and the cost
 model read them from here, so neither needs Powertools to know what the worker counts.
 """
 

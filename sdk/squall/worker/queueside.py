@@ -11,8 +11,8 @@ from squall.worker.delivery import Delivery, Outcome
 from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
-    from squall.app import Squall
-    from squall.envelope import Envelope
+    from squall.protocols import App
+    from squall.wire.envelope import Envelope
 
 #: Longest a kept message may stay hidden by ChangeMessageVisibility: SQS caps a receive's total in-flight time
 #: at 12 h, and up to one whole invocation (15 min) may already have passed since this receive.
@@ -22,7 +22,7 @@ MAX_HOLD_SECONDS = limits.SQS_MAX_VISIBILITY_SECONDS - limits.LAMBDA_MAX_TIMEOUT
 class QueueSide:
     """What the worker does to the message it received, on the queue it came from."""
 
-    def __init__(self, app: Squall) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     def keep(self, delivery: Delivery, envelope: Envelope | None, seconds: float, outcome: Outcome) -> Outcome:

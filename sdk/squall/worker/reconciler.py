@@ -1,6 +1,6 @@
 """The reconciler: what SQS's redrive policy moved is recorded DEAD with a reason, then put in its DLQ.
 
-Every source queue's redrive policy targets the app's intake queue (:class:`squall.topology.IntakeResource`).
+Every source queue's redrive policy targets the app's intake queue (:class:`squall.deploy.topology.IntakeResource`).
 A message lands there only after ``maxReceiveCount`` receives on which the worker never acted — Lambda
 throttled the batch, or the function crashed or timed out before reaching the record — because the worker
 itself sends a fresh copy on a message's last receive and makes every retry a new message. For each one,
@@ -25,15 +25,16 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from squall import limits, signing
-from squall.envelope import Envelope
+from squall import limits
 from squall.errors import DecodeError, SignatureError
-from squall.schema import ErrorInfo
+from squall.state.schema import ErrorInfo
 from squall.states import State
+from squall.wire import signing
+from squall.wire.envelope import Envelope
 from squall.worker.deadletters import send_to_dlq
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
     from squall.worker.execution import Delivery
 
 
@@ -53,7 +54,7 @@ class Reconciled(Enum):
 class Reconciler:
     """Records what the redrive policy moved, for one app."""
 
-    def __init__(self, app: Squall) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     def process(self, delivery: Delivery) -> Reconciled:

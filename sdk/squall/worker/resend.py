@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from squall import clock, limits
-from squall.delays import at_expression
-from squall.scheduling import flexible_window, target
+from squall.scheduler.scheduling import flexible_window, target
+from squall.sending.delays import at_expression
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
 
 #: Prefix of the one-time schedules the worker makes (``t.`` / ``t-`` are the producer's long delays).
 RESEND_PREFIX = "r-"
@@ -38,7 +38,7 @@ def resend_name(key: str) -> str:
 
 
 def send_again(
-    app: Squall,
+    app: App,
     *,
     queue: str,
     body: str,

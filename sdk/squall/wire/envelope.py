@@ -19,7 +19,7 @@ misplaced budget is never ignored). ``created`` may also be an ISO 8601 UTC time
 (``"2026-11-23T09:00:00Z"``): EventBridge Scheduler writes one when it substitutes
 ``<aws.scheduler.scheduled-time>`` into a schedule's envelope template. Unknown top-level fields are ignored
 (any name but the codec's tag key); a ``v`` other than the integers 1 and 2 is refused. Values inside
-``args``, ``kwargs`` and options use :mod:`squall.codec`.
+``args``, ``kwargs`` and options use :mod:`squall.wire.codec`.
 
 Options (version 2): every option Squall understands is declared once, in :data:`OPTIONS` (name → check),
 with :func:`declare_option`. An option named in ``required`` that this worker does not understand makes the
@@ -46,7 +46,7 @@ the codec's rules, and alike both ways (:meth:`Envelope.encode` refuses the same
   integer within the ceiling (``null`` reads as unset).
 * ``queue`` is a string of 1 to 80 characters (an SQS queue name's limit), none a control character or a
   surrogate.
-* ``args``, ``kwargs`` and option values nest at most :data:`~squall.codec.MAX_DEPTH` levels, like the
+* ``args``, ``kwargs`` and option values nest at most :data:`~squall.wire.codec.MAX_DEPTH` levels, like the
   encoder. ``kwargs`` keys may be any string: the worker's argument binding refuses those that name no
   parameter.
 """
@@ -62,9 +62,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from squall import codec
 from squall.errors import DecodeError, EncodeError, InvalidTaskId
 from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
+from squall.wire import codec
 
 #: The first version: delivery fields at the top level, no options.
 V1 = ENVELOPE_VERSION

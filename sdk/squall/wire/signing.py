@@ -42,7 +42,7 @@ from squall import config, limits
 from squall.errors import ConfigurationError, SignatureError
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
 
 VERSION = "sq1"
 #: The context attribute EventBridge Scheduler replaces in a schedule's Input at each firing.
@@ -87,7 +87,7 @@ class Keyring:
         ):
             raise ConfigurationError(
                 f'signing keys in {source} must be JSON {{"current": "<key id>", "keys": {{"<key id>": '
-                '"<base64 secret>"}}}}; make one with squall.signing.new_keyring_document()'
+                '"<base64 secret>"}}}}; make one with squall.wire.signing.new_keyring_document()'
             )
         keys = {}
         for key_id, text in doc["keys"].items():
@@ -158,7 +158,7 @@ def parse_reference(reference: str) -> tuple[str, str]:
     return service, name
 
 
-def source_for(app: Squall, explicit: str | Keyring | None) -> Callable[[], Keyring] | None:
+def source_for(app: App, explicit: str | Keyring | None) -> Callable[[], Keyring] | None:
     """Where ``app`` gets its keys: ``explicit`` (a Keyring or a reference), else the environment, else off."""
     if isinstance(explicit, Keyring):
         return lambda: explicit
@@ -256,21 +256,16 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     return re.compile(parts[0] + "".join((time if i == 0 else "(?P=t)") + p for i, p in enumerate(parts[1:])))
 
 
-def signer_for(app: Squall, explicit: str | Keyring | None) -> Signer | None:
-    """The app's signer, or None when signing is off (no ``signing_key`` and no ``SQUALL_SIGNING_PARAMETER``)."""
+def signer_for(app: App, explicit: str | Keyring | None, declared: Callable[[], list[str]]) -> Signer | None:
+    """The app's signer, or None when signing is off (no ``signing_key`` and no ``SQUALL_SIGNING_PARAMETER``).
+
+    ``declared`` gives the inputs of the app's periodic schedules, which the stack signs at deploy time.
+    """
     keys = source_for(app, explicit)
-    if keys is None:
-        return None
-
-    def declared() -> list[str]:
-        from squall.scheduling import schedule_input
-
-        return [schedule_input(app, periodic) for periodic in app.periodic_schedules.values()]
-
-    return Signer(keys, declared)
+    return None if keys is None else Signer(keys, declared)
 
 
-def opened(app: Squall, body: str) -> str:
+def opened(app: App, body: str) -> str:
     """The envelope JSON of a received body: verified when the app signs, else any header just dropped."""
     signer = app.signer
     return unverified_json(body) if signer is None else signer.open(body)

@@ -1,6 +1,6 @@
 """DynamoDB expressions for the task item: attribute placeholders, typed values, and the conditions.
 
-Each condition of the state machine is named here once; :mod:`squall.store` composes them into its writes.
+Each condition of the state machine is named here once; :mod:`squall.state.store` composes them into its writes.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from squall.schema import INDEX_PARTITION_ATTRIBUTE, INDEX_SORT_ATTRIBUTE, ErrorInfo, index_keys
+from squall.state.schema import INDEX_PARTITION_ATTRIBUTE, INDEX_SORT_ATTRIBUTE, ErrorInfo, index_keys
 from squall.states import State
 
 # Placeholders for every attribute name: several (name, state, token, result, error) are reserved words.

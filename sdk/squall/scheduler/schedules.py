@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from squall import clock, codec, signing
+from squall import clock
 from squall.errors import InvalidSchedule, ScheduleExists, ScheduleNotFound, TaskDefinitionError
-from squall.scheduling import (
+from squall.scheduler.scheduling import (
     DYNAMIC_PREFIX,
     check_dates,
     check_expression,
@@ -31,10 +31,11 @@ from squall.scheduling import (
     start_date_for,
     target,
 )
+from squall.wire import codec, signing
 
 if TYPE_CHECKING:
-    from squall.app import Squall
-    from squall.task import Signature
+    from squall.protocols import App
+    from squall.tasks.task import Signature
 
 _RATE_UNITS = ((86_400, "day"), (3_600, "hour"), (60, "minute"))
 
@@ -128,7 +129,7 @@ def at_expression(at: datetime | str, timezone: str) -> str:
 class Schedules:
     """The app's dynamic schedules in EventBridge Scheduler: create, get, list, pause, resume, delete."""
 
-    def __init__(self, app: Squall) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     def create(

@@ -1,23 +1,26 @@
-"""Tasks: the declared function, its options, and the context of a run (a call as data: squall.signature)."""
+"""Tasks: the declared function, its options, and the context of a run (a call as data: squall.tasks.signature)."""
 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from squall import codec, limits
-from squall.envelope import valid_task_name
+from squall import limits
 from squall.errors import InvalidArguments, TaskDefinitionError
-from squall.schema import Progress
-from squall.signature import Signature as Signature  # re-exported: callers import it from here or from squall
+from squall.state.schema import Progress
+from squall.tasks.signature import Signature as Signature  # re-exported: callers import it from here or from squall
+from squall.wire import codec
+from squall.wire.envelope import valid_task_name
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from squall.app import Squall
-    from squall.result import AsyncResult
+    from squall.protocols import App
+    from squall.state.result import AsyncResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -147,7 +150,7 @@ class Task(Generic[P, R]):
     for a function returning ``Coroutine[Any, Any, T]``), while calling the task here returns the coroutine.
     """
 
-    def __init__(self, app: Squall, fn: Callable[..., R], options: TaskOptions) -> None:
+    def __init__(self, app: App, fn: Callable[..., R], options: TaskOptions) -> None:
         self.app = app
         self.fn = fn
         self.options = options
@@ -267,3 +270,14 @@ class Task(Generic[P, R]):
         return self.app.send(
             signature, countdown=countdown, eta=eta, task_id=task_id, queue=queue, max_retries=max_retries
         )
+
+
+def default_task_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname``, like Celery; a script run as ``__main__`` uses its file's name."""
+    module = fn.__module__
+    if module == "__main__":
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        file = getattr(main, "__file__", None)
+        module = spec.name if spec is not None else Path(file).stem if file else "main"
+    return f"{module}.{fn.__qualname__}"

@@ -31,7 +31,7 @@ ix_pk, ix_sk       S     keys of the sparse listing index (see :data:`INDEX_NAME
                          ``Squall(index_success=True)``)
 =================  ====  ===============================================================
 
-The writes that move a task between states live in :mod:`squall.store`; everything that reads or names an
+The writes that move a task between states live in :mod:`squall.state.store`; everything that reads or names an
 item's attributes starts here. Items stay small and fixed-size so that each write costs one write unit.
 """
 

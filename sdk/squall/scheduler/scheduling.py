@@ -2,10 +2,10 @@
 
 What runs where:
 
-* a delay of at most 900 s: SQS ``DelaySeconds`` (:mod:`squall.producer`);
-* a longer delay: a one-time ``at()`` schedule in the app's group carrying the envelope (:mod:`squall.delays`);
+* a delay of at most 900 s: SQS ``DelaySeconds`` (:mod:`squall.sending.producer`);
+* a longer delay: a one-time ``at()`` schedule in the app's group carrying the envelope (:mod:`squall.sending.delays`);
 * a periodic task: one recurring schedule per ``@app.periodic`` declaration, created by the CDK stack from
-  :attr:`squall.topology.Topology.schedules`; dynamic schedules: :mod:`squall.schedules`.
+  :attr:`squall.deploy.topology.Topology.schedules`; dynamic schedules: :mod:`squall.scheduler.schedules`.
 
 Names in the app's schedule group (at most 64 of ``[0-9a-zA-Z-_.]``, so user names have 62):
 
@@ -30,8 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from squall import clock, codec, limits, schedule_expr
-from squall.envelope import Envelope
+from squall import clock, limits
 from squall.errors import (
     ConfigurationError,
     InvalidArguments,
@@ -39,12 +38,14 @@ from squall.errors import (
     MessageTooLarge,
     TaskDefinitionError,
 )
-from squall.task import Task
-from squall.topology import ScheduleResource
+from squall.scheduler import schedule_expr
+from squall.tasks.task import Task, default_task_name
+from squall.wire import codec
+from squall.wire.envelope import Envelope
 
 if TYPE_CHECKING:
-    from squall.app import Squall
     from squall.config import Settings
+    from squall.protocols import App
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -224,6 +225,42 @@ def flexible_window(minutes: int | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleResource:
+    """One periodic schedule (``AWS::Scheduler::Schedule``) in the app's schedule group, targeting a queue.
+
+    Its target is the SQS queue ``queue`` (a templated SendMessage target) with the Topology's scheduler
+    role and scheduler DLQ; ``input`` is the envelope template whose task id EventBridge Scheduler
+    completes with ``<aws.scheduler.scheduled-time>`` at each firing (see :func:`schedule_input`).
+    """
+
+    #: Schedule Name: ``p.<periodic name>``.
+    name: str
+    #: The name given to ``@app.periodic`` (``name=``, or the task's name).
+    periodic_name: str
+    #: ScheduleExpression (canonical) and ScheduleExpressionTimezone (IANA).
+    expression: str
+    timezone: str
+    #: Logical queue name: Target.Arn is this queue's ARN.
+    queue: str
+    #: The registered task each firing runs.
+    task: str
+    #: Target.Input: the envelope template (JSON text).
+    input: str
+    #: FlexibleTimeWindow: Mode OFF when None, else FLEXIBLE with this MaximumWindowInMinutes.
+    flexible_window_minutes: int | None
+    #: StartDate and EndDate (aware, UTC), if any.
+    start: datetime | None
+    end: datetime | None
+    #: State: ENABLED or DISABLED.
+    enabled: bool
+    #: Target.RetryPolicy: MaximumRetryAttempts and MaximumEventAgeInSeconds.
+    retry_attempts: int
+    max_event_age: int
+    #: Description shown in the console.
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodicSchedule:
     """A periodic task declared with ``@app.periodic``: what to run, when, and with which arguments."""
 
@@ -263,7 +300,7 @@ class PeriodicDecorator(Protocol):
 
 
 def declare_periodic(
-    app: Squall,
+    app: App,
     expression: str,
     *,
     timezone: str,
@@ -284,8 +321,6 @@ def declare_periodic(
         check_name(name)
 
     def apply(target: Any) -> Any:
-        from squall.app import default_task_name
-
         if isinstance(target, Task):
             if target.app is not app:
                 raise TaskDefinitionError(
@@ -342,7 +377,7 @@ def default_periodic_name(task_name: str) -> str:
     return f"{name[-(MAX_NAME_CHARS - 9) :].lstrip('.')}-{digest}"
 
 
-def schedule_input(app: Squall, periodic: PeriodicSchedule) -> str:
+def schedule_input(app: App, periodic: PeriodicSchedule) -> str:
     """The Target.Input of a periodic schedule: its envelope template (JSON text)."""
     if periodic.task.app is not app:
         raise TaskDefinitionError(f"periodic schedule {periodic.name!r} belongs to another app")
@@ -351,8 +386,8 @@ def schedule_input(app: Squall, periodic: PeriodicSchedule) -> str:
     )
 
 
-def schedule_resources(app: Squall) -> tuple[ScheduleResource, ...]:
-    """The app's periodic schedules as deployable resources (for :func:`squall.topology.describe`)."""
+def schedule_resources(app: App) -> tuple[ScheduleResource, ...]:
+    """The app's periodic schedules as deployable resources (for :func:`squall.deploy.topology.describe`)."""
     return tuple(
         ScheduleResource(
             name=periodic.schedule_name,

@@ -1,6 +1,6 @@
 """Listing tasks by state and time through the store's sparse index: queries, never a table scan.
 
-The index (:data:`squall.schema.INDEX_NAME`) holds a task while it is RETRY, DEAD or REVOKED (and SUCCESS
+The index (:data:`squall.state.schema.INDEX_NAME`) holds a task while it is RETRY, DEAD or REVOKED (and SUCCESS
 with ``Squall(index_success=True)``), partitioned by state, UTC day and a shard, sorted by the time it entered
 that state. Its entry moves when the state changes, so a listing or a count sees each task in its current state
 only: a RETRY whose next attempt started, or a redriven DEAD task, is no longer there. A listing
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock
 from squall.errors import NotIndexed
-from squall.schema import (
+from squall.state.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_SHARDS,
@@ -37,7 +37,7 @@ from squall.schema import (
 from squall.states import State
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
 
 #: Parallel index queries (one per state and shard of a day); boto3 clients are thread-safe.
 QUERY_THREADS = 8
@@ -77,12 +77,12 @@ def parse_duration(text: str) -> float:
     return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
-def indexed_states(app: Squall) -> tuple[State, ...]:
+def indexed_states(app: App) -> tuple[State, ...]:
     """The states the app's index holds."""
     return (*INDEXED_STATES, State.SUCCESS) if app.index_success else INDEXED_STATES
 
 
-def check_states(app: Squall, states: Iterable[State]) -> tuple[State, ...]:
+def check_states(app: App, states: Iterable[State]) -> tuple[State, ...]:
     """``states`` if the index holds them all; NotIndexed says why not and what to do otherwise."""
     wanted = tuple(states)
     held = indexed_states(app)
@@ -115,7 +115,7 @@ def _entry(item: dict[str, Any]) -> TaskEntry:
     )
 
 
-def _query(app: Squall, partition: str, *, low: float, high: float, name: str | None, limit: int | None) -> list[Any]:
+def _query(app: App, partition: str, *, low: float, high: float, name: str | None, limit: int | None) -> list[Any]:
     """Up to ``limit`` index entries of one partition within [low, high], newest first."""
     params: dict[str, Any] = {
         "TableName": app.settings.table,
@@ -159,7 +159,7 @@ def _days(low: float, high: float) -> list[str]:
 
 
 def iter_tasks(
-    app: Squall,
+    app: App,
     *,
     states: Sequence[State] = (),
     name: str | None = None,
@@ -194,7 +194,7 @@ def iter_tasks(
 
 
 def list_tasks(
-    app: Squall,
+    app: App,
     *,
     states: Sequence[State] = (),
     name: str | None = None,
@@ -205,7 +205,7 @@ def list_tasks(
     return list(iter_tasks(app, states=states, name=name, since=since, limit=limit))
 
 
-def counts_by_name(app: Squall, *, since: float = _DAY) -> dict[str, Counter[State]]:
+def counts_by_name(app: App, *, since: float = _DAY) -> dict[str, Counter[State]]:
     """For each task name, how many of its tasks are in each indexed state now, having entered it within ``since``.
 
     Not how many ever entered a state: a task that retried and then succeeded is no longer in RETRY, and it

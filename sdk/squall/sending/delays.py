@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from squall import limits
-from squall.envelope import check_task_id
 from squall.errors import EnqueueError, InvalidSchedule, MessageTooLarge
-from squall.scheduling import (
+from squall.scheduler.scheduling import (
     DELAY_PREFIX,
     HASHED_DELAY_PREFIX,
     flexible_window,
@@ -28,10 +27,11 @@ from squall.scheduling import (
     valid_name,
 )
 from squall.states import State
+from squall.wire.envelope import check_task_id
 
 if TYPE_CHECKING:
-    from squall.app import Squall
-    from squall.producer import Outgoing
+    from squall.protocols import App
+    from squall.sending.producer import Outgoing
 
 
 def long_delay_name(task_id: str) -> str:
@@ -47,7 +47,7 @@ def at_expression(when: float) -> str:
     return f"at({moment.strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
-def send_later(app: Squall, message: Outgoing) -> None:
+def send_later(app: App, message: Outgoing) -> None:
     """Send a task due more than 900 s from now through a one-time ``at()`` schedule.
 
     The task is recorded PENDING with its ETA first (so its AsyncResult shows when it is due), unless the
@@ -106,7 +106,7 @@ class RevokeOutcome(StrEnum):
     RUNNING = "RUNNING"  # an attempt is running and cannot be stopped; nothing changed
 
 
-def revoke(app: Squall, task_id: str) -> RevokeOutcome:
+def revoke(app: App, task_id: str) -> RevokeOutcome:
     """Cancel a task that has not started: delete its long-delay schedule, if any, and mark it REVOKED.
 
     Returns REVOKED, or UNKNOWN when the id had no record before: the REVOKED record is written anyway, since a

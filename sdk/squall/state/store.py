@@ -1,4 +1,4 @@
-"""Task state changes in DynamoDB, each one a conditional write (the item schema is :mod:`squall.schema`).
+"""Task state changes in DynamoDB, each one a conditional write (the item schema is :mod:`squall.state.schema`).
 
 Each transition is one UpdateItem whose condition encodes the state machine; a failed condition returns
 the current item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``, no extra read) and is translated into
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from squall import clock
-from squall import expressions as x
 from squall.errors import ItemTooLarge, LeaseLost, StoreError
-from squall.schema import (
+from squall.state import expressions as x
+from squall.state.schema import (
     Claim,
     ErrorInfo,
     Progress,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from squall import clock
-from squall.envelope import Envelope, check_task_id
 from squall.errors import EnqueueError, InvalidArguments, InvalidSchedule, MessageTooLarge
 from squall.limits import (
     MAX_ETA_AHEAD_SECONDS,
@@ -20,11 +19,12 @@ from squall.limits import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
 )
+from squall.wire.envelope import Envelope, check_task_id
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from squall.task import Signature, Task
+    from squall.tasks.task import Signature, Task
 
 #: Times a batch entry that failed through no fault of the sender (SenderFault false) is sent again.
 SERVER_FAULT_RESENDS = 3
@@ -34,7 +34,7 @@ SERVER_FAULT_RESENDS = 3
 class Outgoing:
     """An encoded task ready to send: its envelope, JSON body, and delay in whole seconds.
 
-    A delay over SQS's 900 s cannot go to SQS: :func:`squall.delays.send_later` sends it.
+    A delay over SQS's 900 s cannot go to SQS: :func:`squall.sending.delays.send_later` sends it.
     """
 
     envelope: Envelope

@@ -30,18 +30,19 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from squall import clock, limits, signing
-from squall.envelope import Envelope
+from squall import clock, limits
 from squall.errors import ConfigurationError, DecodeError
 from squall.states import State
+from squall.wire import signing
+from squall.wire.envelope import Envelope
 from squall.worker.deadletters import OWN_PREFIX, REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from squall.app import Squall
-    from squall.schema import TaskRecord
+    from squall.protocols import App
+    from squall.state.schema import TaskRecord
 
 #: Empty receives in a row after which a queue is taken to be read through (short polling samples servers).
 EMPTY_RECEIVES = 3
@@ -169,14 +170,14 @@ def _release(sqs: SQSClient, url: str, letters: Sequence[DeadLetter]) -> None:
     clock.sleep(0.001)
 
 
-def _queues(app: Squall, queue: str | None) -> list[str]:
+def _queues(app: App, queue: str | None) -> list[str]:
     if queue is None:
         return list(app.settings.queues)
     app.settings.queue(queue)  # ConfigurationError naming the known queues
     return [queue]
 
 
-def peek(app: Squall, queue: str | None = None, *, limit: int | None = 100) -> list[DeadLetter]:
+def peek(app: App, queue: str | None = None, *, limit: int | None = 100) -> list[DeadLetter]:
     """The messages in the app's dead-letter queues (or ``queue``'s), up to ``limit`` per queue, unchanged."""
     letters: list[DeadLetter] = []
     for name in _queues(app, queue):
@@ -191,12 +192,12 @@ def peek(app: Squall, queue: str | None = None, *, limit: int | None = 100) -> l
     return letters
 
 
-def find(app: Squall, ident: str, queue: str | None = None) -> DeadLetter | None:
+def find(app: App, ident: str, queue: str | None = None) -> DeadLetter | None:
     """The dead letter whose message id or task id is ``ident``, if any."""
     return next((m for m in peek(app, queue, limit=None) if ident in (m.message_id, m.task_id)), None)
 
 
-def purge(app: Squall, queue: str | None = None) -> list[str]:
+def purge(app: App, queue: str | None = None) -> list[str]:
     """Delete every message of the dead-letter queues (or ``queue``'s); returns the queues purged.
 
     Task records stay DEAD until they expire. SQS allows one purge per queue per 60 seconds.
@@ -223,7 +224,7 @@ class RedriveReport:
 
 
 def redrive(
-    app: Squall,
+    app: App,
     ids: Sequence[str] | None = None,
     *,
     queue: str | None = None,
@@ -263,7 +264,7 @@ def redrive(
     return report
 
 
-def _reset(app: Squall, letter: DeadLetter, max_redrives: int, report: RedriveReport) -> int | None:
+def _reset(app: App, letter: DeadLetter, max_redrives: int, report: RedriveReport) -> int | None:
     """Step 1. Returns the task's redrive count to send with, -1 for a leftover copy (deleted), None to keep."""
     if letter.task_id is None:
         report.refused.append((letter, f"malformed, no task id: {letter.problem}; inspect it, then purge"))
@@ -286,7 +287,7 @@ def _reset(app: Squall, letter: DeadLetter, max_redrives: int, report: RedriveRe
     return None
 
 
-def _body(app: Squall, letter: DeadLetter, redrives: int) -> str:
+def _body(app: App, letter: DeadLetter, redrives: int) -> str:
     """The message to send back: its envelope with the new redrive count, or the body as it was.
 
     When the app signs, the envelope is opened (its signature checked), made due now (a signed envelope is
@@ -306,7 +307,7 @@ def _body(app: Squall, letter: DeadLetter, redrives: int) -> str:
 
 
 def _send_back(
-    app: Squall, url: str, dlq_url: str, chosen: list[tuple[DeadLetter, MessageTypeDef, int]], report: RedriveReport
+    app: App, url: str, dlq_url: str, chosen: list[tuple[DeadLetter, MessageTypeDef, int]], report: RedriveReport
 ) -> list[DeadLetter]:
     """Steps 2 and 3 for one received batch: SendMessageBatch to the source, then DeleteMessageBatch.
 

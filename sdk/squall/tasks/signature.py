@@ -6,7 +6,7 @@ travel. Its document (:meth:`Signature.to_dict`, read back by :meth:`Signature.f
 
     {"task": "shop.charge", "args": ["o-1", 100], "kwargs": {}, "options": {"countdown": 30, "queue": "reports"}}
 
-Argument values are :mod:`squall.codec` values (a date stays a date; its JSON is a tagged value), so the
+Argument values are :mod:`squall.wire.codec` values (a date stays a date; its JSON is a tagged value), so the
 document can be put as it is in an envelope option. ``options`` holds what :meth:`Squall.send
 <squall.app.Squall.send>` takes per call (:class:`CallOptions`) and is omitted when empty. The document is
 closed: a key or an option this SDK does not know is refused rather than ignored (a call is not made half
@@ -23,16 +23,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
-from squall import codec
-from squall.envelope import max_retries_problem, valid_queue_name, valid_task_id, valid_task_name
 from squall.errors import ConfigurationError, DecodeError, InvalidArguments
+from squall.wire import codec
+from squall.wire.envelope import max_retries_problem, valid_queue_name, valid_task_id, valid_task_name
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from squall.app import Squall
-    from squall.result import AsyncResult
-    from squall.task import Task
+    from squall.protocols import App
+    from squall.state.result import AsyncResult
+    from squall.tasks.task import Task
 
 R = TypeVar("R")
 
@@ -41,7 +41,7 @@ _KEYS = ("task", "args", "kwargs", "options")
 
 
 class CallOptions(TypedDict, total=False):
-    """Per-call options a signature carries: those of :meth:`Task.apply_async <squall.task.Task.apply_async>`."""
+    """Per-call options a signature carries: those of :meth:`Task.apply_async <squall.tasks.task.Task.apply_async>`."""
 
     #: Seconds to wait before the task is due.
     countdown: float
@@ -160,7 +160,7 @@ class Signature(Generic[R]):
     #: Per-call options (countdown, eta, task_id, queue, max_retries), only those given.
     options: CallOptions = field(default_factory=lambda: CallOptions())
     #: The app whose registry holds the task (not data: it is neither compared nor carried).
-    app: Squall | None = field(default=None, compare=False, repr=False)
+    app: App | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ (a list of arguments reads back as the tuple it sends).
@@ -199,7 +199,7 @@ class Signature(Generic[R]):
         return doc
 
     @classmethod
-    def from_dict(cls, app: Squall | None, doc: object) -> Signature[Any]:
+    def from_dict(cls, app: App | None, doc: object) -> Signature[Any]:
         """The signature a document describes, bound to ``app``; DecodeError names what is wrong with it.
 
         ``doc`` holds codec values, as :meth:`to_dict` returns them or as they are read from a message.
@@ -216,7 +216,7 @@ class Signature(Generic[R]):
         return codec.dumps(self.to_dict(), f"signature of {self.name}")
 
     @classmethod
-    def from_json(cls, app: Squall | None, text: str | bytes) -> Signature[Any]:
+    def from_json(cls, app: App | None, text: str | bytes) -> Signature[Any]:
         """The signature of a JSON document; DecodeError says what is wrong with it."""
         try:
             doc = codec.loads(text)
@@ -224,7 +224,7 @@ class Signature(Generic[R]):
             raise DecodeError(f"signature is not valid JSON: {str(exc)[:200]}") from exc
         return cls.from_dict(app, doc)
 
-    def _app(self) -> Squall:
+    def _app(self) -> App:
         if self.app is None:
             raise ConfigurationError(
                 f"the signature of {self.name!r} belongs to no app: make it with task.s(...) or "

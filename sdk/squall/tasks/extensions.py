@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from squall.envelope import Envelope
-    from squall.schema import ErrorInfo
+    from squall.state.schema import ErrorInfo
     from squall.states import State
-    from squall.task import Task
+    from squall.tasks.task import Task
+    from squall.wire.envelope import Envelope
 
-logger = logging.getLogger("squall.extensions")
+logger = logging.getLogger("squall.tasks.extensions")
 
 
 @dataclass(frozen=True, slots=True)

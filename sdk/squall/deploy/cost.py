@@ -6,7 +6,7 @@ It has two inputs, each kept in one place:
   task. The benchmark suite measures them (``python -m bench``, docs/benchmarks.md) and
   ``tests/test_cost.py`` runs the same scenarios at small N and checks the measured counts equal these
   constants, so the model cannot drift from the code;
-* list prices, kept as data with their source and date in ``squall/prices.json``.
+* list prices, kept as data with their source and date in ``squall/deploy/prices.json``.
 
 Everything else (Lambda duration, idle polling) is an assumption the caller can change, and says so.
 """
@@ -74,7 +74,7 @@ SENDS_PER_SCHEDULER_INVOCATION = 1
 EMF_BYTES_PER_INVOCATION = 200
 #: Custom metrics the worker and the reconciler can publish (one per outcome: TaskSucceeded, TaskRetried,
 #: ..., MovedTaskDead, ..., and TaskErrored), each billed per month once it has been emitted; the model
-#: charges all of them, an upper bound (tests/test_cost.py checks the number against squall.worker.handler).
+#: charges all of them, an upper bound (tests/test_cost.py checks the number against squall.handler).
 WORKER_CUSTOM_METRICS = 15
 
 # --- Assumptions (not measurable on a laptop; each is a parameter) -----------------------------------
@@ -114,7 +114,7 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class PriceTable:
-    """The prices in ``squall/prices.json``."""
+    """The prices in ``squall/deploy/prices.json``."""
 
     region: str
     currency: str
@@ -128,7 +128,7 @@ class PriceTable:
 @cache
 def load_prices() -> PriceTable:
     """The price table shipped with Squall."""
-    doc = json.loads(resources.files("squall").joinpath("prices.json").read_text("utf-8"))
+    doc = json.loads(resources.files("squall.deploy").joinpath("prices.json").read_text("utf-8"))
     return PriceTable(
         region=doc["region"],
         currency=doc["currency"],

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from squall import clock, codec
+from squall import clock
 from squall.errors import ResultTimeout, TaskFailed, TaskRevoked
-from squall.schema import ErrorInfo, Progress, TaskRecord
+from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import FINAL_STATES, State
+from squall.wire import codec
 
 if TYPE_CHECKING:
-    from squall.app import Squall
-    from squall.delays import RevokeOutcome
+    from squall.protocols import App
+    from squall.sending.delays import RevokeOutcome
 
 R = TypeVar("R")
 
@@ -26,7 +27,7 @@ _SETTLED_STATES = frozenset({State.SUCCESS, State.REVOKED})
 class AsyncResult(Generic[R]):
     """The state and outcome of task ``id``. An unknown or expired id reads PENDING, as in Celery."""
 
-    def __init__(self, id: str, *, app: Squall, eta: float | None = None) -> None:
+    def __init__(self, id: str, *, app: App, eta: float | None = None) -> None:
         self.id = id
         self.app = app
         self._record: TaskRecord | None = None
@@ -44,7 +45,7 @@ class AsyncResult(Generic[R]):
     def refresh(self) -> TaskRecord | None:
         """Read the task's record now; a SUCCESS or REVOKED record is kept and not read again.
 
-        Every other state is read each time, DEAD included: ``squall.dlq.redrive`` can bring a DEAD task back.
+        Every other state is read each time, DEAD included: ``squall.ops.dlq.redrive`` can bring a DEAD task back.
         """
         if self._record is None or self._record.state not in _SETTLED_STATES:
             self._record = self.app.store.get(self.id)

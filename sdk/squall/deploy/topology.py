@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from squall import limits
 from squall.errors import TaskDefinitionError
-from squall.schema import (
+from squall.scheduler.scheduling import ScheduleResource, schedule_resources
+from squall.state.schema import (
     INDEX_NAME,
     INDEX_PARTITION_ATTRIBUTE,
     INDEX_PROJECTED_ATTRIBUTES,
@@ -23,7 +23,7 @@ from squall.schema import (
 )
 
 if TYPE_CHECKING:
-    from squall.app import Squall
+    from squall.protocols import App
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ class TableResource:
 
     Plus one global secondary index for listing tasks by state and time (``squall tasks``): string partition
     and sort keys, projection INCLUDE of ``index_non_key_attributes``. It is sparse: only failure-path writes
-    set its keys (see :mod:`squall.store`), so a successful task costs no index writes.
+    set its keys (see :mod:`squall.state.store`), so a successful task costs no index writes.
     """
 
     name: str
@@ -167,42 +167,6 @@ class TableResource:
     index_partition_key: str = INDEX_PARTITION_ATTRIBUTE
     index_sort_key: str = INDEX_SORT_ATTRIBUTE
     index_non_key_attributes: tuple[str, ...] = INDEX_PROJECTED_ATTRIBUTES
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleResource:
-    """One periodic schedule (``AWS::Scheduler::Schedule``) in the app's schedule group, targeting a queue.
-
-    Its target is the SQS queue ``queue`` (a templated SendMessage target) with the Topology's scheduler
-    role and scheduler DLQ; ``input`` is the envelope template whose task id EventBridge Scheduler
-    completes with ``<aws.scheduler.scheduled-time>`` at each firing (see :mod:`squall.scheduling`).
-    """
-
-    #: Schedule Name: ``p.<periodic name>``.
-    name: str
-    #: The name given to ``@app.periodic`` (``name=``, or the task's name).
-    periodic_name: str
-    #: ScheduleExpression (canonical) and ScheduleExpressionTimezone (IANA).
-    expression: str
-    timezone: str
-    #: Logical queue name: Target.Arn is this queue's ARN.
-    queue: str
-    #: The registered task each firing runs.
-    task: str
-    #: Target.Input: the envelope template (JSON text).
-    input: str
-    #: FlexibleTimeWindow: Mode OFF when None, else FLEXIBLE with this MaximumWindowInMinutes.
-    flexible_window_minutes: int | None
-    #: StartDate and EndDate (aware, UTC), if any.
-    start: datetime | None
-    end: datetime | None
-    #: State: ENABLED or DISABLED.
-    enabled: bool
-    #: Target.RetryPolicy: MaximumRetryAttempts and MaximumEventAgeInSeconds.
-    retry_attempts: int
-    max_event_age: int
-    #: Description shown in the console.
-    description: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +200,7 @@ def visibility_timeout(sizing: WorkerSizing, batching_window: int) -> int:
     return limits.VISIBILITY_TO_TIMEOUT_RATIO * sizing.timeout + batching_window
 
 
-def check_fits(app: Squall, sizing: WorkerSizing) -> None:
+def check_fits(app: App, sizing: WorkerSizing) -> None:
     """Refuse a task whose declared ``expected_duration`` can never fit in one worker invocation."""
     room = sizing.timeout - limits.DEADLINE_MARGIN_SECONDS
     for task in app.tasks.values():
@@ -255,7 +219,7 @@ def resource_prefix(app: str) -> str:
 
 
 def describe(
-    app: Squall,
+    app: App,
     sizing: WorkerSizing | None = None,
     overrides: Mapping[str, Mapping[str, int | None]] | None = None,
 ) -> Topology:
@@ -281,7 +245,6 @@ def describe(
                 max_concurrency=queue.max_concurrency,
             )
         )
-    from squall.scheduling import schedule_resources  # scheduling builds on this module's types
 
     return Topology(
         app=app.name,

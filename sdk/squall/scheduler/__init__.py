@@ -1,0 +1,1 @@
+"""EventBridge Scheduler: schedule expressions, periodic schedules and schedules made at run time."""

@@ -1,0 +1,1 @@
+"""Sending: the producer (SendMessage, batches) and delays, including long ones and revokes."""

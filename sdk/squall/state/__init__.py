@@ -1,0 +1,1 @@
+"""Task state in DynamoDB: the item's schema, the store's named conditions and writes, results."""

@@ -1,0 +1,1 @@
+"""Task definitions: the declared function and its options, signatures (calls as data), extensions."""
