@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from squall.errors import InvalidSchedule
-from squall.scheduler.schedule_expr import ScheduleExpression, next_fire_after, parse, preview
+from squall.scheduler.firings import next_fire_after, preview
+from squall.scheduler.schedule_expr import ScheduleExpression, parse
 
 JAN_1_2026 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")

@@ -7,20 +7,21 @@ directly, so that looking never changes receive counts or visibility.
 
 Where moto differs from AWS in a way that would hide a bug, a correction below makes it behave as AWS
 documents; :func:`as_on_aws` enters them all for the duration of ``local.run``. Each is a context manager
-that replaces one or two moto methods and puts the originals back on exit.
+that replaces one or two moto methods and puts the originals back on exit. The one correction of moto's
+DynamoDB lives in :mod:`squall.local.motoshim_dynamodb`; this module holds the rest of moto's internals.
 """
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from squall import clock
-from squall.limits import DYNAMODB_MAX_ITEM_BYTES, SQS_MAX_VISIBILITY_SECONDS
+from squall.limits import SQS_MAX_VISIBILITY_SECONDS
+from squall.local.motoshim_dynamodb import update_item_is_all_or_nothing
+from squall.local.replacing import replaced
 
 #: The account moto uses unless told otherwise.
 ACCOUNT_ID = "123456789012"
@@ -78,17 +79,6 @@ def scheduler_follows_squall_clock() -> Iterator[None]:
 
 
 # --- corrections: moto made to behave as AWS documents ------------------------------------------------
-
-
-@contextmanager
-def _replaced(owner: Any, name: str, wrap: Callable[[Any], Any]) -> Iterator[None]:
-    """Within the block, ``owner.name`` is ``wrap(original)``; the original is put back on exit."""
-    original = getattr(owner, name)
-    setattr(owner, name, wrap(original))
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
 
 
 def _now_ms() -> float:
@@ -154,10 +144,10 @@ def visibility_cap_counts_from_receive() -> Iterator[None]:
         return patched
 
     with ExitStack() as stack:
-        stack.enter_context(_replaced(models.Message, "mark_received", mark_received))
-        stack.enter_context(_replaced(models.SQSBackend, "change_message_visibility", change_message_visibility))
+        stack.enter_context(replaced(models.Message, "mark_received", mark_received))
+        stack.enter_context(replaced(models.SQSBackend, "change_message_visibility", change_message_visibility))
         stack.enter_context(
-            _replaced(models.SQSBackend, "change_message_visibility_batch", change_message_visibility_batch)
+            replaced(models.SQSBackend, "change_message_visibility_batch", change_message_visibility_batch)
         )
         yield
 
@@ -211,8 +201,8 @@ def retention_deletes_messages() -> Iterator[None]:
         return patched
 
     with ExitStack() as stack:
-        stack.enter_context(_replaced(models.SQSBackend, "receive_message", receive_message))
-        stack.enter_context(_replaced(responses.SQSResponse, "get_queue_attributes", get_queue_attributes))
+        stack.enter_context(replaced(models.SQSBackend, "receive_message", receive_message))
+        stack.enter_context(replaced(responses.SQSResponse, "get_queue_attributes", get_queue_attributes))
         yield
 
 
@@ -235,7 +225,7 @@ def stale_receipt_handle_deletes_nothing() -> Iterator[None]:
 
         return patched
 
-    with _replaced(models.Queue, "delete_message", delete_message):
+    with replaced(models.Queue, "delete_message", delete_message):
         yield
 
 
@@ -286,81 +276,9 @@ def redrive_marks_dead_letter_source() -> Iterator[None]:
         return patched
 
     with ExitStack() as stack:
-        stack.enter_context(_replaced(models.SQSBackend, "receive_message", receive_message))
-        stack.enter_context(_replaced(responses.SQSResponse, "receive_message", render))
+        stack.enter_context(replaced(models.SQSBackend, "receive_message", receive_message))
+        stack.enter_context(replaced(responses.SQSResponse, "receive_message", render))
         yield
-
-
-@contextmanager
-def update_item_is_all_or_nothing() -> Iterator[None]:
-    """An UpdateItem that fails changes nothing, as on AWS; and the size limit applies to the item it leaves.
-
-    AWS (DynamoDB Developer Guide, "Working with items": every write is atomic, all or nothing; "Item size":
-    the limit is on the item as written, 400 KB). moto applies an UpdateExpression's actions one by one and
-    checks the size after each SET, before a REMOVE in the same expression takes effect: an update that
-    replaces a large attribute with another is refused although its result fits, and one refused late
-    leaves the earlier actions applied (an update of an absent item leaves a new item holding only its
-    key). Here moto's per-action check is off during an update; the finished item is checked against
-    DynamoDB's limit, and the item is put back as it was when the update is refused or raises.
-    """
-    from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
-
-    updating = threading.local()
-
-    def setitem(original: Any) -> Any:
-        def patched(self: Any, key: str, value: Any) -> None:
-            if getattr(updating, "active", False):
-                dict.__setitem__(self, key, value)
-            else:
-                original(self, key, value)
-
-        return patched
-
-    def update_item(original: Any) -> Any:
-        def patched(backend: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-            table = backend.get_table(table_name)
-            range_name = table.range_key_attr
-            if table.hash_key_attr not in key or (range_name is not None and range_name not in key):
-                return original(backend, table_name, key, *args, **kwargs)  # moto refuses it before any change
-            hash_value = DynamoType(key[table.hash_key_attr])
-            range_value = DynamoType(key[range_name]) if range_name is not None else None
-            before = copy.deepcopy(table.get_item(hash_value, range_value))
-            updating.active = True
-            try:
-                result = original(backend, table_name, key, *args, **kwargs)
-                after = table.get_item(hash_value, range_value)
-                if after is not None and after.size() > DYNAMODB_MAX_ITEM_BYTES:
-                    raise ItemSizeTooLarge
-                return result
-            except BaseException:
-                _put_back(table, hash_value, range_value, before)
-                raise
-            finally:
-                updating.active = False
-
-        return patched
-
-    with _replaced(DynamoDBBackend, "update_item", update_item), _replaced(LimitedSizeDict, "__setitem__", setitem):
-        yield
-
-
-def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
-    """Make ``item`` (None: no item) what ``table`` holds under the key again, without a stream record."""
-    if range_value is None:
-        if item is None:
-            table.items.pop(hash_value, None)
-        else:
-            table.items[hash_value] = item
-        return
-    bucket = table.items[hash_value]
-    if item is None:
-        bucket.pop(range_value, None)
-        if not bucket:
-            del table.items[hash_value]
-    else:
-        bucket[range_value] = item
 
 
 #: Every correction :func:`as_on_aws` enters, in order.

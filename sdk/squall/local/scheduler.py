@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from squall.errors import InvalidSchedule
-from squall.scheduler import schedule_expr
+from squall.scheduler import firings, schedule_expr
 from squall.scheduler.scheduling import scheduled_time_text
 
 if TYPE_CHECKING:
@@ -106,14 +106,14 @@ class _Schedule:
         """The first fire time strictly after ``cursor``, within StartDate/EndDate; None if none."""
         expr = self.expression
         if expr.kind == "at":
-            moment = schedule_expr.next_fire_after(expr, self.timezone, _utc(cursor))
+            moment = firings.next_fire_after(expr, self.timezone, _utc(cursor))
             return None if moment is None else moment.timestamp()  # at() ignores StartDate and EndDate
         if expr.rate is not None:
             anchor, step = self.start if self.start is not None else self.created, expr.rate.total_seconds()
             fire = anchor if cursor < anchor else anchor + step * (math.floor((cursor - anchor) / step) + 1)
         else:
             after = cursor if self.start is None else max(cursor, self.start - _EPSILON)
-            moment = schedule_expr.next_fire_after(expr, self.timezone, _utc(after))
+            moment = firings.next_fire_after(expr, self.timezone, _utc(after))
             if moment is None:
                 return None
             fire = moment.timestamp()
