@@ -6,7 +6,9 @@ construct it concerns (it covers that construct's children only), and says why i
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from typing import cast
+
+from aws_cdk import Acknowledgment, App, CfnElement, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
@@ -108,3 +110,12 @@ def acknowledge(service: SquallService) -> None:
         "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
         "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
     )
+    stack = Stack.of(service)
+    for name, bucket in service.extension_resources.buckets.items():
+        logical = stack.resolve(stack.get_logical_id(cast(CfnElement, bucket.node.default_child)))  # its CfnBucket
+        _ack(
+            service.worker.role,
+            f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/*]",
+            f"An extension declared bucket {name!r} and the worker's access to its objects, whose keys it chooses at "
+            "run time; the wildcard is confined to that one bucket's objects, and the actions to the declared grants.",
+        )

@@ -11,10 +11,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+
+from squall.tasks.resources import ExtensionBucket, ExtensionTable, Grant
+from squall.wire import signing
+
+#: What each grant an extension declares (squall.tasks.resources) allows on its table's items.
+TABLE_GRANTS: Mapping[Grant, tuple[str, ...]] = {
+    "read": ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"),
+    "write": ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+}
+#: ... on its bucket's objects, and on the bucket itself (ListBucket, so that a missing key reads as missing
+#: rather than as access denied).
+OBJECT_GRANTS: Mapping[Grant, tuple[str, ...]] = {
+    "read": ("s3:GetObject",),
+    "write": ("s3:PutObject", "s3:DeleteObject"),
+}
+BUCKET_GRANTS: Mapping[Grant, tuple[str, ...]] = {"read": ("s3:ListBucket",), "write": ()}
 
 
 def on_queues(*, actions: Sequence[str], queues: Iterable[sqs.IQueue], sid: str | None = None) -> iam.PolicyStatement:
@@ -35,6 +52,23 @@ def on_task_records(
     return _statement("dynamodb", actions, resources, sid=sid)
 
 
+def on_extension_table(*, declared: ExtensionTable, table: dynamodb.ITable) -> iam.PolicyStatement:
+    """The item actions of the grants an extension declares on its table (no index: extension tables have none)."""
+    actions = [action for grant in declared.grants for action in TABLE_GRANTS[grant]]
+    return _statement("dynamodb", actions, [table.table_arn], sid=f"ExtensionTable{_pascal(declared.name)}")
+
+
+def on_extension_bucket(*, declared: ExtensionBucket, bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+    """The actions of the grants an extension declares on its bucket: on its objects, and ListBucket on itself."""
+    sid = f"ExtensionBucket{_pascal(declared.name)}"
+    objects = [action for grant in declared.grants for action in OBJECT_GRANTS[grant]]
+    statements = [_statement("s3", objects, [bucket.arn_for_objects("*")], sid=f"{sid}Objects")]
+    listing = [action for grant in declared.grants for action in BUCKET_GRANTS[grant]]
+    if listing:
+        statements.append(_statement("s3", listing, [bucket.bucket_arn], sid=f"{sid}Listing"))
+    return statements
+
+
 def on_schedules(*, actions: Sequence[str], stack: Stack, group: str, sid: str | None = None) -> iam.PolicyStatement:
     """``scheduler:`` actions on the schedules of ``group``: named at run time, the ARN pattern keeps them in it."""
     schedules = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{group}/*")
@@ -49,6 +83,30 @@ def read_parameter(*, arn: str, sid: str | None = None) -> iam.PolicyStatement:
 def read_secret(*, arn: str, sid: str | None = None) -> iam.PolicyStatement:
     """``secretsmanager:GetSecretValue`` on one secret (its ARN, or a pattern of its six-character suffix)."""
     return _statement("secretsmanager", ["secretsmanager:GetSecretValue"], [arn], sid=sid)
+
+
+def read_signing_keys(*, stack: Stack, reference: str | None, sid: str | None = None) -> iam.PolicyStatement | None:
+    """Reading the signing keyring ``reference`` names (``ssm:<name>`` or ``secretsmanager:<name>``), if any.
+
+    SSM SecureStrings under the AWS managed key aws/ssm need no kms:Decrypt grant: that key's policy
+    admits use through SSM in the account.
+    """
+    if not reference:
+        return None
+    service, name = signing.parse_reference(reference)
+    if name.startswith("arn:"):
+        arn = name
+    elif service == "ssm":
+        arn = stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+    else:
+        # Secrets Manager appends six random characters to a secret's ARN.
+        arn = stack.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{name}-??????",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+    return read_parameter(sid=sid, arn=arn) if service == "ssm" else read_secret(sid=sid, arn=arn)
 
 
 def pass_role(*, role: iam.IRole, to_service: str, sid: str | None = None) -> iam.PolicyStatement:
@@ -76,3 +134,8 @@ def _statement(
     return iam.PolicyStatement(
         sid=sid, actions=list(actions), resources=list(resources), conditions=dict(conditions) if conditions else None
     )
+
+
+def _pascal(name: str) -> str:
+    """A declared resource name (lowercase, digits, '-') as part of a statement id, which takes letters and digits."""
+    return "".join(part.capitalize() for part in name.split("-"))

@@ -9,11 +9,10 @@ the intake queue, where the source queues' redrive policies move what the worker
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -23,6 +22,7 @@ from constructs import Construct
 from infra import packaging, policies
 from infra.constructs import (
     BundleProps,
+    ExtensionResources,
     IntakeQueue,
     Monitoring,
     SquallFunction,
@@ -30,19 +30,19 @@ from infra.constructs import (
     TaskScheduler,
     TaskTable,
 )
+from infra.names import (
+    ENV_CONFIG_BUDGET_BYTES,
+    SSM_STANDARD_MAX_BYTES,
+    check_document_size,
+    check_names,
+)
+from infra.names import estimated_document_bytes as estimated_document_bytes  # re-exported: tests read it here
 from infra.options import APP, QUEUES, DeployOptions
-from squall import config, limits
+from squall import config
 from squall.app import Squall
 from squall.deploy.topology import Topology, describe
 from squall.errors import ConfigurationError
-from squall.wire import signing
 from squall.worker.metrics import METRICS_NAMESPACE
-
-#: Lambda allows 4 KB of environment in total; above this the worker reads its settings from SSM instead.
-ENV_CONFIG_BUDGET_BYTES = 3_500
-#: SSM parameter value limits, in bytes: Standard tier (free) and Advanced tier ($0.05 per month).
-SSM_STANDARD_MAX_BYTES = 4_096
-SSM_ADVANCED_MAX_BYTES = 8_192
 
 
 class SquallService(Construct):
@@ -90,6 +90,16 @@ class SquallService(Construct):
         )
         # Periodic tasks declared with @app.periodic, exactly as the Topology describes them.
         self.schedules = [self.scheduler.add_schedule(resource) for resource in self.topology.schedules]
+        # What the app's extensions declare (Extension.resources()); the worker's grants on them are below.
+        self.extension_resources = ExtensionResources(
+            self,
+            "Extensions",
+            tables=self.topology.extension_tables,
+            buckets=self.topology.extension_buckets,
+            removal_policy=removal,
+            deletion_protection=options.deletion_protection,
+            log_retention_days=options.log_retention_days,
+        )
 
         # The Settings document (squall.config) built from the deployed resources' tokens: producers read
         # it from the SSM parameter, the worker from SQUALL_CONFIG.
@@ -114,12 +124,7 @@ class SquallService(Construct):
             intake_arn=self.intake.queue_arn,
         )
         document = Stack.of(self).to_json_string(self.settings.to_document())
-        size = estimated_document_bytes(self.topology)
-        if size > SSM_ADVANCED_MAX_BYTES:
-            raise ConfigurationError(
-                f"app {app.name!r}: its settings (~{size} bytes for {len(self.queues)} queues) exceed SSM's "
-                f"{SSM_ADVANCED_MAX_BYTES}-byte limit; split the app or declare fewer queues"
-            )
+        size = check_document_size(self.topology)
         self.parameter = ssm.StringParameter(
             self,
             "Settings",
@@ -179,7 +184,7 @@ class SquallService(Construct):
         dead_letters = [q.dead_letter_queue for q in self.queues.values()]
         # Statements granted in more than one place, built once.
         read_settings = policies.read_parameter(sid="ReadSettings", arn=self.parameter.parameter_arn)
-        read_keys = self._read_signing_keys(options.signing_parameter)
+        read_keys = policies.read_signing_keys(sid="ReadSigningKeys", stack=stack, reference=options.signing_parameter)
         pass_scheduler_role = policies.pass_role(
             sid="PassSchedulerRole", role=self.scheduler.role, to_service="scheduler.amazonaws.com"
         )
@@ -211,6 +216,16 @@ class SquallService(Construct):
             )
         )
         function.add_to_role_policy(pass_scheduler_role)
+        # Exactly the grants each extension declares on its tables and buckets (extensions run in the worker only).
+        # Their names are derived where they are used (squall.deploy.topology.table_name, bucket_name).
+        made = self.extension_resources
+        for t in self.topology.extension_tables:
+            function.add_to_role_policy(
+                policies.on_extension_table(declared=t.declared, table=made.tables[t.declared.name])
+            )
+        for b in self.topology.extension_buckets:
+            for statement in policies.on_extension_bucket(declared=b.declared, bucket=made.buckets[b.declared.name]):
+                function.add_to_role_policy(statement)
 
         # --- the reconciler's permissions -----------------------------------------------------------------
         # Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the intake queue only.
@@ -322,32 +337,6 @@ class SquallService(Construct):
             alarm_email=options.alarm_email,
         )
 
-    def _read_signing_keys(self, reference: str | None) -> iam.PolicyStatement | None:
-        """Reading the signing keyring named by ``squall:signingParameter``, if any.
-
-        SSM SecureStrings under the AWS managed key aws/ssm need no kms:Decrypt grant: that key's policy
-        admits use through SSM in the account.
-        """
-        if not reference:
-            return None
-        service, name = signing.parse_reference(reference)
-        stack = Stack.of(self)
-        if name.startswith("arn:"):
-            arn = name
-        elif service == "ssm":
-            arn = stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/"))
-        else:
-            # Secrets Manager appends six random characters to a secret's ARN.
-            arn = stack.format_arn(
-                service="secretsmanager",
-                resource="secret",
-                resource_name=f"{name}-??????",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-        if service == "ssm":
-            return policies.read_parameter(sid="ReadSigningKeys", arn=arn)
-        return policies.read_secret(sid="ReadSigningKeys", arn=arn)
-
 
 class SquallStack(Stack):
     """The ``cdk deploy`` stack: one :class:`SquallService` and the outputs producers need."""
@@ -393,66 +382,10 @@ class SquallStack(Stack):
         )
         CfnOutput(self, "ReconcilerFunctionName", value=self.service.reconciler.function.function_name)
         CfnOutput(self, "DashboardName", value=self.service.monitoring.dashboard.dashboard_name)
-
-
-def estimated_document_bytes(topology: Topology) -> int:
-    """An upper bound of the Settings document's size once deployed: names at their longest."""
-    region, account, partition = "x" * 16, "0" * 12, "aws-us-gov"
-
-    def arn(name: str) -> str:
-        return f"arn:{partition}:sqs:{region}:{account}:{name}"
-
-    def url(name: str) -> str:
-        return f"https://sqs.{region}.amazonaws.com.cn/{account}/{name}"
-
-    settings = config.Settings(
-        app=topology.app,
-        region=region,
-        table=topology.table.name,
-        queues={
-            r.name: config.QueueAddress(
-                url(r.queue_name), arn(r.queue_name), url(r.dlq_name), arn(r.dlq_name), r.max_receive_count
+        extensions = self.service.extension_resources
+        for name, table in extensions.tables.items():
+            CfnOutput(self, f"ExtensionTable-{name}", value=table.table_name, description=f"Extension table {name!r}")
+        for name, bucket in extensions.buckets.items():
+            CfnOutput(
+                self, f"ExtensionBucket-{name}", value=bucket.bucket_name, description=f"Extension bucket {name!r}"
             )
-            for r in topology.queues
-        },
-        schedule_group=topology.schedule_group,
-        scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{topology.scheduler_role_name}",
-        scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
-        intake_url=url(topology.intake.name),
-        intake_arn=arn(topology.intake.name),
-    )
-    return len(json.dumps(settings.to_document(), separators=(",", ":")))
-
-
-def check_names(topology: Topology) -> None:
-    """Refuse, at synth, a name AWS would refuse at deploy time; the error says what to shorten."""
-    limited = [(name, limits.SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
-    limited += [
-        (topology.intake.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"),
-        (topology.scheduler_role_name, limits.IAM_MAX_ROLE_NAME_CHARS, "IAM role"),
-        (topology.schedule_group, limits.SCHEDULER_MAX_GROUP_NAME_CHARS, "schedule group"),
-        (topology.table.name, limits.DYNAMODB_MAX_TABLE_NAME_CHARS, "DynamoDB table"),
-        *((s.name, limits.SCHEDULER_MAX_NAME_CHARS, "schedule") for s in topology.schedules),
-    ]
-    for name, most, what in limited:
-        if len(name) > most:
-            queue = next((q.name for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
-            periodic = next((s.periodic_name for s in topology.schedules if name == s.name), None)
-            shorten = (
-                f"the periodic task name {periodic!r}"
-                if periodic
-                else f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
-            )
-            raise ConfigurationError(
-                f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"
-            )
-    if len(topology.table.name) < limits.DYNAMODB_MIN_TABLE_NAME_CHARS:
-        raise ConfigurationError(
-            f"DynamoDB table name {topology.table.name!r} is under AWS's {limits.DYNAMODB_MIN_TABLE_NAME_CHARS} "
-            "characters: lengthen the app name"
-        )
-
-
-def _queue_names(topology: Topology) -> list[str]:
-    names = [name for q in topology.queues for name in (q.queue_name, q.dlq_name)]
-    return [*names, topology.intake.name, topology.scheduler_dlq_name]

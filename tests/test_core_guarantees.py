@@ -23,7 +23,7 @@ from squall.limits import (
 )
 from squall.local import Runtime
 from squall.ops import dlq
-from squall.scheduler.scheduling import schedule_input
+from squall.scheduler.periodic import schedule_input
 from squall.wire import signing as sig
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 

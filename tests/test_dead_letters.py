@@ -12,7 +12,7 @@ import pytest
 from squall import Squall, State, TaskContext
 from squall.local import Runtime
 from squall.states import FINAL_STATES
-from squall.worker.execution import REASON_ATTRIBUTE, RECEIVES_ATTRIBUTE, SOURCE_ATTRIBUTE, TASK_ID_ATTRIBUTE
+from squall.worker.deadletters import REASON_ATTRIBUTE, RECEIVES_ATTRIBUTE, SOURCE_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 if TYPE_CHECKING:
     from conftest import ApiCalls

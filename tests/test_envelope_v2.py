@@ -21,7 +21,7 @@ from squall.local import Runtime
 from squall.scheduler import scheduling
 from squall.wire import codec
 from squall.wire.envelope import OPTIONS, V1, V2, VERSIONS, Envelope, Option, declare_option
-from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
+from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = sorted((ROOT / "tests" / "vectors").glob("*.json"))

@@ -17,7 +17,8 @@ from squall.deploy.topology import describe
 from squall.errors import ConfigurationError, EncodeError
 from squall.local import Runtime
 from squall.local.scheduler import fill_context
-from squall.scheduler.scheduling import SCHEDULED_TIME, schedule_input
+from squall.scheduler.periodic import schedule_input
+from squall.scheduler.scheduling import SCHEDULED_TIME
 from squall.sending.delays import long_delay_name
 from squall.wire.envelope import Envelope, valid_task_id
 

@@ -12,7 +12,7 @@ import pytest
 from squall import SCHEDULED_TIME, ScheduleNotFound, Squall, State, local
 from squall.local import Runtime
 from squall.local.scheduler import fill_context
-from squall.scheduler.scheduling import schedule_input
+from squall.scheduler.periodic import schedule_input
 
 
 def now(rt: Runtime) -> datetime:

@@ -15,7 +15,8 @@ from infra import policies
 from infra.constructs.queues import secure_queue
 from squall import limits
 from squall.deploy.topology import Topology
-from squall.scheduler.scheduling import ScheduleResource, start_date_for
+from squall.scheduler.periodic import ScheduleResource
+from squall.scheduler.scheduling import start_date_for
 
 
 class TaskScheduler(Construct):
@@ -69,7 +70,7 @@ class TaskScheduler(Construct):
     def add_schedule(self, resource: ScheduleResource, *, now: datetime | None = None) -> scheduler.CfnSchedule:
         """Declare ``resource`` as it is described: a templated SendMessage target, retry policy and DLQ.
 
-        The properties mirror :func:`squall.scheduler.scheduling.schedule_request`, which the local runtime sends.
+        The properties mirror :func:`squall.scheduler.periodic.schedule_request`, which the local runtime sends.
         ``now`` (default: synth time) moves a past StartDate forward, as the service refuses one in the past.
         """
         if resource.queue not in self.queues:

@@ -33,8 +33,9 @@ from squall.errors import (
     TaskNotRegistered,
     TaskRevoked,
 )
+from squall.scheduler.periodic import PeriodicSchedule
 from squall.scheduler.schedules import ScheduleInfo, ScheduleSummary
-from squall.scheduler.scheduling import SCHEDULED_TIME, PeriodicSchedule, preview_schedule
+from squall.scheduler.scheduling import SCHEDULED_TIME, preview_schedule
 from squall.sending.delays import RevokeOutcome
 from squall.state.result import AsyncResult
 from squall.state.schema import ErrorInfo, Progress

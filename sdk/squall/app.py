@@ -5,18 +5,19 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from squall import config, limits
 from squall.deploy.topology import Queue, describe
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
-from squall.scheduler import scheduling
+from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
 from squall.sending import delays, producer
 from squall.state.result import AsyncResult
 from squall.state.store import TaskStore, TransitionListener
 from squall.tasks.extensions import Extension
-from squall.tasks.task import Signature, Task, TaskContext, TaskOptions, default_task_name
+from squall.tasks.options import TaskOptionArgs, task_options
+from squall.tasks.task import Signature, Task, TaskContext, default_task_name
 from squall.wire import signing
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class Squall:
         self.default_queue = next(iter(self.queues))
         self.tasks: dict[str, Task[..., Any]] = {}
         #: Periodic schedules declared with :meth:`periodic`, by name.
-        self.periodic_schedules: dict[str, scheduling.PeriodicSchedule] = {}
+        self.periodic_schedules: dict[str, periodic.PeriodicSchedule] = {}
         self._settings = settings
         self._session = session
         self._clients: dict[str, Any] = {}
@@ -89,88 +90,31 @@ class Squall:
 
     @overload
     def task(
-        self,
-        *,
-        bind: Literal[True],
-        name: str | None = ...,
-        queue: str | None = ...,
-        max_retries: int = ...,
-        retry_backoff: float | bool = ...,
-        retry_backoff_max: float = ...,
-        retry_jitter: bool = ...,
-        autoretry_for: Sequence[type[BaseException]] = ...,
-        dont_autoretry_for: Sequence[type[BaseException]] = ...,
-        ignore_result: bool = ...,
-        result_ttl: int = ...,
-        expected_duration: float | None = ...,
+        self, *, bind: Literal[True], **options: Unpack[TaskOptionArgs]
     ) -> Callable[[Callable[Concatenate[TaskContext, P], R]], Task[P, R]]: ...
 
     @overload
     def task(
-        self,
-        *,
-        bind: Literal[False] = ...,
-        name: str | None = ...,
-        queue: str | None = ...,
-        max_retries: int = ...,
-        retry_backoff: float | bool = ...,
-        retry_backoff_max: float = ...,
-        retry_jitter: bool = ...,
-        autoretry_for: Sequence[type[BaseException]] = ...,
-        dont_autoretry_for: Sequence[type[BaseException]] = ...,
-        ignore_result: bool = ...,
-        result_ttl: int = ...,
-        expected_duration: float | None = ...,
+        self, *, bind: Literal[False] = ..., **options: Unpack[TaskOptionArgs]
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(  # type: ignore[misc]  # mypy misreads ParamSpec-only overload returns
-        self,
-        fn: Callable[..., Any] | None = None,
-        /,
-        *,
-        bind: bool = False,
-        name: str | None = None,
-        queue: str | None = None,
-        max_retries: int = limits.DEFAULT_MAX_RETRIES,
-        retry_backoff: float | bool = limits.DEFAULT_RETRY_BACKOFF,
-        retry_backoff_max: float = limits.DEFAULT_RETRY_BACKOFF_MAX,
-        retry_jitter: bool = True,
-        autoretry_for: Sequence[type[BaseException]] = (Exception,),
-        dont_autoretry_for: Sequence[type[BaseException]] = (),
-        ignore_result: bool = False,
-        result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS,
-        expected_duration: float | None = None,
+        self, fn: Callable[..., Any] | None = None, /, *, bind: bool = False, **options: Unpack[TaskOptionArgs]
     ) -> Any:
         """Declare a task; usable bare (``@app.task``) or with options (``@app.task(max_retries=5)``).
 
+        The options are :class:`~squall.tasks.options.TaskOptionArgs` (described on ``TaskOptions``);
         ``expected_duration`` (seconds) is the longest one run should take: the worker starts a run only with
         that much of its invocation left (plus a margin for the writes), else hands the message back unspent.
+        Options the app's extensions declare go in ``extra={...}`` (docs/extending.md).
         """
 
         def register(function: Callable[..., Any]) -> Task[Any, Any]:
-            options = TaskOptions(
-                name=name or default_task_name(function),
-                queue=queue or self.default_queue,
-                max_retries=max_retries,
-                retry_backoff=0.0 if retry_backoff is False else float(retry_backoff),
-                retry_backoff_max=retry_backoff_max,
-                retry_jitter=retry_jitter,
-                autoretry_for=tuple(autoretry_for),
-                dont_autoretry_for=tuple(dont_autoretry_for),
-                ignore_result=ignore_result,
-                result_ttl=result_ttl,
-                bind=bind,
-                expected_duration=expected_duration,
-            )
-            if options.queue not in self.queues:
-                raise TaskDefinitionError(
-                    f"task {options.name!r} names queue {options.queue!r}, which app {self.name!r} does not "
-                    f"declare; declared: {', '.join(self.queues)}"
-                )
-            if options.name in self.tasks:
-                raise TaskDefinitionError(f"two tasks are named {options.name!r}; give one of them name='...'")
-            task: Task[Any, Any] = Task(self, function, options)
-            self.tasks[options.name] = task
+            declared = task_options(options, name=default_task_name(function), bind=bind, app=self)
+            if declared.name in self.tasks:
+                raise TaskDefinitionError(f"two tasks are named {declared.name!r}; give one of them name='...'")
+            task: Task[Any, Any] = Task(self, function, declared)
+            self.tasks[declared.name] = task
             return task
 
         return register(fn) if fn is not None else register
@@ -187,7 +131,7 @@ class Squall:
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
         enabled: bool = True,
-    ) -> scheduling.PeriodicDecorator:
+    ) -> periodic.PeriodicDecorator:
         """Run a task on a schedule: ``@app.periodic("cron(0 9 ? * MON-FRI *)", timezone="Europe/Berlin")``.
 
         Applied to a function it declares the task too (``@app.task`` defaults); applied to a Task it
@@ -195,7 +139,7 @@ class Squall:
         expression, time zone, window and dates are checked here; ``name`` (default: the task's name) names
         the schedule. Each firing is a task with id ``p.<name>@<scheduled time>``. See docs/scheduling.md.
         """
-        return scheduling.declare_periodic(
+        return periodic.declare_periodic(
             self,
             expression,
             timezone=timezone,
@@ -310,7 +254,7 @@ class Squall:
         return self._signer
 
     def _periodic_inputs(self) -> list[str]:
-        return [scheduling.schedule_input(self, periodic) for periodic in self.periodic_schedules.values()]
+        return [periodic.schedule_input(self, declared) for declared in self.periodic_schedules.values()]
 
     @property
     def settings(self) -> config.Settings:

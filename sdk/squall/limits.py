@@ -173,3 +173,20 @@ SCHEDULER_MAX_GROUP_NAME_CHARS = 64
 #: Shortest and longest DynamoDB table name, in characters (DynamoDB Developer Guide, "Naming rules").
 DYNAMODB_MIN_TABLE_NAME_CHARS = 3
 DYNAMODB_MAX_TABLE_NAME_CHARS = 255
+#: Longest name of a DynamoDB key attribute or TTL attribute, in characters (botocore dynamodb model,
+#: KeySchemaAttributeName and TimeToLiveAttributeName: 1-255).
+DYNAMODB_MAX_ATTRIBUTE_NAME_CHARS = 255
+
+# --- S3 (Amazon S3 User Guide, "General purpose bucket naming rules" and "Namespaces for general purpose
+# buckets", 2026) -------------------------------------------------------------------------------------------
+
+#: Longest general purpose bucket name, in characters: 3-63 lowercase letters, digits, '.' and '-', beginning
+#: and ending with a letter or digit. Names are unique per partition unless in an account regional namespace.
+S3_MAX_BUCKET_NAME_CHARS = 63
+#: A bucket in the account regional namespace (since March 2026; not offered in me-south-1 or me-central-1)
+#: is named ``<prefix>-<account id>-<region>-an`` and only its account can create it: the last part.
+S3_ACCOUNT_REGIONAL_SUFFIX = "-an"
+#: Digits of an AWS account id, which the account regional namespace puts in the bucket name.
+AWS_ACCOUNT_ID_CHARS = 12
+#: Longest Region code a name must leave room for, in characters (ap-southeast-5, eusc-de-east-1 in 2026).
+AWS_MAX_REGION_CODE_CHARS = 14

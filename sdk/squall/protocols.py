@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from squall.config import Settings
     from squall.deploy.topology import Queue
+    from squall.scheduler.periodic import PeriodicSchedule
     from squall.scheduler.schedules import Schedules
-    from squall.scheduler.scheduling import PeriodicSchedule
     from squall.sending.delays import RevokeOutcome
     from squall.state.result import AsyncResult
     from squall.state.store import TaskStore

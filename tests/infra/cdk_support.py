@@ -32,7 +32,7 @@ from constructs import IConstruct  # noqa: E402
 from infra.app import build  # noqa: E402
 from infra.stack import SquallStack  # noqa: E402
 
-from squall.scheduler.scheduling import ScheduleResource  # noqa: E402
+from squall.scheduler.periodic import ScheduleResource  # noqa: E402
 
 #: Context of the ``tuned`` synth: every optional key, away from its default.
 TUNED_CONTEXT = {

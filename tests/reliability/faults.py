@@ -399,8 +399,11 @@ class WorkerFaults:
         duplicate_rate: float,
         concurrent_rate: float,
         writes: DynamoThrottles,
+        outcome_of: Callable[[str], str | None] = lambda message_id: None,
     ) -> None:
         self.rt, self.side, self.rng, self.writes = rt, side, rng, writes
+        #: The worker's last outcome for a message id (an ``Outcome`` value), to tell a fresh copy apart.
+        self.outcome_of = outcome_of
         self.crash_rate, self.timeout_rate = crash_rate, timeout_rate
         self.duplicate_rate, self.concurrent_rate = duplicate_rate, concurrent_rate
         self.counts: Counter[str] = Counter()
@@ -488,5 +491,10 @@ class WorkerFaults:
             self.current = invocation
         kept = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
         self.counts["concurrent deliveries of a running task"] += 1
-        if record["messageId"] not in kept:
+        if record["messageId"] in kept:
+            return
+        if self.outcome_of(record["messageId"]) == "resent":
+            # Near its last receive the worker sends a fresh copy and acknowledges this one: the copy carries on.
+            self.counts["concurrent deliveries sent fresh near their last receive"] += 1
+        else:
             self.counts["concurrent deliveries acknowledged while the task ran"] += 1

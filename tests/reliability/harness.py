@@ -261,6 +261,8 @@ class Deliveries:
 
     def __init__(self) -> None:
         self.outcomes: Counter[str] = Counter()
+        #: Message id → the worker's outcome of its latest delivery (an ``Outcome`` value).
+        self.last_outcome: dict[str, str] = {}
         self.running: list[Delivery] = []
         #: Task id → deliveries kept because the signing keys could not be read.
         self.kept_for_keys: Counter[str] = Counter()
@@ -302,6 +304,7 @@ class Deliveries:
             finally:
                 self.running.pop()
             self.outcomes[f"worker: {outcome.value}"] += 1
+            self.last_outcome[delivery.message_id] = outcome.value
             if outcome.keeps_message:
                 self.kept[delivery.message_id] += 1
             if outcome is Outcome.KEYS_UNAVAILABLE:
@@ -758,6 +761,7 @@ class Suite:
                 duplicate_rate=plan.duplicate_rate,
                 concurrent_rate=plan.concurrent_rate,
                 writes=throttles,
+                outcome_of=lambda message_id: self.deliveries.last_outcome.get(message_id),
             )
             assert rt.intake is not None
             intake_poll = rt.intake.poll

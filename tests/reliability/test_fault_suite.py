@@ -127,9 +127,9 @@ AN_UNRECORDED_OUTCOME_RUNS_AGAIN = (
 )
 A_DEAD_TASK_KEEPS_ITS_REASON = (
     "Fixed SDK bug: the reconciler recorded DEAD over a task DEAD already, replacing its reason and error with "
-    "'moved by SQS's redrive policy'. Now a moved copy of a DEAD task is forwarded with the recorded reason; the "
-    "DLQ may then hold a second letter of the task (the worker cannot know whether the first was sent, since DEAD "
-    "is written before its letter), and every letter carries the same reason."
+    "'moved by SQS's redrive policy', and added a second letter. Now a moved copy of a DEAD task whose letter is "
+    "noted sent (lettered_at) is a leftover; one whose letter is not (the send or its note failed) becomes the "
+    "letter, with the recorded reason."
 )
 KEPT_RECEIVES_COUNT_TOWARD_THE_POLICY = (
     "Fixed SDK bug: a message the worker keeps (keys unreadable, deferred, busy, early) spent a receive each time "
@@ -272,13 +272,11 @@ def test_a_moved_copy_of_a_dead_task_leaves_its_reason_alone(app: Squall) -> Non
         rt.throttle(invocations=MAX_RECEIVE_COUNT)
         rt.drain()
 
-        # Then the task keeps its reason and error, and every letter of it in the DLQ carries that reason
+        # Then the task keeps its reason and error, and the DLQ its one letter
         after = result.record
         assert after is not None
         assert (after.state, after.reason, after.error) == (State.DEAD, before.reason, before.error)
-        reasons = [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)]
-        assert reasons == [before.reason] * len(reasons)
-        assert len(reasons) == 2  # the first letter, and the moved copy forwarded
+        assert [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)] == [before.reason]
 
 
 def test_a_message_kept_while_the_keys_are_unreadable_runs_after_one_throttled_receive() -> None:
@@ -316,3 +314,72 @@ def test_a_message_kept_while_the_keys_are_unreadable_runs_after_one_throttled_r
         # Then the task ran once the keys were back
         assert ran == ["o-1"]
         assert result.state is State.SUCCESS
+
+
+ONE_LETTER_PER_DEAD_TASK = (
+    "Found at N = 5,000: every delivery of a DEAD task sent it a letter (DEAD is written before its letter, so the "
+    "worker could not know whether one was sent), and duplicate deliveries left 389 letters beyond one per DEAD "
+    "task. Now the record notes its letter once sent (lettered_at): later copies are acknowledged as duplicates, "
+    "and only a letter whose send or note failed is sent again."
+)
+
+
+def test_a_duplicate_delivery_of_a_dead_task_adds_no_second_letter(app: Squall) -> None:
+    """See ONE_LETTER_PER_DEAD_TASK."""
+
+    @app.task(name="broken", max_retries=0)
+    def broken() -> None:
+        raise Flaky("the real cause")
+
+    with local.run(app) as rt:
+        # Given a task DEAD with its letter in the DLQ
+        bodies = sent_bodies(app)
+        result = broken.delay()
+        rt.drain()
+        record = result.record
+        assert record is not None
+        assert record.lettered_at is not None
+
+        # When SQS delivers its message again
+        deliver_again(rt, bodies[0])
+        rt.drain()
+
+        # Then the copy was acknowledged and the DLQ still holds one letter
+        assert [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)] == [record.reason]
+        assert rt.queued() == 0
+
+
+def test_a_dead_letter_whose_note_failed_is_sent_again_by_the_next_copy(app: Squall) -> None:
+    """See ONE_LETTER_PER_DEAD_TASK: a failed note costs at most one more letter, never a missing one."""
+
+    @app.task(name="broken", max_retries=0)
+    def broken() -> None:
+        raise Flaky("the real cause")
+
+    with local.run(app) as rt:
+        # Given DynamoDB refuses the note of the letter for good (the letter itself went out)
+        bodies = sent_bodies(app)
+        refusals = [ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "UpdateItem")]
+
+        def refuse(params: dict[str, Any], **_: Any) -> None:
+            if b"SET #lettered_at" in params["body"] and refusals:
+                raise refusals.pop()
+
+        app.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", refuse)
+        result = broken.delay()
+        rt.drain()
+        assert refusals == []
+        record = result.record
+        assert record is not None
+        assert (record.state, record.lettered_at) == (State.DEAD, None)
+
+        # When SQS delivers its message again
+        deliver_again(rt, bodies[0])
+        rt.drain()
+
+        # Then the copy became a second letter, and the record notes it now
+        reasons = [m.attributes[REASON_ATTRIBUTE] for m in letters_of(rt, result.id)]
+        assert reasons == [record.reason, record.reason]
+        noted = result.record
+        assert noted is not None
+        assert noted.lettered_at is not None

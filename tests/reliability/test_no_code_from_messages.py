@@ -24,7 +24,7 @@ import pytest
 
 from squall import Squall
 from squall.local import Runtime
-from squall.worker.execution import REASON_ATTRIBUTE
+from squall.worker.deadletters import REASON_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = [ROOT / "sdk" / "squall", ROOT / "functions"]

@@ -14,9 +14,11 @@ import pytest
 
 from squall import ConfigurationError, Squall, State, local
 from squall.local import Runtime
+from squall.scheduler.periodic import schedule_input
+from squall.scheduler.scheduling import envelope_template
 from squall.wire import signing as sig
 from squall.wire.envelope import Envelope
-from squall.worker.execution import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
+from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
 PARAMETER = "/squall/signed/signing-keys"
 SECRET = "squall/signed/signing-keys"
@@ -192,8 +194,6 @@ def test_keys_rotate_without_refusing_messages_in_flight(
 
 
 def template(signed: SimpleNamespace, name: str = "d.nightly") -> str:
-    from squall.scheduler.scheduling import envelope_template
-
     return envelope_template(name, signed.pay, ("o-7", 7), {}, "default")
 
 
@@ -225,7 +225,6 @@ def test_declared_periodic_schedule_runs_unsigned_but_nothing_else_does(signed: 
     # Given a periodic schedule declared in code: the stack deploys its Input unsigned (no key at deploy time)
     signed.app.periodic("rate(1 hour)", name="hourly", args=("o-8", 8))(signed.pay)
     signed.app._signer_resolved = False  # re-read the declarations, as a fresh worker would
-    from squall.scheduler.scheduling import schedule_input
 
     declared = schedule_input(signed.app, signed.app.periodic_schedules["hourly"])
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from squall import limits
 from squall.config import QueueAddress, Settings, parameter_name
 from squall.local.motoshim import ACCOUNT_ID
-from squall.scheduler.scheduling import schedule_request
+from squall.scheduler.periodic import schedule_request
 
 if TYPE_CHECKING:
     import boto3
@@ -77,7 +77,42 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     scheduler.create_schedule_group(Name=topology.schedule_group)
     for schedule in topology.schedules:
         scheduler.create_schedule(**schedule_request(schedule, settings))
+    provision_extension_resources(topology, session, region, endpoint_url)
     return settings
+
+
+def provision_extension_resources(
+    topology: Topology, session: boto3.Session, region: str, endpoint_url: str | None
+) -> None:
+    """Create the tables and buckets the app's extensions declare, as the stack does (keys, TTL, names).
+
+    A bucket gets the name S3 gives it in the account regional namespace, in moto's account; moto neither
+    needs nor checks the namespace, and grants are not enforced here (the template tests check them).
+    """
+    dynamodb = session.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+    for table in topology.extension_tables:
+        keys = table.declared.keys
+        roles: tuple[Literal["HASH", "RANGE"], ...] = ("HASH", "RANGE")
+        dynamodb.create_table(
+            TableName=table.table_name,
+            KeySchema=[
+                {"AttributeName": key.name, "KeyType": role} for key, role in zip(keys, roles[: len(keys)], strict=True)
+            ],
+            AttributeDefinitions=[{"AttributeName": key.name, "AttributeType": key.type} for key in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        if table.declared.ttl_attribute is not None:
+            dynamodb.update_time_to_live(
+                TableName=table.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.declared.ttl_attribute},
+            )
+    s3 = session.client("s3", region_name=region, endpoint_url=endpoint_url)
+    for bucket in topology.extension_buckets:
+        name = bucket.bucket_name(ACCOUNT_ID, region)
+        if region == "us-east-1":  # S3 refuses a LocationConstraint naming us-east-1, its default
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
 
 
 def publish_settings(settings: Settings, session: boto3.Session) -> None:

@@ -34,6 +34,7 @@ from squall import clock, limits
 from squall.errors import ConfigurationError, DecodeError
 from squall.states import State
 from squall.wire import signing
+from squall.wire.bodies import CodecChain, chain_for
 from squall.wire.envelope import Envelope
 from squall.worker.deadletters import OWN_PREFIX, REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 
@@ -74,11 +75,16 @@ class DeadLetter:
         *,
         sent_at: float | None = None,
         receipt_handle: str = "",
+        bodies: CodecChain | None = None,
     ) -> DeadLetter:
-        """Read a DLQ message: its envelope when it decodes, else the task id Squall attached, and why."""
+        """Read a DLQ message: its envelope when it decodes, else the task id Squall attached, and why.
+
+        ``bodies`` is the app's codec chain (none but signing's header when not given); the body is read
+        through it without checking a signature: this is tooling, the worker checks signatures.
+        """
         task_id, task, redrives, problem = attributes.get(TASK_ID_ATTRIBUTE), None, 0, None
         try:
-            envelope = Envelope.decode(signing.unverified_json(body))  # tooling: the worker checks signatures
+            envelope = Envelope.decode((bodies or CodecChain()).peek(body))
             task_id, task, redrives = envelope.id, envelope.task, envelope.redrives
         except DecodeError as exc:
             task_id, problem = exc.task_id or task_id, exc.reason
@@ -116,7 +122,7 @@ def status(letter: DeadLetter, record: TaskRecord | None, max_receive_count: int
     return letter.reason or ""
 
 
-def _from_message(queue: str, message: MessageTypeDef) -> DeadLetter:
+def _from_message(queue: str, message: MessageTypeDef, bodies: CodecChain) -> DeadLetter:
     attributes = {
         name: value.get("StringValue", "")
         for name, value in message.get("MessageAttributes", {}).items()
@@ -130,6 +136,7 @@ def _from_message(queue: str, message: MessageTypeDef) -> DeadLetter:
         attributes,
         sent_at=None if sent is None else int(sent) / 1000,
         receipt_handle=message["ReceiptHandle"],
+        bodies=bodies,
     )
 
 
@@ -180,12 +187,13 @@ def _queues(app: App, queue: str | None) -> list[str]:
 def peek(app: App, queue: str | None = None, *, limit: int | None = 100) -> list[DeadLetter]:
     """The messages in the app's dead-letter queues (or ``queue``'s), up to ``limit`` per queue, unchanged."""
     letters: list[DeadLetter] = []
+    bodies = chain_for(app)
     for name in _queues(app, queue):
         url = app.settings.queue(name).dlq_url
         seen: list[DeadLetter] = []
         try:
             for batch in _receive(app.sqs, url, limits.DLQ_PEEK_VISIBILITY_SECONDS, limit):
-                seen.extend(_from_message(name, m) for m in batch)
+                seen.extend(_from_message(name, m, bodies) for m in batch)
         finally:
             _release(app.sqs, url, seen)
         letters.extend(seen[:limit] if limit is not None else seen)
@@ -236,6 +244,7 @@ def redrive(
     leaving every message where the steps above say.
     """
     report = RedriveReport()
+    bodies = chain_for(app)
     wanted = None if ids is None else set(ids)
     found: set[str] = set()
     for name in _queues(app, queue):
@@ -245,7 +254,7 @@ def redrive(
             for batch in _receive(app.sqs, address.dlq_url, limits.DLQ_REDRIVE_VISIBILITY_SECONDS, None):
                 chosen: list[tuple[DeadLetter, MessageTypeDef, int]] = []
                 for message in batch:
-                    letter = _from_message(name, message)
+                    letter = _from_message(name, message, bodies)
                     if wanted is not None and not {letter.task_id, letter.message_id} & wanted:
                         keep.append(letter)
                         continue
@@ -255,7 +264,7 @@ def redrive(
                         keep.append(letter)
                     elif redrives >= 0:
                         chosen.append((letter, message, redrives))
-                keep.extend(_send_back(app, address.url, address.dlq_url, chosen, report))
+                keep.extend(_send_back(app, bodies, address.url, address.dlq_url, chosen, report))
                 if wanted is not None and wanted <= found:
                     break
         finally:
@@ -287,27 +296,34 @@ def _reset(app: App, letter: DeadLetter, max_redrives: int, report: RedriveRepor
     return None
 
 
-def _body(app: App, letter: DeadLetter, redrives: int) -> str:
+def _body(bodies: CodecChain, letter: DeadLetter, redrives: int) -> str:
     """The message to send back: its envelope with the new redrive count, or the body as it was.
 
-    When the app signs, the envelope is opened (its signature checked), made due now (a signed envelope is
-    accepted for a while after it is due, and a redriven one may be older) and signed again; a periodic firing
-    declared in code, accepted unsigned, is signed too. Without the keys, or for a body that does not open,
-    the body goes back exactly as it was.
+    The body is decoded through the app's codec chain and encoded again. When the app signs, the envelope is
+    opened (its signature checked), made due now (a signed envelope is accepted for a while after it is due,
+    and a redriven one may be older) and signed again; a periodic firing declared in code, accepted unsigned,
+    is signed too. Without the keys, for a body that does not open, or for a signed body when the app does
+    not sign (it stays as signed as it came), the body goes back exactly as it was.
     """
-    signer = app.signer
+    if not bodies.signs and letter.body.startswith(f"{signing.VERSION}."):
+        return letter.body
     try:
-        envelope = Envelope.decode(signing.opened(app, letter.body) if signer is not None else letter.body)
+        envelope = Envelope.decode(bodies.decode(letter.body))
         envelope = dataclasses.replace(envelope, redrives=redrives)
-        if signer is None:
-            return envelope.encode()
-        return signer.sign(dataclasses.replace(envelope, eta=max(envelope.eta or 0.0, clock.now())).encode())
+        if bodies.signs:
+            envelope = dataclasses.replace(envelope, eta=max(envelope.eta or 0.0, clock.now()))
+        return bodies.encode(envelope.encode())
     except (DecodeError, ConfigurationError, ValueError):
         return letter.body  # not an envelope we can rewrite (e.g. a task name that may exist now): as it was
 
 
 def _send_back(
-    app: App, url: str, dlq_url: str, chosen: list[tuple[DeadLetter, MessageTypeDef, int]], report: RedriveReport
+    app: App,
+    bodies: CodecChain,
+    url: str,
+    dlq_url: str,
+    chosen: list[tuple[DeadLetter, MessageTypeDef, int]],
+    report: RedriveReport,
 ) -> list[DeadLetter]:
     """Steps 2 and 3 for one received batch: SendMessageBatch to the source, then DeleteMessageBatch.
 
@@ -318,7 +334,7 @@ def _send_back(
     entries: list[Any] = []
     for i, (letter, message, redrives) in enumerate(chosen):
         forwarded = {k: v for k, v in message.get("MessageAttributes", {}).items() if not k.startswith(OWN_PREFIX)}
-        entry: dict[str, Any] = {"Id": str(i), "MessageBody": _body(app, letter, redrives)}
+        entry: dict[str, Any] = {"Id": str(i), "MessageBody": _body(bodies, letter, redrives)}
         if forwarded:
             entry["MessageAttributes"] = forwarded
         entries.append(entry)

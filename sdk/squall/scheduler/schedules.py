@@ -25,13 +25,15 @@ from squall.scheduler.scheduling import (
     check_name,
     check_timezone,
     check_window,
+    encoded_input,
     envelope_template,
     flexible_window,
     require_scheduler,
     start_date_for,
     target,
 )
-from squall.wire import codec, signing
+from squall.wire import codec
+from squall.wire.bodies import CodecChain, chain_for
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -73,10 +75,10 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _info(doc: dict[str, Any], arn: str) -> ScheduleInfo:
-    """A view of a GetSchedule response (or of a CreateSchedule request)."""
+def _info(doc: dict[str, Any], arn: str, bodies: CodecChain) -> ScheduleInfo:
+    """A view of a GetSchedule response (or of a CreateSchedule request), its Input read through ``bodies``."""
     target = doc["Target"]
-    envelope = codec.loads(signing.unverified_json(target.get("Input") or "{}"))
+    envelope = codec.loads(bodies.peek(target.get("Input") or "{}"))
     window = doc.get("FlexibleTimeWindow") or {}
     return ScheduleInfo(
         name=doc["Name"].removeprefix(DYNAMIC_PREFIX),
@@ -184,9 +186,9 @@ class Schedules:
                 "(its firing time and its firing ids); drop them from the signature"
             )
         queue_name = queue or signature.options.get("queue") or task.options.queue
-        body = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name)
-        if self.app.signer is not None:
-            body = self.app.signer.sign_template(body)  # the worker refuses unsigned firings when signing is on
+        bodies = chain_for(self.app)  # signed when the app signs: the worker then refuses unsigned firings
+        template = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name)
+        body = encoded_input(bodies, task, template)
         request: dict[str, Any] = {
             "Name": DYNAMIC_PREFIX + name,
             "GroupName": settings.schedule_group,
@@ -209,7 +211,7 @@ class Schedules:
             if _code(exc) == "ConflictException":
                 raise ScheduleExists(name) from exc
             raise
-        return _info(request, response["ScheduleArn"])
+        return _info(request, response["ScheduleArn"], bodies)
 
     def _get(self, name: str) -> dict[str, Any]:
         check_name(name)
@@ -226,7 +228,7 @@ class Schedules:
     def get(self, name: str) -> ScheduleInfo:
         """The schedule called ``name``; ScheduleNotFound if there is none."""
         doc = self._get(name)
-        return _info(doc, doc["Arn"])
+        return _info(doc, doc["Arn"], chain_for(self.app))
 
     def list(self) -> builtins.list[ScheduleSummary]:
         """Every dynamic schedule of the app (one ListSchedules call per 100; expressions need ``get``)."""
@@ -278,7 +280,7 @@ class Schedules:
                 request["StartDate"] = start
             self.app.scheduler.update_schedule(**request, State=state)
             doc.update(State=state, StartDate=start)
-        return _info(doc, doc["Arn"])
+        return _info(doc, doc["Arn"], chain_for(self.app))
 
     def delete(self, name: str) -> bool:
         """Delete the schedule; False if there was none."""

@@ -20,32 +20,28 @@ the worker runs it once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from squall import clock, limits
 from squall.errors import (
     ConfigurationError,
-    InvalidArguments,
     InvalidSchedule,
     MessageTooLarge,
-    TaskDefinitionError,
 )
-from squall.scheduler import schedule_expr
-from squall.tasks.task import Task, default_task_name
+from squall.scheduler import firings, schedule_expr
+from squall.tasks.task import Task
 from squall.wire import codec
+from squall.wire.bodies import CodecChain
 from squall.wire.envelope import Envelope
 
 if TYPE_CHECKING:
     from squall.config import Settings
-    from squall.protocols import App
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -168,7 +164,7 @@ def preview_schedule(
     schedule fires first at its StartDate (or on creation), then every interval.
     """
     moment = start if start is not None else datetime.fromtimestamp(clock.now(), UTC)
-    return schedule_expr.preview(expression, timezone, moment, count)
+    return firings.preview(expression, timezone, moment, count)
 
 
 # --- what a schedule sends ---------------------------------------------------------------------------------
@@ -193,7 +189,15 @@ def envelope_template(
     )
     doc = json.loads(envelope.encode(arg_names=task.positional_names(len(args))))
     doc["created"] = SCHEDULED_TIME  # the envelope reads a Scheduler time as epoch seconds
-    text = codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+    return _within_input_limit(task, codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
+
+
+def encoded_input(bodies: CodecChain, task: Task[..., Any], template: str) -> str:
+    """A recurring schedule's Input: ``template`` through the app's body codecs (signed if ``bodies`` signs)."""
+    return _within_input_limit(task, bodies.encode_template(template))
+
+
+def _within_input_limit(task: Task[..., Any], text: str) -> str:
     size = len(text.encode("utf-8"))
     if size > limits.SCHEDULER_MAX_INPUT_BYTES:
         raise MessageTooLarge(task.name, size, limits.SCHEDULER_MAX_INPUT_BYTES, service="EventBridge Scheduler")
@@ -222,209 +226,3 @@ def flexible_window(minutes: int | None) -> dict[str, Any]:
 
 
 # --- periodic tasks declared in code ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleResource:
-    """One periodic schedule (``AWS::Scheduler::Schedule``) in the app's schedule group, targeting a queue.
-
-    Its target is the SQS queue ``queue`` (a templated SendMessage target) with the Topology's scheduler
-    role and scheduler DLQ; ``input`` is the envelope template whose task id EventBridge Scheduler
-    completes with ``<aws.scheduler.scheduled-time>`` at each firing (see :func:`schedule_input`).
-    """
-
-    #: Schedule Name: ``p.<periodic name>``.
-    name: str
-    #: The name given to ``@app.periodic`` (``name=``, or the task's name).
-    periodic_name: str
-    #: ScheduleExpression (canonical) and ScheduleExpressionTimezone (IANA).
-    expression: str
-    timezone: str
-    #: Logical queue name: Target.Arn is this queue's ARN.
-    queue: str
-    #: The registered task each firing runs.
-    task: str
-    #: Target.Input: the envelope template (JSON text).
-    input: str
-    #: FlexibleTimeWindow: Mode OFF when None, else FLEXIBLE with this MaximumWindowInMinutes.
-    flexible_window_minutes: int | None
-    #: StartDate and EndDate (aware, UTC), if any.
-    start: datetime | None
-    end: datetime | None
-    #: State: ENABLED or DISABLED.
-    enabled: bool
-    #: Target.RetryPolicy: MaximumRetryAttempts and MaximumEventAgeInSeconds.
-    retry_attempts: int
-    max_event_age: int
-    #: Description shown in the console.
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodicSchedule:
-    """A periodic task declared with ``@app.periodic``: what to run, when, and with which arguments."""
-
-    name: str
-    task: Task[..., Any]
-    expression: schedule_expr.ScheduleExpression
-    timezone: str = "UTC"
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    flexible_window_minutes: int | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    enabled: bool = True
-
-    @property
-    def schedule_name(self) -> str:
-        """The schedule's name in the app's group: ``p.<name>``."""
-        return PERIODIC_PREFIX + self.name
-
-    def preview(self, start: datetime | None = None, count: int = 5) -> list[datetime]:
-        """The next ``count`` fire times (aware UTC) after ``start`` (default now), within start/end."""
-        after = start or datetime.fromtimestamp(clock.now(), UTC)
-        if self.start is not None and after < self.start:
-            after = self.start - timedelta(microseconds=1)
-        fires = schedule_expr.preview(str(self.expression), self.timezone, after, count)
-        return [fire for fire in fires if self.end is None or fire < self.end]
-
-
-class PeriodicDecorator(Protocol):
-    """What ``app.periodic(...)`` returns: apply it to a function (declaring a task) or to a Task."""
-
-    @overload
-    def __call__(self, target: Task[P, R], /) -> Task[P, R]: ...
-
-    @overload
-    def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
-
-
-def declare_periodic(
-    app: App,
-    expression: str,
-    *,
-    timezone: str,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any] | None,
-    name: str | None,
-    flexible_window_minutes: int | None,
-    start: datetime | None,
-    end: datetime | None,
-    enabled: bool,
-) -> PeriodicDecorator:
-    """Check a periodic declaration now, and return the decorator that registers it (see Squall.periodic)."""
-    parsed = check_expression(expression, recurring=True)
-    check_timezone(timezone)
-    check_window(flexible_window_minutes)
-    start, end = check_dates(start, end)
-    if name is not None:
-        check_name(name)
-
-    def apply(target: Any) -> Any:
-        if isinstance(target, Task):
-            if target.app is not app:
-                raise TaskDefinitionError(
-                    f"task {target.name!r} belongs to another app; declare it on app {app.name!r}"
-                )
-            task_name = target.name
-        else:
-            task_name = default_task_name(target)
-        periodic_name = name if name is not None else default_periodic_name(task_name)
-        if not valid_name(periodic_name):
-            raise InvalidSchedule(
-                f"task name {task_name!r} cannot name its schedule (1-{MAX_NAME_CHARS} letters, digits, '-', '_' "
-                "or '.'): pass name='...' to app.periodic"
-            )
-        if periodic_name in app.periodic_schedules:
-            raise TaskDefinitionError(f"two periodic schedules are named {periodic_name!r}; give one name='...'")
-        task = target if isinstance(target, Task) else app.task(target)
-        try:
-            periodic = PeriodicSchedule(
-                periodic_name,
-                task,
-                parsed,
-                timezone,
-                tuple(args),
-                dict(kwargs or {}),
-                flexible_window_minutes,
-                start,
-                end,
-                enabled,
-            )
-            task.bind_arguments(periodic.args, periodic.kwargs)
-            schedule_input(app, periodic)  # refuses arguments JSON cannot carry, or too large an input
-        except (InvalidArguments, ValueError) as exc:
-            if task is not target:
-                del app.tasks[task.name]  # declared here: undo, so a corrected declaration can register it
-            if isinstance(exc, InvalidArguments):
-                raise TaskDefinitionError(f"periodic schedule {periodic_name!r}: args/kwargs: {exc}") from exc
-            raise
-        app.periodic_schedules[periodic_name] = periodic
-        return task
-
-    return apply
-
-
-def default_periodic_name(task_name: str) -> str:
-    """A periodic schedule's default name: its task's, without ``.<locals>``, other characters as ``_``.
-
-    A name longer than 62 characters keeps its end (the function's name) and gains a hash of the whole.
-    """
-    name = re.sub(r"[^0-9A-Za-z_.-]", "_", task_name.replace(".<locals>", ""))
-    if len(name) <= MAX_NAME_CHARS:
-        return name
-    digest = hashlib.sha256(task_name.encode("utf-8")).hexdigest()[:8]
-    return f"{name[-(MAX_NAME_CHARS - 9) :].lstrip('.')}-{digest}"
-
-
-def schedule_input(app: App, periodic: PeriodicSchedule) -> str:
-    """The Target.Input of a periodic schedule: its envelope template (JSON text)."""
-    if periodic.task.app is not app:
-        raise TaskDefinitionError(f"periodic schedule {periodic.name!r} belongs to another app")
-    return envelope_template(
-        periodic.schedule_name, periodic.task, periodic.args, periodic.kwargs, periodic.task.options.queue
-    )
-
-
-def schedule_resources(app: App) -> tuple[ScheduleResource, ...]:
-    """The app's periodic schedules as deployable resources (for :func:`squall.deploy.topology.describe`)."""
-    return tuple(
-        ScheduleResource(
-            name=periodic.schedule_name,
-            periodic_name=periodic.name,
-            expression=str(periodic.expression),
-            timezone=periodic.timezone,
-            queue=periodic.task.options.queue,
-            task=periodic.task.name,
-            input=schedule_input(app, periodic),
-            flexible_window_minutes=periodic.flexible_window_minutes,
-            start=periodic.start,
-            end=periodic.end,
-            enabled=periodic.enabled,
-            retry_attempts=limits.SCHEDULER_RETRY_ATTEMPTS,
-            max_event_age=limits.SCHEDULER_EVENT_AGE_SECONDS,
-            description=f"Squall periodic task {periodic.task.name}",
-        )
-        for periodic in app.periodic_schedules.values()
-    )
-
-
-def schedule_request(resource: ScheduleResource, settings: Settings) -> dict[str, Any]:
-    """CreateSchedule arguments for a periodic schedule (the local runtime; the stack sets the same)."""
-    request: dict[str, Any] = {
-        "Name": resource.name,
-        "GroupName": settings.schedule_group,
-        "ScheduleExpression": resource.expression,
-        "ScheduleExpressionTimezone": resource.timezone,
-        "FlexibleTimeWindow": flexible_window(resource.flexible_window_minutes),
-        "Target": target(settings, resource.queue, resource.input),
-        "State": "ENABLED" if resource.enabled else "DISABLED",
-        "Description": resource.description,
-        "ActionAfterCompletion": "NONE",
-    }
-    start = start_date_for(resource.expression, resource.start, datetime.fromtimestamp(clock.now(), UTC))
-    if start is not None:
-        request["StartDate"] = start
-    if resource.end is not None:
-        request["EndDate"] = resource.end
-    return request

@@ -19,6 +19,7 @@ from squall.limits import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
 )
+from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope, check_task_id
 
 if TYPE_CHECKING:
@@ -125,14 +126,12 @@ def check_max_retries(value: int | None, task_name: str) -> int | None:
 
 
 def encode_body(task: Task[..., Any], envelope: Envelope) -> str:
-    """The message body of ``envelope``: its JSON, signed when the app signs; MessageTooLarge past SQS's limit.
+    """The message body of ``envelope``: its JSON through the app's body codecs; MessageTooLarge past SQS's limit.
 
-    The producer sends it, and the worker when it sends a task again (a retry).
+    Signing is the outermost codec when the app signs (:mod:`squall.wire.bodies`); EncodeError names a codec
+    that fails. The producer sends it, and the worker when it sends a task again (a retry).
     """
-    body = envelope.encode(arg_names=task.positional_names(len(envelope.args)))
-    signer = task.app.signer
-    if signer is not None:
-        body = signer.sign(body)
+    body = chain_for(task.app).encode(envelope.encode(arg_names=task.positional_names(len(envelope.args))))
     size = len(body.encode("utf-8"))
     if size > SQS_MAX_MESSAGE_BYTES:
         raise MessageTooLarge(task.name, size, SQS_MAX_MESSAGE_BYTES)

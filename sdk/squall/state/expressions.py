@@ -27,6 +27,7 @@ NAMES = {
         "failed_at",
         "next_attempt_at",
         "finished_at",
+        "lettered_at",
         "updated_at",
         "lease_until",
         "token",

@@ -16,6 +16,7 @@ started_at         N     when the latest attempt claimed it
 failed_at          N     when the latest attempt failed (FAILURE and RETRY/DEAD share it)
 next_attempt_at    N     when a RETRY becomes visible again
 finished_at        N     when it reached SUCCESS, DEAD or REVOKED
+lettered_at        N     when a DEAD task's dead letter was known to be in its DLQ
 updated_at         N     the latest write
 lease_until        N     a STARTED attempt's claim lapses at this time
 token              S     the claiming attempt's secret; every later write of that attempt
@@ -156,6 +157,7 @@ class TaskRecord:
     failed_at: float | None = None
     next_attempt_at: float | None = None
     finished_at: float | None = None
+    lettered_at: float | None = None
     updated_at: float | None = None
     lease_until: float | None = None
     result_json: str | None = None
@@ -190,6 +192,7 @@ class TaskRecord:
             failed_at=num("failed_at"),
             next_attempt_at=num("next_attempt_at"),
             finished_at=num("finished_at"),
+            lettered_at=num("lettered_at"),
             updated_at=num("updated_at"),
             lease_until=num("lease_until"),
             result_json=text("result"),
@@ -235,3 +238,16 @@ class Redrive:
     outcome: RedriveOutcome
     redrives: int = 0
     current: TaskRecord | None = None
+
+    @classmethod
+    def refused(cls, current: TaskRecord, now: float) -> Redrive:
+        """Why a reset did not apply to the task as it is now (``current``)."""
+        if current.state is State.PENDING:
+            outcome: RedriveOutcome = "resumed"  # reset by an earlier redrive that did not finish
+        elif current.state in (State.SUCCESS, State.REVOKED):
+            outcome = "finished"
+        elif current.state is State.STARTED and (current.lease_until or 0) >= now:
+            outcome = "running"
+        else:
+            outcome = "exhausted"
+        return cls(outcome, redrives=current.redrives, current=current)

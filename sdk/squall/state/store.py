@@ -21,7 +21,6 @@ from squall.state.schema import (
     ErrorInfo,
     Progress,
     Redrive,
-    RedriveOutcome,
     TaskRecord,
     task_key,
 )
@@ -276,7 +275,7 @@ class TaskStore:
             update += ", #created_at = if_not_exists(#created_at, :created)"
             values[":created"] = x.num(created)
         update = x.set_index(update, values, task_id, State.DEAD, now)
-        update += " REMOVE #lease_until, #token"
+        update += " REMOVE #lease_until, #token, #lettered_at"  # its letter is sent after this write
         if token is not None:
             self._owned_write(task_id, token, update, {**values, ":token": x.text(token)})
             self._notify(task_id, State.FAILURE, State.DEAD)
@@ -288,6 +287,10 @@ class TaskStore:
             return response
         self._notify(task_id, State.DEAD)
         return None
+
+    def lettered(self, task_id: str) -> None:
+        """Note that the DEAD task's dead letter is in its DLQ: a later delivery of it then adds none."""
+        self._update(task_id, "SET #lettered_at = :now", "#state = :dead", {":now": x.num(clock.now())})
 
     def hold(
         self, task_id: str, *, name: str, queue: str, created: float, eta: float, ttl_seconds: int
@@ -359,7 +362,7 @@ class TaskStore:
         update = (
             "SET #state = :pending, #attempt = :zero, #redrives = if_not_exists(#redrives, :seen) + :one, "
             "#updated_at = :now, #expires_at = :exp REMOVE #error, #reason, #progress, #failed_at, #finished_at, "
-            "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk, #max_retries"
+            "#next_attempt_at, #lease_until, #token, #ix_pk, #ix_sk, #max_retries, #lettered_at"
         )
         condition = (
             f"({x.ABSENT} OR #state IN (:dead, :retry) OR {x.LAPSED})"
@@ -367,16 +370,7 @@ class TaskStore:
         )
         response = self._update(task_id, update, condition, values, returning="UPDATED_NEW")
         if isinstance(response, TaskRecord):
-            current = response
-            if current.state is State.PENDING:
-                outcome: RedriveOutcome = "resumed"  # reset by an earlier redrive that did not finish
-            elif current.state in (State.SUCCESS, State.REVOKED):
-                outcome = "finished"
-            elif current.state is State.STARTED and (current.lease_until or 0) >= now:
-                outcome = "running"
-            else:
-                outcome = "exhausted"
-            return Redrive(outcome, redrives=current.redrives, current=current)
+            return Redrive.refused(response, now)
         self._notify(task_id, State.PENDING)
         return Redrive("reset", redrives=int(response["Attributes"]["redrives"]["N"]))
 

@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from squall.state.schema import ErrorInfo
     from squall.states import State
+    from squall.tasks.options import OptionCheck
+    from squall.tasks.resources import ExtensionResource
     from squall.tasks.task import Task
+    from squall.wire.bodies import BodyCodec
     from squall.wire.envelope import Envelope
 
 logger = logging.getLogger("squall.tasks.extensions")
@@ -79,6 +83,15 @@ class Extension:
 
     #: Names the extension in logs and in failure counts.
     name = "extension"
+    #: Task options this extension adds, by name, each with its check (what is wrong with a value, or None).
+    #: A task sets them with ``@app.task(extra={name: value})``; the extension reads ``task.options.extra``.
+    task_options: Mapping[str, OptionCheck] = MappingProxyType({})
+    #: A body codec (text in, text out) this extension adds to the app's chain, or None: see squall.wire.bodies.
+    body_codec: BodyCodec | None = None
+
+    def resources(self) -> Sequence[ExtensionResource]:
+        """The tables and buckets this extension needs deployed, with the worker's grants (squall.tasks.resources)."""
+        return ()
 
     def before_claim(self, envelope: Envelope, task: Task[..., Any]) -> Admission:
         """Admit this delivery now, or defer it (no attempt is spent)."""

@@ -1,4 +1,5 @@
-"""Tasks: the declared function, its options, and the context of a run (a call as data: squall.tasks.signature)."""
+"""Tasks: the declared function and the context of a run (its options: squall.tasks.options; calls as data:
+squall.tasks.signature)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from squall import limits
 from squall.errors import InvalidArguments, TaskDefinitionError
 from squall.state.schema import Progress
+from squall.tasks.options import TaskOptions as TaskOptions  # re-exported: declared once in squall.tasks.options
 from squall.tasks.signature import Signature as Signature  # re-exported: callers import it from here or from squall
 from squall.wire import codec
-from squall.wire.envelope import valid_task_name
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -37,71 +37,6 @@ class Retry(Exception):
         self.countdown = countdown
         self.exc = exc
         self.max_retries = max_retries
-
-
-@dataclass(frozen=True, slots=True)
-class TaskOptions:
-    """How a task is queued, retried and recorded."""
-
-    name: str
-    queue: str = limits.DEFAULT_QUEUE
-    max_retries: int = limits.DEFAULT_MAX_RETRIES
-    #: Base of the exponential backoff, in seconds (False: retry with no delay).
-    retry_backoff: float = limits.DEFAULT_RETRY_BACKOFF
-    #: Cap on one backoff delay, in seconds.
-    retry_backoff_max: float = limits.DEFAULT_RETRY_BACKOFF_MAX
-    retry_jitter: bool = True
-    #: Exceptions retried automatically; anything else makes the task DEAD at once.
-    autoretry_for: tuple[type[BaseException], ...] = (Exception,)
-    #: Exceptions never retried, even when they match autoretry_for.
-    dont_autoretry_for: tuple[type[BaseException], ...] = ()
-    ignore_result: bool = False
-    #: Seconds a finished task's result stays readable.
-    result_ttl: int = limits.DEFAULT_RESULT_TTL_SECONDS
-    bind: bool = False
-    #: Seconds one run is expected to take at most: a record is not started with less time left in the
-    #: invocation (it goes back to the queue without spending an attempt). None: the longest run seen so far.
-    expected_duration: float | None = None
-
-    def __post_init__(self) -> None:
-        if not valid_task_name(self.name):
-            raise TaskDefinitionError(
-                f"task name {self.name!r} cannot travel in an envelope: use up to 256 ASCII letters, digits "
-                "and _.:<>- starting with a letter or '_' (give name='...' to @app.task)"
-            )
-        if (
-            isinstance(self.max_retries, bool)
-            or not isinstance(self.max_retries, int)
-            or not 0 <= self.max_retries <= limits.MAX_RETRIES_CEILING
-        ):
-            raise TaskDefinitionError(
-                f"task {self.name!r}: max_retries must be an int 0-{limits.MAX_RETRIES_CEILING} "
-                f"(SQS's maxReceiveCount bounds attempts), got {self.max_retries!r}"
-            )
-        if self.retry_backoff < 0 or self.retry_backoff_max < 0:
-            raise TaskDefinitionError(f"task {self.name!r}: retry_backoff and retry_backoff_max must be >= 0")
-        if self.retry_backoff_max > limits.MAX_ETA_AHEAD_SECONDS:
-            raise TaskDefinitionError(
-                f"task {self.name!r}: retry_backoff_max {self.retry_backoff_max} exceeds "
-                f"{limits.MAX_ETA_AHEAD_SECONDS} s, the longest wait Squall accepts"
-            )
-        if self.expected_duration is not None and not (
-            0 < self.expected_duration <= limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
-        ):
-            raise TaskDefinitionError(
-                f"task {self.name!r}: expected_duration {self.expected_duration!r} must be more than 0 and at most "
-                f"{limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS:g} s (Lambda's longest timeout "
-                "less the margin kept for writes)"
-            )
-        if self.result_ttl < 1:
-            raise TaskDefinitionError(f"task {self.name!r}: result_ttl must be at least 1 second")
-        for label, kinds in (("autoretry_for", self.autoretry_for), ("dont_autoretry_for", self.dont_autoretry_for)):
-            if not all(isinstance(k, type) and issubclass(k, BaseException) for k in kinds):
-                raise TaskDefinitionError(f"task {self.name!r}: {label} must be a tuple of exception classes")
-
-    def should_retry(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is retried automatically."""
-        return isinstance(exc, self.autoretry_for) and not isinstance(exc, self.dont_autoretry_for)
 
 
 @dataclass(frozen=True, slots=True)

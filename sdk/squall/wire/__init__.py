@@ -1,1 +1,1 @@
-"""The wire format: the envelope, its body codec and signing (what travels on SQS and the Scheduler)."""
+"""The wire format: the envelope and its options, the value codec, and the body codec chain with signing."""

@@ -40,7 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from squall.errors import EncodeError
 
@@ -211,6 +211,11 @@ def _finite_float(text: str) -> float:
 def short_repr(value: object) -> str:
     """A short repr of untrusted input, for error messages: bounded work and length however large or deep."""
     return _REPR.repr(value)
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a JSON integer: an int and not a bool (``True == 1`` in Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:

@@ -21,12 +21,9 @@ misplaced budget is never ignored). ``created`` may also be an ISO 8601 UTC time
 (any name but the codec's tag key); a ``v`` other than the integers 1 and 2 is refused. Values inside
 ``args``, ``kwargs`` and options use :mod:`squall.wire.codec`.
 
-Options (version 2): every option Squall understands is declared once, in :data:`OPTIONS` (name → check),
-with :func:`declare_option`. An option named in ``required`` that this worker does not understand makes the
-whole message refused ("this worker does not understand required option 'x'; upgrade the worker"): an
-older worker never runs a message without the callback or workflow step it carries. An unknown option not
-named there is carried along unread (a retry or a redrive keeps it). Option names are 1-64 characters of
-``a-z``, ``0-9`` and ``_``, starting with a letter; an option whose value is ``null`` reads as not given.
+Options (version 2) are declared, named and judged in :mod:`squall.wire.options` (``OPTIONS``,
+``declare_option``, re-exported here): an option named in ``required`` that this worker does not understand
+makes the whole message refused; an unknown option not named there is carried along unread.
 
 What this SDK writes: the lowest version that carries the message. A message with no option but
 ``max_retries`` is written as version 1, which every worker reads, so producers may be upgraded before
@@ -56,15 +53,40 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeGuard
+from typing import Any
 
 from squall.errors import DecodeError, EncodeError, InvalidTaskId
-from squall.limits import ENVELOPE_VERSION, MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
+from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
 from squall.wire import codec
+from squall.wire.options import (
+    OPTIONS,
+    Option,
+    declare_option,
+    declared_required,
+    max_retries_problem,
+    not_understood,
+    option_problems,
+    quoted,
+)
+
+__all__ = [
+    "OPTIONS",
+    "V1",
+    "V2",
+    "VERSIONS",
+    "Envelope",
+    "Option",
+    "check_task_id",
+    "declare_option",
+    "max_retries_problem",
+    "valid_queue_name",
+    "valid_task_id",
+    "valid_task_name",
+]
 
 #: The first version: delivery fields at the top level, no options.
 V1 = ENVELOPE_VERSION
@@ -84,11 +106,6 @@ _SCHEDULED_TIME = re.compile(SCHEDULER_TIME_PATTERN)
 #: written to DynamoDB, which stores UTF-8 (no surrogates), and shown by the CLI (no control characters).
 _MAX_QUEUE_CHARS = 80
 _QUEUE = re.compile(f"[^\x00-\x1f\x7f\ud800-\udfff]{{1,{_MAX_QUEUE_CHARS}}}")
-#: Option names: short, lower-case identifiers any producer can spell (never the codec's tag key).
-_MAX_OPTION_NAME_CHARS = 64
-_OPTION_NAME = re.compile(f"[a-z][a-z0-9_]{{0,{_MAX_OPTION_NAME_CHARS - 1}}}")
-#: Required options an unknown-option refusal quotes by name before it counts the rest.
-_QUOTED_OPTIONS = 3
 #: The last epoch second a datetime can represent (9999-12-31T23:59:59Z): the latest usable created or eta.
 _LATEST_EPOCH = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 #: DynamoDB's Number type (Amazon DynamoDB Developer Guide, "Supported data types and naming rules in Amazon
@@ -123,51 +140,6 @@ def check_task_id(value: object) -> str:
             "and _.:@+=/- starting with a letter or digit"
         )
     return str(value)
-
-
-# --- options --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """A per-message option this SDK understands: how its value is checked, and whether it is required."""
-
-    name: str
-    #: The problem with a value, as a phrase that follows "option '<name>'" ("must be ..., got ..."), or None
-    #: when the value is usable. It sees values as the codec reads them (lists, tagged values restored) and,
-    #: when encoding, as given (a tuple where a list would be). It should not raise (decoding is total: a check
-    #: that raises refuses the value, and says so).
-    problem: Callable[[Any], str | None]
-    #: Whether the encoder lists the option in ``required``, so that a worker that does not understand it
-    #: refuses the message instead of running it without (a callback, a workflow step, an offloaded body).
-    required: bool = False
-
-
-#: Every option this SDK understands, by name: the one place an option is declared (see declare_option).
-OPTIONS: dict[str, Option] = {}
-
-
-def declare_option(name: str, problem: Callable[[Any], str | None], *, required: bool = False) -> Option:
-    """Declare a per-message option: its name, its check, and whether older workers must refuse it."""
-    if not _OPTION_NAME.fullmatch(name):
-        raise ValueError(
-            f"option name {name!r} is not usable: give 1-{_MAX_OPTION_NAME_CHARS} of a-z, 0-9 and _, starting "
-            "with a letter"
-        )
-    if name in OPTIONS:
-        raise ValueError(f"option {name!r} is declared already; an option is declared once")
-    option = OPTIONS[name] = Option(name, problem, required)
-    return option
-
-
-def max_retries_problem(value: object) -> str | None:
-    """What is wrong with a per-call retry budget (None: usable, or null for the task's own)."""
-    if value is None or (_is_int(value) and 0 <= value <= MAX_RETRIES_CEILING):
-        return None
-    return f"must be an integer from 0 to {MAX_RETRIES_CEILING}, got {codec.short_repr(value)}"
-
-
-declare_option("max_retries", max_retries_problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +206,8 @@ class Envelope:
                 problems.append("option 'max_retries' is the envelope's max_retries field: set that instead")
             given = {} if self.max_retries is None else {"max_retries": self.max_retries}
             given.update(options)
-            required = self.required | {name for name in given if name in OPTIONS and OPTIONS[name].required}
-            problems += _option_problems(given, required)
+            required = self.required | declared_required(given)
+            problems += option_problems(given, required)
             if given:
                 doc["options"] = {name: codec.to_json_ready(value, f"option {name!r}") for name, value in given.items()}
             if required:
@@ -269,8 +241,8 @@ class Envelope:
         if task_id is None:
             raise DecodeError(f"field 'id' {codec.short_repr(raw_id)} is not a valid task id")
         fields, problems = _delivery_fields(doc)
-        options, option_problems = _v1_options(doc) if version == V1 else _v2_options(doc)
-        problems = option_problems + _content_problems(doc) + problems
+        options, options_wrong = _v1_options(doc) if version == V1 else _v2_options(doc)
+        problems = options_wrong + _content_problems(doc) + problems
         if problems:
             raise DecodeError("; ".join(problems), task_id=task_id)
         return cls(
@@ -315,49 +287,14 @@ def _v2_options(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     elif not (isinstance(listed, list) and all(isinstance(n, str) for n in listed) and len(set(listed)) == len(listed)):
         problems.append(f"field 'required' must be a list of distinct option names, got {codec.short_repr(listed)}")
         listed = []
-    unknown = sorted(name for name in listed if name not in OPTIONS)
+    unknown = not_understood(listed)
     if unknown:
         # First: nothing else about the message matters until a worker that understands it reads it.
-        problems.insert(0, f"this worker does not understand required {_quoted(unknown)}; upgrade the worker")
-    problems += _option_problems(given, listed)
+        problems.insert(0, f"this worker does not understand required {quoted(unknown)}; upgrade the worker")
+    problems += option_problems(given, listed)
     options = {name: value for name, value in given.items() if value is not None and name != "max_retries"}
-    required = frozenset(name for name in listed if not (name in OPTIONS and OPTIONS[name].required))
+    required = frozenset(listed) - declared_required(listed)
     return {"max_retries": given.get("max_retries"), "options": options, "required": required}, problems
-
-
-def _quoted(names: list[str]) -> str:
-    """``option 'a'``, or ``options 'a', 'b' and 2 more``: a bounded list of option names for a reason."""
-    shown = ", ".join(codec.short_repr(name) for name in names[:_QUOTED_OPTIONS])
-    more = len(names) - _QUOTED_OPTIONS
-    if len(names) == 1:
-        return f"option {shown}"
-    return f"options {shown}" + (f" and {more} more" if more > 0 else "")
-
-
-def _option_problems(options: Mapping[str, Any], required: Collection[str]) -> list[str]:
-    """What is wrong with ``options`` (names, the values of known ones, nesting) and the ``required`` list."""
-    problems = []
-    for name, value in options.items():
-        if not (isinstance(name, str) and _OPTION_NAME.fullmatch(name)):
-            problems.append(
-                f"option name {codec.short_repr(name)} is not one: options are named by 1-{_MAX_OPTION_NAME_CHARS} "
-                "of a-z, 0-9 and _, starting with a letter"
-            )
-            continue
-        option = OPTIONS.get(name)
-        if value is not None and option is not None:
-            try:
-                problem = option.problem(value)
-            except Exception as exc:  # a check is extension code: its failure refuses the value, never escapes
-                problem = f"could not be checked ({type(exc).__name__}: {str(exc)[:80]})"
-            if problem is not None:
-                problems.append(f"option {name!r} {problem}")
-        if codec.too_deep(value):
-            problems.append(f"option {codec.short_repr(name)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
-    missing = [name for name in required if name not in options]
-    if missing:
-        problems.append(f"field 'required' names {_quoted(missing)} the envelope does not give")
-    return problems
 
 
 def _content_problems(doc: Mapping[str, Any]) -> list[str]:
@@ -393,7 +330,7 @@ def _delivery_fields(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
     eta, eta_problems = _time(doc, "eta")
     problems += created_problems + eta_problems
     redrives = doc.get("redrives", 0)
-    if not _is_int(redrives) or not 0 <= redrives < 10**_DYNAMODB_NUMBER_DIGITS:
+    if not codec.is_int(redrives) or not 0 <= redrives < 10**_DYNAMODB_NUMBER_DIGITS:
         problems.append(
             f"field 'redrives' must be a non-negative integer of at most {_DYNAMODB_NUMBER_DIGITS} digits, "
             f"got {codec.short_repr(redrives)}"
@@ -420,11 +357,6 @@ def _time(doc: Mapping[str, Any], key: str) -> tuple[float | None, list[str]]:
             f"to {_LATEST_EPOCH} (the end of 9999)"
         ]
     return float(value), []
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    """Whether ``value`` is an integer and not a bool (``True == 1`` in Python)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dynamodb_number(value: float) -> bool:

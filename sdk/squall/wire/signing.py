@@ -18,11 +18,13 @@ Wire format ``sq1`` (all ASCII before the JSON)::
   key is at hand: they stay unsigned, and the worker accepts an unsigned body only if it is exactly one of
   its app's declared periodic Inputs with one Scheduler time filled in.
 
-The worker checks the signature before anything but the header is decoded; an unsigned, malformed,
-unknown-key or altered message is dead-lettered with the reason and no task state is written for it (its
-task id is unverified). Keys: a JSON document ``{"current": "<id>", "keys": {"<id>": "<base64, >= 32
-bytes>", ...}}`` in SSM Parameter Store (SecureString) or Secrets Manager, read through Powertools
-Parameters and cached for :data:`KEY_CACHE_SECONDS`. See docs/security.md.
+``<envelope JSON>`` is the envelope's JSON text, or what the app's other body codecs made of it (always a
+JSON object): signing is the outermost codec of :mod:`squall.wire.bodies`, so the MAC covers every byte
+that travels after its header. The worker checks the signature before anything but the header is decoded;
+an unsigned, malformed, unknown-key or altered message is dead-lettered with the reason and no task state is
+written for it (its task id is unverified). Keys: a JSON document ``{"current": "<id>", "keys": {"<id>":
+"<base64, >= 32 bytes>", ...}}`` in SSM Parameter Store (SecureString) or Secrets Manager, read through
+Powertools Parameters and cached for :data:`KEY_CACHE_SECONDS`. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -213,6 +215,18 @@ def unverified_json(body: str) -> str:
     return body if match is None else _fill(match["slot"], match["json"])
 
 
+def unverified_payload(body: str) -> str:
+    """What a body carries under its header, unchecked: a template's placeholders as they were before signing.
+
+    :func:`unverified_json` leaves a template's placeholders escaped (the same JSON); this gives back the exact
+    text :func:`sign_template` was given, for a body codec that must undo its own encoding of it.
+    """
+    match = _SIGNED.fullmatch(body)
+    if match is not None and match["slot"] == SCHEDULED_TIME:
+        return match["json"].replace(ESCAPED_SCHEDULED_TIME, SCHEDULED_TIME)
+    return unverified_json(body)
+
+
 def _fill(slot: str, json_text: str) -> str:
     if not slot:
         return json_text
@@ -263,9 +277,3 @@ def signer_for(app: App, explicit: str | Keyring | None, declared: Callable[[], 
     """
     keys = source_for(app, explicit)
     return None if keys is None else Signer(keys, declared)
-
-
-def opened(app: App, body: str) -> str:
-    """The envelope JSON of a received body: verified when the app signs, else any header just dropped."""
-    signer = app.signer
-    return unverified_json(body) if signer is None else signer.open(body)

@@ -8,8 +8,11 @@ the original message are dropped here, so a DLQ message's reason and task id are
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from squall import limits
 
@@ -23,6 +26,8 @@ SOURCE_ATTRIBUTE = "squall.source"
 RECEIVES_ATTRIBUTE = "squall.receive_count"
 #: The prefix of every attribute Squall owns; a sender's attributes under it are never forwarded.
 OWN_PREFIX = "squall."
+
+logger = logging.getLogger("squall.worker.deadletters")
 
 
 def send_to_dlq(
@@ -38,7 +43,8 @@ def send_to_dlq(
     """Put ``body`` in logical ``queue``'s DLQ with the reason; ``forwarded`` are the message's own attributes.
 
     ``forwarded`` is in the Lambda event's shape (camelCase, binary as base64); sender-set ``squall.*``
-    attributes among them are dropped.
+    attributes among them are dropped. Once sent, a DEAD task's record notes it (``lettered_at``), so that a
+    later copy of its message is acknowledged without a second letter; callers record DEAD first.
     """
     address = app.settings.queue(queue)
     ours = {
@@ -54,6 +60,12 @@ def send_to_dlq(
     ]
     attributes = fitting_attributes(body, candidates)
     app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=body, MessageAttributes=attributes)
+    if task_id is None:
+        return
+    try:
+        app.store.lettered(task_id)
+    except ClientError as exc:  # the letter is in the DLQ: a later copy of the message only adds another
+        logger.warning("task %s: could not note its dead letter (%s); a later copy may add a second", task_id, exc)
 
 
 def forwardable(attributes: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

@@ -28,21 +28,17 @@ from squall.errors import (
     TaskNotRegistered,
 )
 from squall.sending.producer import encode_body
-from squall.state.schema import ErrorInfo, Progress
+from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import State
 from squall.tasks.extensions import Call, ExtensionChain, OutcomeEvent
 from squall.tasks.task import Request, Retry, Task, TaskContext
-from squall.wire import codec, signing
+from squall.wire import codec
+from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope
 from squall.worker import calling
-from squall.worker.deadletters import (
-    REASON_ATTRIBUTE,
-    RECEIVES_ATTRIBUTE,
-    SOURCE_ATTRIBUTE,
-    TASK_ID_ATTRIBUTE,
-    forwardable,
-)
+from squall.worker.deadletters import forwardable
 from squall.worker.delivery import Delivery, Outcome, ProgressBuffer, error_info
+from squall.worker.durations import Durations
 from squall.worker.queueside import QueueSide
 from squall.worker.resend import send_again
 
@@ -52,10 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ETA_TOLERANCE_SECONDS",
-    "REASON_ATTRIBUTE",
-    "RECEIVES_ATTRIBUTE",
-    "SOURCE_ATTRIBUTE",
-    "TASK_ID_ATTRIBUTE",
     "Delivery",
     "Executor",
     "Outcome",
@@ -76,9 +68,7 @@ class Executor:
         self.queue = QueueSide(app)
         #: What the delivery in hand has recorded so far, for its ``after_outcome`` event.
         self._seen: dict[str, Any] = {}
-        #: The longest run seen per task name in this process, in seconds: the expected duration of a task
-        #: that declares none.
-        self.longest: dict[str, float] = {}
+        self.durations = Durations()
 
     @property
     def settings(self) -> Settings:
@@ -108,10 +98,11 @@ class Executor:
         return outcome
 
     def _process(self, delivery: Delivery, remaining_seconds: float, budget_seconds: float | None) -> Outcome:
+        bodies = chain_for(self.app)
         try:
-            # With signing on, nothing but the signature header is read before the signature checks out.
-            envelope = Envelope.decode(signing.opened(self.app, delivery.body))
-        except DecodeError as exc:
+            # Signing decodes first: with it on, nothing but the signature header is read before it checks out.
+            envelope = Envelope.decode(bodies.decode(delivery.body))
+        except DecodeError as exc:  # a bad signature, a body a codec cannot read, or not an envelope
             return self._reject(delivery, f"malformed message: {exc.reason}", "DecodeError", task_id=exc.task_id)
         except ConfigurationError:
             # The keyring cannot be read (SSM or Secrets Manager unreachable, or misconfigured): no message can
@@ -125,7 +116,7 @@ class Executor:
             return self._reject(delivery, str(exc), type(exc).__name__, envelope=envelope)
         self._seen["task"] = task
         now = clock.now()
-        if self.app.signer is not None:
+        if bodies.signs:
             age = now - max(envelope.created, envelope.eta or 0.0)
             if age > limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS:
                 return self._refuse_expired(delivery, envelope, age)
@@ -143,7 +134,7 @@ class Executor:
             # Close to the last receive SQS allows: a few more without an outcome (throttles, crashes) and the
             # redrive policy would move it. Start over with a fresh copy before running anything (no attempt spent).
             return self.queue.resend(delivery, envelope, 0.0, "refresh")
-        needed = self._expected(task, budget_seconds) + limits.DEADLINE_MARGIN_SECONDS
+        needed = self.durations.expected(task, budget_seconds) + limits.DEADLINE_MARGIN_SECONDS
         if needed > remaining_seconds:
             declared = task.options.expected_duration
             if declared is not None and budget_seconds is not None and needed > budget_seconds:
@@ -172,7 +163,7 @@ class Executor:
         if claim.outcome == "finished":
             current = claim.current
             if current is not None and current.state is State.DEAD:
-                return self._dead_again(delivery, envelope, current.reason)
+                return self._dead_again(delivery, envelope, current)
             return Outcome.DUPLICATE
         if claim.outcome == "busy":
             lease_until = claim.current.lease_until if claim.current else None
@@ -219,7 +210,7 @@ class Executor:
         except LeaseLost:
             return Outcome.LEASE_LOST
         except Retry as retry:
-            self._observe(task, started)
+            self.durations.observe(task, started)
             limit = limit if retry.max_retries is None else retry.max_retries
             error = error_info(retry.exc) if retry.exc else ErrorInfo("Retry", "the task asked to be retried")
             if attempt > limit:
@@ -228,7 +219,7 @@ class Executor:
             delay = retry.countdown if retry.countdown is not None else self._backoff(task, attempt)
             return self._retry(delivery, envelope, task, token, error, delay, buffer.pending, limit)
         except Exception as exc:
-            self._observe(task, started)
+            self.durations.observe(task, started)
             error = error_info(exc)
             if not options.should_retry(exc):
                 reason = f"{error.type}: {error.message} (not retried: not in autoretry_for, or in dont_autoretry_for)"
@@ -239,25 +230,8 @@ class Executor:
             return self._retry(
                 delivery, envelope, task, token, error, self._backoff(task, attempt), buffer.pending, limit
             )
-        self._observe(task, started)
+        self.durations.observe(task, started)
         return self._succeed(delivery, envelope, task, token, value, buffer.pending)
-
-    def _expected(self, task: Task[..., Any], budget: float | None) -> float:
-        """How long a run of ``task`` should be allowed: its declared duration, else the longest seen so far.
-
-        A duration seen but longer than a whole invocation is ignored: deferring would never end.
-        """
-        if task.options.expected_duration is not None:
-            return task.options.expected_duration
-        seen = self.longest.get(task.name, 0.0)
-        if budget is not None and seen + limits.DEADLINE_MARGIN_SECONDS > budget:
-            return 0.0
-        return seen
-
-    def _observe(self, task: Task[..., Any], started: float) -> None:
-        took = clock.now() - started
-        if took > self.longest.get(task.name, 0.0):
-            self.longest[task.name] = took
 
     def _backoff(self, task: Task[..., Any], attempt: int) -> float:
         options = task.options
@@ -287,7 +261,7 @@ class Executor:
             if size > limits.MAX_RESULT_BYTES:
                 return self._too_large(delivery, envelope, token, f"the result is {size:,} bytes")
         ttl = task.options.result_ttl
-        if self.app.signer is not None:
+        if chain_for(self.app).signs:
             ttl = max(ttl, limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS)  # a replay within the window finds the record
         try:
             self.app.store.finish(envelope.id, token, result_json=result_json, progress=progress, ttl_seconds=ttl)
@@ -381,8 +355,7 @@ class Executor:
         reason = reason[: limits.MAX_ERROR_MESSAGE_CHARS]
         task_id = envelope.id if envelope else task_id
         self._seen.update(state=State.DEAD, reason=reason, error=ErrorInfo(kind, reason))
-        self.queue.send_to_dlq(delivery, reason, task_id)
-        if task_id is not None:
+        if task_id is not None:  # DEAD first (unless the task finished or runs), then its letter
             self.app.store.dead(
                 task_id,
                 reason=reason,
@@ -392,6 +365,7 @@ class Executor:
                 queue=envelope.queue if envelope else None,
                 created=envelope.created if envelope else None,
             )
+        self.queue.send_to_dlq(delivery, reason, task_id)
         return Outcome.DEAD
 
     def _dead(self, delivery: Delivery, envelope: Envelope, reason: str, error: ErrorInfo, token: str) -> Outcome:
@@ -408,9 +382,11 @@ class Executor:
         self.queue.send_to_dlq(delivery, reason, envelope.id)
         return Outcome.DEAD
 
-    def _dead_again(self, delivery: Delivery, envelope: Envelope, reason: str | None) -> Outcome:
-        """Another delivery of a DEAD task: its copy goes to the DLQ too, so no DEAD task lacks its dead letter."""
-        reason = reason or "the task is DEAD"
+    def _dead_again(self, delivery: Delivery, envelope: Envelope, current: TaskRecord) -> Outcome:
+        """Another delivery of a DEAD task: a duplicate once its letter is known sent, else its copy is the letter."""
+        if current.lettered_at is not None:
+            return Outcome.DUPLICATE
+        reason = current.reason or "the task is DEAD"
         self._seen.update(state=State.DEAD, reason=reason)
         self.queue.send_to_dlq(delivery, reason, envelope.id)
         return Outcome.DEAD

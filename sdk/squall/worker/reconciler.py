@@ -6,8 +6,9 @@ throttled the batch, or the function crashed or timed out before reaching the re
 itself sends a fresh copy on a message's last receive and makes every retry a new message. For each one,
 the reconciler:
 
-1. opens it as the worker would (checking its signature when the app signs; with the keys unreadable the
-   record fails and the message waits on the intake queue, which has no redrive policy of its own);
+1. opens it as the worker would, through the app's body codecs (checking its signature when the app signs;
+   with the keys unreadable the record fails and the message waits on the intake queue, which has no
+   redrive policy of its own);
 2. records its task DEAD with the reason, unless the task already finished (the message is then a leftover
    copy: acknowledged) or a live attempt holds it (kept: the attempt's own outcome decides, and the copy
    is looked at again after the intake's visibility timeout);
@@ -29,7 +30,7 @@ from squall import limits
 from squall.errors import DecodeError, SignatureError
 from squall.state.schema import ErrorInfo
 from squall.states import State
-from squall.wire import signing
+from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope
 from squall.worker.deadletters import send_to_dlq
 
@@ -67,7 +68,8 @@ class Reconciler:
         envelope: Envelope | None = None
         problem = None
         try:
-            envelope = Envelope.decode(signing.opened(self.app, delivery.body))  # ConfigurationError: keys unreadable
+            # ConfigurationError (the keys are unreadable) propagates: the message is kept.
+            envelope = Envelope.decode(chain_for(self.app).decode(delivery.body))
             task_id: str | None = envelope.id
         except SignatureError as exc:
             task_id, problem = None, exc.reason  # an unverified id names no task: no state is written for it
@@ -79,7 +81,9 @@ class Reconciler:
         reason = moved if problem is None else f"malformed message ({problem}); {moved}"
         current = self.app.store.get(task_id) if task_id is not None else None
         if current is not None and current.state is State.DEAD:
-            # A spare copy of a task DEAD for its own reason: keep that reason; the copy joins its letter.
+            if current.lettered_at is not None:
+                return Reconciled.LEFTOVER  # a spare copy of a task whose letter is in the DLQ already
+            # DEAD for its own reason, its letter not known sent: this copy is the letter, with that reason.
             reason = current.reason or reason
         elif task_id is not None:
             reason += "; the task was " + (

@@ -1,0 +1,93 @@
+"""Names and sizes AWS checks only at deploy time, checked at synth: resource names, and the settings document.
+
+:class:`infra.stack.SquallService` calls :func:`check_names` before creating anything, and sizes the settings
+document with :func:`estimated_document_bytes` to choose where the worker reads it from.
+"""
+
+from __future__ import annotations
+
+import json
+
+from squall import config, limits
+from squall.deploy.topology import Topology
+from squall.errors import ConfigurationError
+
+#: Lambda allows 4 KB of environment in total; above this the worker reads its settings from SSM instead.
+ENV_CONFIG_BUDGET_BYTES = 3_500
+#: SSM parameter value limits, in bytes: Standard tier (free) and Advanced tier ($0.05 per month).
+SSM_STANDARD_MAX_BYTES = 4_096
+SSM_ADVANCED_MAX_BYTES = 8_192
+
+
+def estimated_document_bytes(topology: Topology) -> int:
+    """An upper bound of the Settings document's size once deployed: names at their longest."""
+    region, account, partition = "x" * 16, "0" * 12, "aws-us-gov"
+
+    def arn(name: str) -> str:
+        return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+    def url(name: str) -> str:
+        return f"https://sqs.{region}.amazonaws.com.cn/{account}/{name}"
+
+    settings = config.Settings(
+        app=topology.app,
+        region=region,
+        table=topology.table.name,
+        queues={
+            r.name: config.QueueAddress(
+                url(r.queue_name), arn(r.queue_name), url(r.dlq_name), arn(r.dlq_name), r.max_receive_count
+            )
+            for r in topology.queues
+        },
+        schedule_group=topology.schedule_group,
+        scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{topology.scheduler_role_name}",
+        scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
+        intake_url=url(topology.intake.name),
+        intake_arn=arn(topology.intake.name),
+    )
+    return len(json.dumps(settings.to_document(), separators=(",", ":")))
+
+
+def check_document_size(topology: Topology) -> int:
+    """The settings document's size bound (see :func:`estimated_document_bytes`), if SSM can hold it."""
+    size = estimated_document_bytes(topology)
+    if size > SSM_ADVANCED_MAX_BYTES:
+        raise ConfigurationError(
+            f"app {topology.app!r}: its settings (~{size} bytes for {len(topology.queues)} queues) exceed SSM's "
+            f"{SSM_ADVANCED_MAX_BYTES}-byte limit; split the app or declare fewer queues"
+        )
+    return size
+
+
+def check_names(topology: Topology) -> None:
+    """Refuse, at synth, a name AWS would refuse at deploy time; the error says what to shorten."""
+    limited = [(name, limits.SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
+    limited += [
+        (topology.intake.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"),
+        (topology.scheduler_role_name, limits.IAM_MAX_ROLE_NAME_CHARS, "IAM role"),
+        (topology.schedule_group, limits.SCHEDULER_MAX_GROUP_NAME_CHARS, "schedule group"),
+        (topology.table.name, limits.DYNAMODB_MAX_TABLE_NAME_CHARS, "DynamoDB table"),
+        *((s.name, limits.SCHEDULER_MAX_NAME_CHARS, "schedule") for s in topology.schedules),
+    ]
+    for name, most, what in limited:
+        if len(name) > most:
+            queue = next((q.name for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
+            periodic = next((s.periodic_name for s in topology.schedules if name == s.name), None)
+            shorten = (
+                f"the periodic task name {periodic!r}"
+                if periodic
+                else f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
+            )
+            raise ConfigurationError(
+                f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"
+            )
+    if len(topology.table.name) < limits.DYNAMODB_MIN_TABLE_NAME_CHARS:
+        raise ConfigurationError(
+            f"DynamoDB table name {topology.table.name!r} is under AWS's {limits.DYNAMODB_MIN_TABLE_NAME_CHARS} "
+            "characters: lengthen the app name"
+        )
+
+
+def _queue_names(topology: Topology) -> list[str]:
+    names = [name for q in topology.queues for name in (q.queue_name, q.dlq_name)]
+    return [*names, topology.intake.name, topology.scheduler_dlq_name]
