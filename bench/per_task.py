@@ -213,7 +213,7 @@ def _measure(scenario: Scenario, n: int) -> Measured:
         # Final states as the worker writes them: a result read back later may have expired (result_ttl), as
         # 1000 hourly firings span six weeks of fake time.
         finished: dict[str, str] = {}
-        app.transition_listeners.append(lambda task_id, state, at: finished.__setitem__(task_id, str(state)))
+        rt.on_transition(lambda task_id, state, at: finished.__setitem__(task_id, str(state)))
         try:
             results = enqueue(app, rt, n)
         except SquallError as exc:

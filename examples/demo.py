@@ -38,7 +38,7 @@ def main() -> None:
     requests: Counter[str] = Counter()
     with local.run(app) as rt:
         t0 = rt.clock.now()
-        app.transition_listeners.append(lambda task_id, state, at: paths[task_id].append((at - t0, state)))
+        rt.on_transition(lambda task_id, state, at: paths[task_id].append((at - t0, state)))
         count_requests(app.sqs, requests)
         count_requests(app.dynamodb, requests)
 

@@ -115,12 +115,32 @@ def test_bound_task_receives_its_request(rt: Runtime, tasks: SimpleNamespace) ->
 
 def test_state_changes_are_announced_to_listeners_in_order(rt: Runtime, app: Squall, tasks: SimpleNamespace) -> None:
     seen: list[tuple[str, State]] = []
-    app.transition_listeners.append(lambda task_id, state, _at: seen.append((task_id, state)))
+    rt.on_transition(lambda task_id, state, _at: seen.append((task_id, state)))
 
     result = tasks.add.delay(1, 1)
     rt.drain()
 
     assert seen == [(result.id, State.STARTED), (result.id, State.SUCCESS)]
+
+
+def test_a_listener_that_raises_changes_no_outcome(rt: Runtime, app: Squall, tasks: SimpleNamespace) -> None:
+    # Given a listener that fails on every transition, beside one that records them
+    seen: list[State] = []
+
+    def broken(task_id: str, state: State, at: float) -> None:
+        raise RuntimeError("a listener's own bug")
+
+    rt.on_transition(broken)
+    rt.on_transition(lambda task_id, state, _at: seen.append(state))
+
+    # When a task runs
+    result = tasks.add.delay(2, 3)
+    rt.drain()
+
+    # Then the task succeeded, and the listener after the broken one heard every transition
+    assert result.get(timeout=0) == 5
+    assert seen == [State.STARTED, State.SUCCESS]
+    assert rt.invocations[-1].error is None
 
 
 # --- reading before it finishes --------------------------------------------------------------------------

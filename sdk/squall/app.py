@@ -14,7 +14,7 @@ from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
 from squall.sending import delays, producer
 from squall.state.result import AsyncResult
-from squall.state.store import TaskStore, TransitionListener
+from squall.state.store import TaskStore
 from squall.tasks.extensions import Extension
 from squall.tasks.options import TaskOptionArgs, task_options
 from squall.tasks.task import Signature, Task, TaskContext, default_task_name
@@ -78,7 +78,6 @@ class Squall:
         self._store: TaskStore | None = None
         self._lock = threading.Lock()
         #: Called after each state change this process writes: (task id, state, epoch seconds).
-        self.transition_listeners: list[TransitionListener] = []
 
     def __repr__(self) -> str:
         return f"<Squall {self.name} tasks={len(self.tasks)} queues={list(self.queues)}>"
@@ -314,7 +313,7 @@ class Squall:
         store = self._store
         if store is None:
             store = self._store = TaskStore(
-                lambda: self.dynamodb, self.settings.table, self.transition_listeners, index_success=self.index_success
+                lambda: self.dynamodb, self.settings.table, index_success=self.index_success
             )
         return store
 

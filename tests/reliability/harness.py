@@ -388,7 +388,6 @@ class Suite:
         self.worker: WorkerFaults | None = None
         self.ledger: Any = None
         self._declare()
-        self.app.transition_listeners.append(self._on_transition)
 
     # --- the app ------------------------------------------------------------------------------------------
 
@@ -733,6 +732,7 @@ class Suite:
         started = time.perf_counter()
         with local.run(self.app, log_level="CRITICAL") as rt, _seeded_backoff(plan.seed), self.deliveries.watching(rt):
             rt.clock.set(START)  # the same instants every run: float rounding then repeats too
+            rt.on_transition(self._on_transition)
             began = rt.clock.now()
             self._provision(rt)
             throttles = DynamoThrottles(random.Random(f"{plan.seed}/dynamodb"), plan.throttle_rate, plan.exhaust_rate)

@@ -89,7 +89,7 @@ def test_task_killed_by_the_timeout_is_not_left_started_and_runs_again(
 ) -> None:
     # Given a task whose first attempt runs past the function timeout
     seen: list[State] = []
-    app.transition_listeners.append(lambda task_id, state, when: seen.append(state))
+    rt.on_transition(lambda task_id, state, when: seen.append(state))
     result = tasks.slow.delay(1)
 
     # When Lambda stops that invocation

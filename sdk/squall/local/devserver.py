@@ -83,12 +83,12 @@ class DevServer:
         """Provision, call ``ready`` with the runtime, then poll and fire schedules until ``stop`` is set."""
         check_port(self.port)
         with runtime.run(self.app, server=True, port=self.port, realtime=True) as rt:
-            self.app.transition_listeners.append(self._listen)
+            stop_listening = rt.on_transition(self._listen)
             try:
                 ready(rt)
                 self._loop(rt, stop)
             finally:
-                self.app.transition_listeners.remove(self._listen)
+                stop_listening()
 
     def _loop(self, rt: Runtime, stop: threading.Event) -> None:
         next_round = 0.0

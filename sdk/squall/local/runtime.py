@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from squall.local import motoshim
 from squall.local.esm import EventSourceMapping, Handler, Invocation
 from squall.local.provision import provision, publish_settings
 from squall.local.scheduler import LocalScheduler
+from squall.state.store import TransitionListener
 
 if TYPE_CHECKING:
     import boto3
@@ -152,6 +153,16 @@ class Runtime:
             self.scheduler.fire_until(when)
         # moto compares with a strict '>', so step a millisecond past the instant itself.
         self.clock.sleep(max(0.0, when - self.clock.now()) + 0.001)
+
+    def on_transition(self, listener: TransitionListener) -> Callable[[], None]:
+        """Call ``listener(task_id, state, at)`` after every state the app writes; returns what removes it.
+
+        Seeing every write (STARTED included) is a local tool: the demo, the dev server and tests use it. An
+        extension's ``after_outcome`` is what learns a delivery's outcome wherever the worker runs.
+        """
+        listeners = self.app.store.listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
 
     def dead_letters(self, queue: str | None = None) -> list[motoshim.PeekedMessage]:
         """The messages in the dead-letter queues (or one queue's), without receiving them."""

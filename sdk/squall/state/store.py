@@ -7,8 +7,9 @@ meaning here.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -33,6 +34,8 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TOO_LARGE = "ValidationException"
 
 
+logger = logging.getLogger("squall.state.store")
+
 #: Called after each state change is written: (task id, new state, epoch seconds).
 TransitionListener = Callable[[str, State, float], None]
 
@@ -44,21 +47,23 @@ class TaskStore:
         self,
         client: Callable[[], DynamoDBClient],
         table: str,
-        listeners: Sequence[TransitionListener] = (),
         *,
         index_success: bool = False,
     ) -> None:
         self._client = client
         self._table = table
-        self._listeners = listeners
+        #: Told of every state this store writes, after the write; one that raises is logged and ignored.
+        self.listeners: list[TransitionListener] = []
         #: Whether SUCCESS writes put the task in the listing index (one more write unit per task).
         self.index_success = index_success
 
     def _notify(self, task_id: str, *states: State) -> None:
         now = clock.now()
-        for listener in self._listeners:
-            for state in states:
+        for listener, state in ((listener, state) for listener in self.listeners for state in states):
+            try:
                 listener(task_id, state, now)
+            except Exception:  # the write is done: an observer cannot change it, nor fail the caller
+                logger.exception("a transition listener failed on task %s entering %s; ignored", task_id, state)
 
     def _update(
         self,
