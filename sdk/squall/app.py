@@ -17,6 +17,7 @@ from squall.state.result import AsyncResult
 from squall.state.store import TaskStore
 from squall.tasks.extensions import Extension
 from squall.tasks.options import TaskOptionArgs, task_options
+from squall.tasks.signature import CallOptions
 from squall.tasks.task import Signature, Task, TaskContext, default_task_name
 from squall.wire import signing
 
@@ -160,20 +161,9 @@ class Squall:
 
     # --- sending --------------------------------------------------------------------------------------
 
-    def send(
-        self,
-        signature: Signature[R],
-        *,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        task_id: str | None = None,
-        queue: str | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncResult[R]:
+    def send(self, signature: Signature[R], **options: Unpack[CallOptions]) -> AsyncResult[R]:
         """Send one task call; see :meth:`Task.apply_async`."""
-        message = producer.prepare(
-            signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta, max_retries=max_retries
-        )
+        message = producer.prepare(signature, **options)
         if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:
             # Past SQS's per-message delay: a one-time EventBridge Scheduler schedule carries it.
             delays.send_later(self, message)

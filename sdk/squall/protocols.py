@@ -8,9 +8,8 @@ runtime import pointing down the layers.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from squall.state.result import AsyncResult
     from squall.state.store import TaskStore
     from squall.tasks.extensions import Extension
-    from squall.tasks.signature import Signature
+    from squall.tasks.signature import CallOptions, Signature
     from squall.tasks.task import Task
     from squall.wire.signing import Signer
 
@@ -65,16 +64,7 @@ class App(Protocol):
     def client(self, service: str) -> Any: ...
     def task(self, fn: Callable[..., Any], /) -> Task[..., Any]: ...
     def get_task(self, name: str) -> Task[..., Any]: ...
-    def send(
-        self,
-        signature: Signature[R],
-        *,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        task_id: str | None = None,
-        queue: str | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncResult[R]: ...
+    def send(self, signature: Signature[R], **options: Unpack[CallOptions]) -> AsyncResult[R]: ...
     def send_batch(
         self, signatures: Iterable[Signature[Any]], *, task_ids: Sequence[str] | None = None
     ) -> list[AsyncResult[Any]]: ...

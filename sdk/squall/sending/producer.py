@@ -78,10 +78,10 @@ def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> 
 def prepare(
     signature: Signature[Any],
     *,
-    task_id: str | None,
-    queue: str | None,
-    countdown: float | None,
-    eta: dt.datetime | None,
+    task_id: str | None = None,
+    queue: str | None = None,
+    countdown: float | None = None,
+    eta: dt.datetime | None = None,
     max_retries: int | None = None,
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent.

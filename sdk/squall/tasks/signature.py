@@ -41,18 +41,22 @@ _KEYS = ("task", "args", "kwargs", "options")
 
 
 class CallOptions(TypedDict, total=False):
-    """Per-call options a signature carries: those of :meth:`Task.apply_async <squall.tasks.task.Task.apply_async>`."""
+    """The per-call options, declared once: what :meth:`Task.apply_async <squall.tasks.task.Task.apply_async>`,
+    :meth:`Squall.send <squall.app.Squall.send>` and :meth:`Signature.set` take, and what a signature carries.
+
+    None means "not given" (a signature keeps only the options given).
+    """
 
     #: Seconds to wait before the task is due.
-    countdown: float
+    countdown: float | None
     #: When the task is due (an aware datetime); not with ``countdown``.
-    eta: dt.datetime
+    eta: dt.datetime | None
     #: The task id (the idempotency key); a new one per send when not given.
-    task_id: str
+    task_id: str | None
     #: The queue, instead of the task's own.
-    queue: str
+    queue: str | None
     #: The retry budget of this call, instead of the task's own.
-    max_retries: int
+    max_retries: int | None
 
 
 def _countdown_problem(value: object) -> str | None:

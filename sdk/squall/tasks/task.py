@@ -8,17 +8,16 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
 from squall.errors import InvalidArguments, TaskDefinitionError
 from squall.state.schema import Progress
 from squall.tasks.options import TaskOptions as TaskOptions  # re-exported: declared once in squall.tasks.options
+from squall.tasks.signature import CallOptions
 from squall.tasks.signature import Signature as Signature  # re-exported: callers import it from here or from squall
 from squall.wire import codec
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from squall.protocols import App
     from squall.state.result import AsyncResult
 
@@ -167,12 +166,7 @@ class Task(Generic[P, R]):
         self: Task[P, Coroutine[Any, Any, T]],
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
-        *,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        task_id: str | None = None,
-        queue: str | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncResult[T]: ...
 
     @overload
@@ -180,31 +174,16 @@ class Task(Generic[P, R]):
         self: Task[P, T],
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
-        *,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        task_id: str | None = None,
-        queue: str | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncResult[T]: ...
 
     def apply_async(
-        self,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        task_id: str | None = None,
-        queue: str | None = None,
-        max_retries: int | None = None,
+        self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Unpack[CallOptions]
     ) -> AsyncResult[Any]:
-        """Send the task with options: a delay (``countdown`` seconds or an aware ``eta``), an id, a queue, and
-        a retry budget for this call alone (``max_retries``, instead of the task's own)."""
+        """Send the task with options (:class:`~squall.tasks.signature.CallOptions`): a delay (``countdown``
+        seconds or an aware ``eta``), an id, a queue, and a retry budget for this call alone (``max_retries``)."""
         signature: Signature[Any] = Signature(self.name, tuple(args), dict(kwargs or {}), app=self.app)
-        return self.app.send(
-            signature, countdown=countdown, eta=eta, task_id=task_id, queue=queue, max_retries=max_retries
-        )
+        return self.app.send(signature, **options)
 
 
 def default_task_name(fn: Callable[..., Any]) -> str:
