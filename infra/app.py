@@ -6,6 +6,8 @@ infra/cdkw deploy -c squall:app=tasks:app -c squall:code=src/tasks.py
 
 from __future__ import annotations
 
+import os
+
 import aws_cdk as cdk
 
 from infra import nag
@@ -14,7 +16,18 @@ from infra.stack import SquallStack
 from squall.deploy.topology import resource_prefix
 
 
-def build(app: cdk.App) -> SquallStack:
+def cli_environment() -> cdk.Environment | None:
+    """The account and region the CDK CLI resolved from the caller's credentials, if it found any.
+
+    The CLI passes them to the app as CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION. With both the stack is bound
+    to that environment, which lets it look the Powertools layer up at synth (infra.constructs.function);
+    without credentials (an offline ``cdk synth``) the stack stays environment-agnostic.
+    """
+    account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+    return cdk.Environment(account=account, region=region) if account and region else None
+
+
+def build(app: cdk.App, *, env: cdk.Environment | None = None) -> SquallStack:
     """Add the configured app's stack to ``app``, with the cdk-nag packs and their acknowledgements."""
     options = DeployOptions.from_context(app.node.try_get_context)
     squall_app = options.load_app()
@@ -23,6 +36,7 @@ def build(app: cdk.App) -> SquallStack:
         resource_prefix(squall_app.name),
         app=squall_app,
         options=options,
+        env=env,
         description=f"Squall task queue for app {squall_app.name} (SQS, Lambda, DynamoDB, EventBridge Scheduler)",
     )
     nag.add_packs(app)
@@ -33,7 +47,7 @@ def build(app: cdk.App) -> SquallStack:
 def main() -> None:
     """Synthesize the cloud assembly (``cdk synth`` / ``cdk deploy`` call this)."""
     app = cdk.App()
-    build(app)
+    build(app, env=cli_environment())
     app.synth()
 
 

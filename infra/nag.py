@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import Acknowledgment, App, CfnElement, Stack, Validations
+from aws_cdk import Acknowledgment, App, CfnElement, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
@@ -40,6 +40,14 @@ def _ack(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{pack}::{rule}", reason=reason))
 
 
+def _schedules_finding(stack: Stack, group: str) -> str:
+    """The IAM5 finding on ``schedule/<group>/*`` as cdk-nag names it: the stack's account and region are
+    literals in an environment-bound stack, placeholders of the pseudo parameters otherwise."""
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    return f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{region}:{account}:schedule/{group}/*]"
+
+
 def acknowledge(service: SquallService) -> None:
     """Acknowledge the findings Squall accepts by design, each on the construct it concerns."""
     for function in (service.worker, service.reconciler):
@@ -61,26 +69,25 @@ def acknowledge(service: SquallService) -> None:
             "On-failure destinations exist for stream and Kafka event sources, not SQS: for an SQS event "
             "source the queue's redrive policy (to the intake queue, for the worker) is the failure destination.",
         )
+    stack = Stack.of(service)
     group = service.topology.schedule_group
+    schedules = _schedules_finding(stack, group)
     _ack(
         service.worker.role,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-        f"schedule/{group}/*]",
+        schedules,
         "The worker creates a one-time schedule for each retry due beyond SQS's 900 s, named at run time "
         f"after the task; the wildcard is confined to this app's schedule group {group!r}, and PassRole "
         "to the scheduler role only.",
     )
     _ack(
         service.producer_policy,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-        f"schedule/{group}/*]",
+        schedules,
         "Producers create and delete one-off schedules named at run time (ETA tasks); the wildcard is "
         f"confined to this app's schedule group {group!r}, and PassRole to the scheduler role only.",
     )
     _ack(
         service.operator_policy,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-        f"schedule/{group}/*]",
+        schedules,
         "Operators inspect, pause, resume and delete schedules whose names are chosen at run time (dynamic "
         f"schedules, long delays); the wildcard is confined to this app's schedule group {group!r}.",
     )
@@ -90,7 +97,7 @@ def acknowledge(service: SquallService) -> None:
         "This queue is a dead-letter queue: every schedule's Target.DeadLetterConfig points at it. cdk-nag "
         "recognises only SQS redrive policies as DLQ use.",
     )
-    if service.monitoring.topic is not None:
+    if service.monitoring.topic is not None and service.monitoring.topic_key is not None:  # the topic made here
         _ack(
             service.monitoring.topic,
             "Serverless-SNSRedrivePolicy",
@@ -110,7 +117,6 @@ def acknowledge(service: SquallService) -> None:
         "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
         "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
     )
-    stack = Stack.of(service)
     for name, bucket in service.extension_resources.buckets.items():
         logical = stack.resolve(stack.get_logical_id(cast(CfnElement, bucket.node.default_child)))  # its CfnBucket
         _ack(

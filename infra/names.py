@@ -1,7 +1,9 @@
-"""Names and sizes AWS checks only at deploy time, checked at synth: resource names, and the settings document.
+"""Names and sizes AWS checks only at deploy or run time, checked at synth: resource names, the settings
+document, and how much of the Region's Lambda concurrency the app's event sources may take.
 
-:class:`infra.stack.SquallService` calls :func:`check_names` before creating anything, and sizes the settings
-document with :func:`estimated_document_bytes` to choose where the worker reads it from.
+:class:`infra.stack.SquallService` calls :func:`check_names` before creating anything, sizes the settings
+document with :func:`estimated_document_bytes` to choose where the worker reads it from, and warns with
+:func:`concurrency_warning`.
 """
 
 from __future__ import annotations
@@ -91,3 +93,27 @@ def check_names(topology: Topology) -> None:
 def _queue_names(topology: Topology) -> list[str]:
     names = [name for q in topology.queues for name in (q.queue_name, q.dlq_name)]
     return [*names, topology.intake.name, topology.scheduler_dlq_name]
+
+
+def peak_concurrency(topology: Topology) -> int:
+    """The most concurrent invocations the app's event sources may run: every cap, uncapped ones at Lambda's."""
+    caps = [q.max_concurrency or limits.ESM_UNCAPPED_CONCURRENCY for q in topology.queues]
+    return sum(caps) + topology.intake.max_concurrency
+
+
+def concurrency_warning(topology: Topology) -> str | None:
+    """Why the app's event sources could take the Region's whole default Lambda concurrency, if they could.
+
+    Lambda throttles every function of the account once the Region's executions are in use, and a throttled
+    SQS batch spends a receive of each of its messages (docs/deploy.md, "Concurrency").
+    """
+    peak = peak_concurrency(topology)
+    uncapped = [q.name for q in topology.queues if q.max_concurrency is None]
+    if peak < limits.LAMBDA_DEFAULT_REGIONAL_CONCURRENCY:
+        return None
+    reason = f"queues {uncapped} have no max_concurrency" if uncapped else "the queues' max_concurrency add up"
+    return (
+        f"app {topology.app!r}: its event sources may run {peak} concurrent invocations ({reason}), as many as "
+        f"the {limits.LAMBDA_DEFAULT_REGIONAL_CONCURRENCY} a Region's functions share by default: lower "
+        "max_concurrency, or check the account's concurrency quota leaves room for its other functions"
+    )

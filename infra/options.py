@@ -27,6 +27,7 @@ TIMEOUT = "squall:timeout"
 MEMORY = "squall:memory"
 QUEUES = "squall:queues"
 ALARM_EMAIL = "squall:alarmEmail"
+ALARM_TOPIC = "squall:alarmTopicArn"
 AGE_ALARM = "squall:ageAlarmSeconds"
 REMOVAL_POLICY = "squall:removalPolicy"
 DELETION_PROTECTION = "squall:deletionProtection"
@@ -59,10 +60,13 @@ class DeployOptions:
     queue_overrides: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
     #: Where alarms email to (an SNS topic is created only if set).
     alarm_email: str | None = None
+    #: An existing SNS topic the alarms notify instead (its policy and key must already admit CloudWatch).
+    alarm_topic_arn: str | None = None
     age_alarm_seconds: int = DEFAULT_AGE_ALARM_SECONDS
     #: Keep (``retain``) or delete (``destroy``) the table, queues and logs when the stack goes.
     removal_policy: str = "retain"
-    deletion_protection: bool = True
+    #: DynamoDB deletion protection on the tables; None (the default) follows ``removal_policy``.
+    deletion_protection: bool | None = None
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     #: An explicit Powertools layer version ARN, instead of the pinned version's public SSM parameter.
     powertools_layer_arn: str | None = None
@@ -87,6 +91,28 @@ class DeployOptions:
                 )
         if self.age_alarm_seconds < 60:
             raise ConfigurationError(f"{AGE_ALARM} must be at least 60 seconds, got {self.age_alarm_seconds}")
+        if self.deletion_protection and self.removal_policy == "destroy":
+            raise ConfigurationError(
+                f"{DELETION_PROTECTION}=true keeps the tables that {REMOVAL_POLICY}=destroy asks to delete with the "
+                "stack: set one of them, not both"
+            )
+        if self.alarm_email and self.alarm_topic_arn:
+            raise ConfigurationError(
+                f"{ALARM_EMAIL} creates an alarm topic and {ALARM_TOPIC} names an existing one: set one of them "
+                "(subscribe the email to your own topic)"
+            )
+        if self.alarm_topic_arn is not None and not _is_topic_arn(self.alarm_topic_arn):
+            raise ConfigurationError(
+                f"{ALARM_TOPIC} must be an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>), "
+                f"got {self.alarm_topic_arn!r}"
+            )
+
+    @property
+    def protects_tables(self) -> bool:
+        """Whether the tables get DynamoDB deletion protection: as asked, or as the removal policy keeps them."""
+        if self.deletion_protection is None:
+            return self.removal_policy == "retain"
+        return self.deletion_protection
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], *, base: Path = REPO_ROOT) -> DeployOptions:
@@ -102,9 +128,10 @@ class DeployOptions:
             ),
             queue_overrides=_overrides(get(QUEUES)),
             alarm_email=str(get(ALARM_EMAIL)) if get(ALARM_EMAIL) else None,
+            alarm_topic_arn=str(get(ALARM_TOPIC)) if get(ALARM_TOPIC) else None,
             age_alarm_seconds=_integer(get(AGE_ALARM), AGE_ALARM, defaults.age_alarm_seconds),
             removal_policy=str(get(REMOVAL_POLICY) or defaults.removal_policy).lower(),
-            deletion_protection=_boolean(get(DELETION_PROTECTION), DELETION_PROTECTION, True),
+            deletion_protection=_boolean(get(DELETION_PROTECTION), DELETION_PROTECTION),
             log_retention_days=_integer(get(LOG_RETENTION), LOG_RETENTION, defaults.log_retention_days),
             powertools_layer_arn=str(get(POWERTOOLS_LAYER)) if get(POWERTOOLS_LAYER) else None,
             signing_parameter=str(get(SIGNING)) if get(SIGNING) else None,
@@ -142,9 +169,9 @@ def _integer(value: Any, key: str, default: int) -> int:
         raise ConfigurationError(f"{key} must be a whole number, got {value!r}") from None
 
 
-def _boolean(value: Any, key: str, default: bool) -> bool:
+def _boolean(value: Any, key: str) -> bool | None:
     if value is None or value == "":
-        return default
+        return None
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -153,6 +180,11 @@ def _boolean(value: Any, key: str, default: bool) -> bool:
     if text in ("false", "0", "no"):
         return False
     raise ConfigurationError(f"{key} must be true or false, got {value!r}")
+
+
+def _is_topic_arn(value: str) -> bool:
+    parts = value.split(":")
+    return len(parts) == 6 and parts[0] == "arn" and parts[2] == "sns" and all(parts[3:])
 
 
 def _overrides(value: Any) -> dict[str, dict[str, int | None]]:

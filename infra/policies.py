@@ -3,7 +3,8 @@
 Each factory takes the actions and what they reach, keyword-only, scopes them one way wherever the kind is
 used (a queue's ARN, a table and only the index named, one schedule group, one parameter), and refuses an
 action of another service. :class:`infra.stack.SquallService` calls them for every role and managed policy,
-so what each may do still reads in that one file.
+so what each may do still reads in that one file. Resource policies (the alarm topic's, its key's) come
+from here too, with the one service principal they admit and a confused-deputy condition.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
+from squall.state.expressions import HELD_ATTRIBUTES
 from squall.tasks.resources import ExtensionBucket, ExtensionTable, Grant
 from squall.wire import signing
 
@@ -32,6 +35,9 @@ OBJECT_GRANTS: Mapping[Grant, tuple[str, ...]] = {
     "write": ("s3:PutObject", "s3:DeleteObject"),
 }
 BUCKET_GRANTS: Mapping[Grant, tuple[str, ...]] = {"read": ("s3:ListBucket",), "write": ()}
+#: Every attribute the producer's one task-record write names (squall.state.store.TaskStore.hold records a task
+#: delayed past SQS's 900 s as PENDING): named once, with that write, in squall.state.expressions.
+HELD_TASK_ATTRIBUTES = HELD_ATTRIBUTES
 
 
 def on_queues(*, actions: Sequence[str], queues: Iterable[sqs.IQueue], sid: str | None = None) -> iam.PolicyStatement:
@@ -50,6 +56,29 @@ def on_task_records(
     if index_name is not None:
         resources.append(f"{table.table_arn}/index/{index_name}")
     return _statement("dynamodb", actions, resources, sid=sid)
+
+
+def hold_task_records(
+    *, table: dynamodb.ITable, attributes: Sequence[str] = HELD_TASK_ATTRIBUTES, sid: str | None = None
+) -> iam.PolicyStatement:
+    """``dynamodb:UpdateItem`` on the task table that names only ``attributes`` and reads nothing back.
+
+    IAM cannot see an UpdateItem's ConditionExpression, so it cannot require the SDK's conditions; what it can
+    bound is which attributes a request names (``dynamodb:Attributes``: the key, every attribute the update
+    sets or removes, and every one its condition reads) and what it returns (``dynamodb:ReturnValues``).
+    The ``Null`` test keeps a request that names no attributes from passing the ``ForAllValues`` test vacuously.
+    """
+    return _statement(
+        "dynamodb",
+        ["dynamodb:UpdateItem"],
+        [table.table_arn],
+        sid=sid,
+        conditions={
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
+            "Null": {"dynamodb:Attributes": "false"},
+            "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+        },
+    )
 
 
 def on_extension_table(*, declared: ExtensionTable, table: dynamodb.ITable) -> iam.PolicyStatement:
@@ -120,6 +149,45 @@ def pass_role(*, role: iam.IRole, to_service: str, sid: str | None = None) -> ia
     )
 
 
+def cloudwatch_publishes_alarms(*, topic: sns.ITopic, stack: Stack, sid: str | None = None) -> iam.PolicyStatement:
+    """The alarm topic's resource policy: CloudWatch may publish to it for alarms of this account and region only.
+
+    An SNS topic policy that only denies (CDK's TLS-only statement) replaces the default one that let the
+    account publish, so the alarms' publisher, ``cloudwatch.amazonaws.com``, must be allowed by name;
+    ``aws:SourceAccount`` and ``aws:SourceArn`` (the alarm) are the confused-deputy guard AWS documents for
+    service principals.
+    """
+    alarms = stack.format_arn(
+        service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    return _statement(
+        "sns",
+        ["sns:Publish"],
+        [topic.topic_arn],
+        sid=sid,
+        principal="cloudwatch.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": alarms}},
+    )
+
+
+def cloudwatch_uses_topic_key(*, stack: Stack, sid: str | None = None) -> iam.PolicyStatement:
+    """The alarm topic key's policy statement: CloudWatch, for this account only, may use the key to publish.
+
+    SNS encrypts each message with a data key the publisher's principal must be allowed to make and read
+    (kms:GenerateDataKey*, kms:Decrypt; SNS Developer Guide, "Enable compatibility between event sources from
+    AWS services and encrypted topics"). The AWS managed key ``alias/aws/sns`` has a policy no one can change,
+    so CloudWatch cannot publish to a topic under it. A key policy's Resource ``*`` is the key itself.
+    """
+    return _statement(
+        "kms",
+        ["kms:Decrypt", "kms:GenerateDataKey*"],
+        ["*"],
+        sid=sid,
+        principal="cloudwatch.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+    )
+
+
 def _statement(
     service: str,
     actions: Sequence[str],
@@ -127,12 +195,17 @@ def _statement(
     *,
     sid: str | None,
     conditions: Mapping[str, Any] | None = None,
+    principal: str | None = None,
 ) -> iam.PolicyStatement:
     foreign = [action for action in actions if not action.startswith(f"{service}:")]
     if foreign or not actions:
         raise ValueError(f"a statement on {service} resources takes {service}: actions only, got {list(actions)}")
     return iam.PolicyStatement(
-        sid=sid, actions=list(actions), resources=list(resources), conditions=dict(conditions) if conditions else None
+        sid=sid,
+        actions=list(actions),
+        resources=list(resources),
+        conditions=dict(conditions) if conditions else None,
+        principals=[iam.ServicePrincipal(principal)] if principal else None,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -30,11 +30,13 @@ from infra.constructs import (
     TaskScheduler,
     TaskTable,
 )
+from infra.constructs.function import powertools_layer_arn
 from infra.names import (
     ENV_CONFIG_BUDGET_BYTES,
     SSM_STANDARD_MAX_BYTES,
     check_document_size,
     check_names,
+    concurrency_warning,
 )
 from infra.names import estimated_document_bytes as estimated_document_bytes  # re-exported: tests read it here
 from infra.options import APP, QUEUES, DeployOptions
@@ -64,7 +66,12 @@ class SquallService(Construct):
             )
         self.topology: Topology = describe(app, options.sizing, options.queue_overrides)
         check_names(self.topology)
-        removal = RemovalPolicy.RETAIN if options.removal_policy == "retain" else RemovalPolicy.DESTROY
+        if (warning := concurrency_warning(self.topology)) is not None:
+            Annotations.of(self).add_warning_v2("squall:concurrency", warning)
+        # Stateful resources have fixed names: Retain would keep what a failed first deploy made, failing its retry
+        # ("already exists"). RetainExceptOnCreate deletes that and keeps the resource on later updates and deletes.
+        keep = options.removal_policy == "retain"
+        removal = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if keep else RemovalPolicy.DESTROY
 
         # One intake queue for the whole app: several source queues may share one redrive target.
         self.intake = IntakeQueue(self, "Intake", resource=self.topology.intake, removal_policy=removal).queue
@@ -79,7 +86,7 @@ class SquallService(Construct):
             "Tasks",
             resource=self.topology.table,
             removal_policy=removal,
-            deletion_protection=options.deletion_protection,
+            deletion_protection=options.protects_tables,
         ).table
         self.scheduler = TaskScheduler(
             self,
@@ -97,7 +104,7 @@ class SquallService(Construct):
             tables=self.topology.extension_tables,
             buckets=self.topology.extension_buckets,
             removal_policy=removal,
-            deletion_protection=options.deletion_protection,
+            deletion_protection=options.protects_tables,
             log_retention_days=options.log_retention_days,
         )
 
@@ -151,7 +158,7 @@ class SquallService(Construct):
             environment=environment,
             log_retention_days=options.log_retention_days,
             removal_policy=removal,
-            powertools_layer_arn=options.powertools_layer_arn,
+            powertools_layer_arn=options.powertools_layer_arn or powertools_layer_arn(self),
         )
         self.worker = SquallFunction(
             self,
@@ -259,13 +266,11 @@ class SquallService(Construct):
             description=f"Send Squall tasks of app {app.name} and read their results",
             statements=[
                 policies.on_queues(sid="SendTasks", actions=["sqs:SendMessage"], queues=sources),
-                # GetItem reads results (AsyncResult); UpdateItem records a task delayed past SQS's 900 s as
-                # PENDING, or REVOKED (squall.state.store.TaskStore.hold / revoke).
-                policies.on_task_records(
-                    sid="ReadResultsAndHoldDelayedTasks",
-                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
-                    table=self.table,
-                ),
+                policies.on_task_records(sid="ReadResults", actions=["dynamodb:GetItem"], table=self.table),
+                # A task delayed past SQS's 900 s is recorded PENDING first (TaskStore.hold): an UpdateItem naming
+                # only the attributes that write names, so no producer can set a result, an error or a claim.
+                # Revoking writes more (a finish time, the listing index) and is the operator policy's.
+                policies.hold_task_records(sid="HoldDelayedTasks", table=self.table),
                 read_settings,
                 # Create/Delete/Get: long delays and app.schedules; Update: app.schedules.pause/resume.
                 policies.on_schedules(
@@ -286,8 +291,9 @@ class SquallService(Construct):
         )
 
         # --- what operators attach (the squall CLI: tasks, dlq, stats, revoke) -------------------------------
-        # scheduler:ListSchedules has no resource-level permissions, so `squall schedules list` needs it
-        # granted separately (docs/deploy.md); everything here is scoped to this app's resources.
+        # scheduler:ListSchedules has no resource-level permissions (granted apart, docs/deploy.md); the rest is
+        # this app's only. No sqs:StartMessageMoveTask: SQS's own redrive brings back DEAD tasks the worker then
+        # acknowledges unrun; `squall dlq redrive` resets each record first.
         self.operator_policy = iam.ManagedPolicy(
             self,
             "OperatorPolicy",
@@ -335,6 +341,7 @@ class SquallService(Construct):
             scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,
             age_alarm_seconds=options.age_alarm_seconds,
             alarm_email=options.alarm_email,
+            alarm_topic_arn=options.alarm_topic_arn,
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,9 +22,9 @@ POWERTOOLS_VERSION = "3.37.0"
 #: Where Powertools publishes the layer ARN of each released version, per region. Source: the Powertools
 #: install guide, "Lambda Layer > Using SSM Parameter Store", and its ``update_ssm.yml`` release workflow,
 #: which writes ``/aws/service/powertools/python/<arch>/<python>/<version>`` = ``arn:aws:lambda:<region>:
-#: 017000801446:layer:AWSLambdaPowertoolsPythonV3-<python>-<arch>:<layer version>``. Resolving the
-#: version's parameter at deploy time pins the exact release without hand-copying a per-release layer
-#: number; ``squall:powertoolsLayerArn`` overrides it where a region lacks the parameter.
+#: 017000801446:layer:AWSLambdaPowertoolsPythonV3-<python>-<arch>:<layer version>``. Reading the version's
+#: parameter pins the exact release without hand-copying a per-release layer number (see
+#: :func:`powertools_layer_arn`); ``squall:powertoolsLayerArn`` overrides it where a region lacks the parameter.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{POWERTOOLS_VERSION}"
 
 #: CloudWatch Logs accepts only these retention periods, in days.
@@ -64,6 +64,32 @@ def retention(days: int) -> logs.RetentionDays:
         ) from None
 
 
+def powertools_layer_arn(scope: Construct) -> str:
+    """The pinned Powertools layer's ARN in ``scope``'s stack's account and region, read when it is synthesized.
+
+    ``StringParameter.value_from_lookup`` is a CDK context lookup: the CLI reads the public parameter once
+    (through the bootstrap lookup role) and caches its value in ``cdk.context.json`` under a key naming the
+    account, region and parameter. Later synths read the cache and need no AWS call; the ARN is a literal in
+    the template, so ``cdk diff`` shows a layer change; and a region without the parameter fails the synth
+    ("SSM parameter not available") instead of the deployment. Until the value is cached, CDK returns a
+    placeholder and the CLI synthesizes again with the value.
+
+    A lookup needs a concrete account and region. An environment-agnostic stack (no ``env``: ``cdk synth``
+    without credentials, or a stack of your own without one) cannot look anything up, so it falls back to a
+    CloudFormation parameter resolved at deploy time, and the synth says so with a warning.
+    """
+    stack = Stack.of(scope)
+    if Token.is_unresolved(stack.account) or Token.is_unresolved(stack.region):
+        Annotations.of(scope).add_warning_v2(
+            "squall:powertools-layer-at-deploy",
+            f"The Powertools layer's ARN is resolved at deploy time from {POWERTOOLS_LAYER_PARAMETER}: this stack "
+            "has no account and region to look it up at synth. Give the stack an env (cdk deploy does, from "
+            "your credentials) or set squall:powertoolsLayerArn.",
+        )
+        return ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
+    return ssm.StringParameter.value_from_lookup(scope, POWERTOOLS_LAYER_PARAMETER)
+
+
 @dataclass(frozen=True, kw_only=True)
 class BundleProps:
     """What every function on the Squall bundle shares: the code, its environment, logs and the Powertools layer."""
@@ -72,7 +98,8 @@ class BundleProps:
     environment: Mapping[str, str]
     log_retention_days: int
     removal_policy: RemovalPolicy
-    #: An explicit layer version ARN; by default the pinned version's public SSM parameter resolves it.
+    #: An explicit layer version ARN; by default the pinned version's public SSM parameter gives it
+    #: (:func:`powertools_layer_arn`).
     powertools_layer_arn: str | None = None
 
 
@@ -105,9 +132,7 @@ class SquallFunction(Construct):
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         self.log_group.grant_write(self.role)
-        layer_arn = shared.powertools_layer_arn or ssm.StringParameter.value_for_string_parameter(
-            self, POWERTOOLS_LAYER_PARAMETER
-        )
+        layer_arn = shared.powertools_layer_arn or powertools_layer_arn(self)
         self.function = lambda_.Function(
             self,
             "Function",

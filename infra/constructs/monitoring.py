@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
@@ -16,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import policies
 from infra.constructs.queues import TaskQueue
 from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
 
@@ -29,6 +30,9 @@ MINUTE = Duration.minutes(1)
 INTAKE_AGE_ALARM_SECONDS = 15 * 60
 #: The dimension Powertools Metrics adds for ``Metrics(service=...)``; the worker sets it to the app name.
 SERVICE_DIMENSION = "service"
+#: Days KMS waits before deleting the alarm topic's key once the stack is gone (7-30): the shortest, as the key
+#: protects only notifications in transit, which SNS does not keep.
+KEY_DELETION_WINDOW_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ class _Watched:
 
 
 class Monitoring(Construct):
-    """CloudWatch alarms (optionally emailed through an encrypted SNS topic) and a dashboard."""
+    """CloudWatch alarms, a dashboard, and where the alarms notify: nobody, a topic of your own
+    (``alarm_topic_arn``), or an email through a topic encrypted with a key CloudWatch may use (``alarm_email``).
+
+    ``.topic`` is the topic the alarms notify, if any; ``.topic_key`` the key of the topic created here.
+    """
 
     def __init__(
         self,
@@ -58,21 +66,19 @@ class Monitoring(Construct):
         scheduler_dead_letter_queue: sqs.IQueue,
         age_alarm_seconds: int,
         alarm_email: str | None,
+        alarm_topic_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.app_name = app_name
         #: What the dashboard shows.
         self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue)
-        self.topic: sns.Topic | None = None
-        if alarm_email:
-            self.topic = sns.Topic(
-                self,
-                "AlarmTopic",
-                display_name=f"Squall {app_name} alarms",
-                master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
-                enforce_ssl=True,
-            )
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self.topic: sns.ITopic | None = None
+        self.topic_key: kms.Key | None = None
+        if alarm_topic_arn:
+            # Its policy and key are its owner's: Squall cannot make them admit CloudWatch (docs/deploy.md).
+            self.topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+        elif alarm_email:
+            self.topic, self.topic_key = self._email_topic(alarm_email)
         self.alarms: list[cloudwatch.Alarm] = []
         for task_queue in queues:
             name = task_queue.resource.name
@@ -112,6 +118,32 @@ class Monitoring(Construct):
             description=f"Squall {app_name}: the reconciler failed whole invocations (crash, timeout, bad config)",
         )
         self.dashboard = self._dashboard()
+
+    def _email_topic(self, email: str) -> tuple[sns.Topic, kms.Key]:
+        """A TLS-only topic under a customer managed key, both admitting CloudWatch's alarms, and the email.
+
+        CloudWatch publishes alarm notifications as the service principal ``cloudwatch.amazonaws.com``: SNS then
+        needs a topic policy that allows it and, for an encrypted topic, a key whose policy lets it make and read
+        data keys. With neither, alarms fire and no email is ever sent. A customer managed key costs $1 a month.
+        """
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"Squall {self.app_name}: encrypts alarm notifications (CloudWatch may use it)",
+            enable_key_rotation=True,
+            pending_window=Duration.days(KEY_DELETION_WINDOW_DAYS),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        stack = Stack.of(self)
+        key.add_to_resource_policy(policies.cloudwatch_uses_topic_key(sid="CloudWatchAlarmsEncrypt", stack=stack))
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name=f"Squall {self.app_name} alarms", master_key=key, enforce_ssl=True
+        )
+        topic.add_to_resource_policy(
+            policies.cloudwatch_publishes_alarms(sid="CloudWatchAlarmsPublish", topic=topic, stack=stack)
+        )
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic, key
 
     def _dead_letter_alarm(self, construct_id: str, queue: sqs.IQueue, what: str) -> None:
         self._alarm(

@@ -190,3 +190,19 @@ S3_ACCOUNT_REGIONAL_SUFFIX = "-an"
 AWS_ACCOUNT_ID_CHARS = 12
 #: Longest Region code a name must leave room for, in characters (ap-southeast-5, eusc-de-east-1 in 2026).
 AWS_MAX_REGION_CODE_CHARS = 14
+
+# --- Lambda concurrency (AWS Lambda Developer Guide, "Configuring scaling behavior for SQS event source
+# mappings" and "Lambda function scaling", 2026) ---------------------------------------------------------
+
+#: Concurrent executions a Region's functions share by default (an adjustable quota; new accounts may start
+#: lower): an event source without MaximumConcurrency may take all of them and throttle every other function.
+LAMBDA_DEFAULT_REGIONAL_CONCURRENCY = 1000
+#: Concurrent invocations an SQS event source without MaximumConcurrency scales to at most (by up to 300
+#: more a minute), whatever the account's quota.
+ESM_UNCAPPED_CONCURRENCY = 1250
+#: Default ScalingConfig.MaximumConcurrency of each queue's worker event source (``Queue(max_concurrency=...)``;
+#: ``None`` is the explicit "no cap"). At the cap Lambda stops polling rather than invoking and being
+#: throttled, so a burst waits on the queue instead of spending receives toward the redrive policy, and one
+#: busy queue takes at most this many of the Region's shared executions. Ten keeps a dozen queues well inside
+#: the default 1,000 and still runs 100 records at a time per queue at the default batch size of 10.
+DEFAULT_MAX_CONCURRENCY = 10

@@ -96,10 +96,19 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
 
 
-def synthesize(outdir: Path, context: dict[str, Any], customize: Callable[[SquallStack], None] | None = None) -> Synth:
-    """Build and synthesize the app into ``outdir``; a cdk-nag finding fails with the findings listed."""
+def synthesize(
+    outdir: Path,
+    context: dict[str, Any],
+    customize: Callable[[SquallStack], None] | None = None,
+    *,
+    env: cdk.Environment | None = None,
+) -> Synth:
+    """Build and synthesize the app into ``outdir``; a cdk-nag finding fails with the findings listed.
+
+    ``env`` binds the stack to an account and region, as ``cdk deploy`` does from the caller's credentials.
+    """
     app = cdk.App(outdir=str(outdir), context={**cdk_json_context(), **context})
-    stack = build(app)
+    stack = build(app, env=env)
     if customize is not None:
         customize(stack)
     try:

@@ -100,7 +100,9 @@ def test_the_extension_table_has_the_declared_keys_and_ttl_on_demand_with_recove
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     # Protected and kept like the task table (cdk.json's defaults).
     assert props["DeletionProtectionEnabled"] is True
-    assert table["DeletionPolicy"] == _table(extended, "squall-extended-tasks")["DeletionPolicy"] == "Retain"
+    assert (
+        table["DeletionPolicy"] == _table(extended, "squall-extended-tasks")["DeletionPolicy"] == "RetainExceptOnCreate"
+    )
 
 
 @pytest.mark.parametrize("name", ["quota-limits", "outbox"])
@@ -126,7 +128,7 @@ def test_each_extension_bucket_is_private_encrypted_versioned_logged_and_in_the_
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     logs = extended.logical_id_of(extended.stack.service.extension_resources.access_logs)  # type: ignore[arg-type]
     assert props["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs}, "LogFilePrefix": f"{name}/"}
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_every_bucket_refuses_requests_without_tls(extended: Synth) -> None:

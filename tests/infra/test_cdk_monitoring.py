@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cdk_support import Synth, logical_id, render
+import pytest
+from cdk_support import Synth, logical_id, render, synthesize
 from infra.constructs.monitoring import INTAKE_AGE_ALARM_SECONDS
 
 from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
@@ -87,19 +88,61 @@ def test_alarms_notify_nobody_unless_an_email_is_configured(shop: Synth) -> None
         assert "AlarmActions" not in alarm["Properties"]
 
 
-def test_alarm_email_goes_through_an_encrypted_tls_only_topic(tuned: Synth) -> None:
+def test_alarm_email_goes_through_a_topic_under_a_customer_managed_key(tuned: Synth) -> None:
     ((topic_id, topic),) = tuned.resources("AWS::SNS::Topic").items()
-    assert render(topic["Properties"]["KmsMasterKeyId"]).endswith("alias/aws/sns")
+    ((key_id, key),) = tuned.resources("AWS::KMS::Key").items()
+    # Not alias/aws/sns: that key's policy admits no CloudWatch, so no notification would ever be sent.
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
     (subscription,) = tuned.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
-    (policy,) = tuned.resources("AWS::SNS::TopicPolicy").values()
-    assert any(
-        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    )
     for alarm in tuned.resources("AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_the_topic_key_lets_cloudwatch_of_this_account_encrypt_notifications(tuned: Synth) -> None:
+    (key,) = tuned.resources("AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    (cloudwatch,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Effect"] == "Allow"
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_topic_policy_lets_cloudwatch_alarms_of_this_account_publish_over_tls_only(tuned: Synth) -> None:
+    ((topic_id, _),) = tuned.resources("AWS::SNS::Topic").items()
+    (policy,) = tuned.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert render(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+        "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+    )
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
+
+
+#: A topic the operator brings (squall:alarmTopicArn); its policy and key are theirs to keep admitting CloudWatch.
+EXISTING_TOPIC = "arn:aws:sns:eu-west-1:123456789012:ops-alarms"
+
+
+@pytest.fixture(scope="module")
+def own_topic(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The shop, its alarms notifying a topic of the operator's own."""
+    return synthesize(tmp_path_factory.mktemp("cdk-own-topic"), {"squall:alarmTopicArn": EXISTING_TOPIC})
+
+
+def test_alarms_can_notify_an_existing_topic_and_then_create_no_topic_or_key(own_topic: Synth) -> None:
+    for alarm in own_topic.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [EXISTING_TOPIC]
+    for kind in ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::KMS::Key"):
+        assert own_topic.resources(kind) == {}, kind
 
 
 def test_dashboard_shows_task_outcomes_from_the_workers_metrics(synth: Synth) -> None:

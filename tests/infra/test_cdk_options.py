@@ -25,7 +25,7 @@ def test_defaults_deploy_the_example_shop_safely() -> None:
     assert options.app_spec == DEFAULT_APP == "examples.shop.tasks:app"
     assert options.code == (ROOT / "examples",)
     assert options.sizing == WorkerSizing()
-    assert (options.removal_policy, options.deletion_protection) == ("retain", True)
+    assert (options.removal_policy, options.deletion_protection, options.protects_tables) == ("retain", None, True)
     assert options.alarm_email is None
     assert options.load_app().name == "shop"
 
@@ -67,11 +67,30 @@ def test_code_paths_are_comma_separated_relative_to_the_repository(tmp_path: Pat
         ("squall:queues", '{"reports": {"batch": 5}}', "unknown keys \\['batch'\\]"),
         ("squall:app", "examples.shop.tasks", "must be 'module:attribute'"),
         ("squall:ageAlarmSeconds", "10", "at least 60 seconds"),
+        ("squall:alarmTopicArn", "ops-alarms", "must be an SNS topic ARN"),
+        ("squall:alarmTopicArn", "arn:aws:sqs:eu-west-1:123456789012:q", "must be an SNS topic ARN"),
     ],
 )
 def test_bad_context_values_name_the_key(key: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         _options(**{key: value})
+
+
+def test_deletion_protection_follows_the_removal_policy_unless_set() -> None:
+    assert _options(**{"squall:removalPolicy": "destroy"}).protects_tables is False
+    assert _options(**{"squall:removalPolicy": "retain"}).protects_tables is True
+    # Kept with the stack, but deletable by hand: a valid choice.
+    assert _options(**{"squall:deletionProtection": "false"}).protects_tables is False
+
+
+def test_destroy_with_deletion_protection_is_refused_as_contradictory() -> None:
+    with pytest.raises(ConfigurationError, match=r"deletionProtection=true keeps the tables .* set one of them"):
+        _options(**{"squall:removalPolicy": "destroy", "squall:deletionProtection": "true"})
+
+
+def test_an_alarm_email_and_an_existing_alarm_topic_are_refused_together() -> None:
+    with pytest.raises(ConfigurationError, match="squall:alarmEmail creates an alarm topic and squall:alarmTopicArn"):
+        _options(**{"squall:alarmEmail": "ops@example.com", "squall:alarmTopicArn": "arn:aws:sns:eu-west-1:1:t"})
 
 
 def test_an_app_spec_that_names_no_squall_app_is_refused() -> None:

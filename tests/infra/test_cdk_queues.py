@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_support import Synth, logical_id
+from infra.options import DeployOptions
+from infra.stack import SquallStack
 
-from squall import limits
+from squall import Queue, Squall, limits
+from squall.deploy.topology import describe
+
+#: A layer ARN given outright, so the synths below need no lookup.
+LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
 
 
 def _queues(synth: Synth) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -177,7 +186,9 @@ def test_queue_overrides_from_context_reach_the_event_source_and_the_visibility_
 
 
 def test_stateful_resources_follow_the_removal_policy(shop: Synth, tuned: Synth) -> None:
-    for synth, policy in ((shop, "Retain"), (tuned, "Delete")):
+    # Kept on update and delete, but deleted when the operation that created them rolls back: fixed names
+    # would otherwise make the retried first deploy fail with "already exists".
+    for synth, deletion, replace in ((shop, "RetainExceptOnCreate", "Retain"), (tuned, "Delete", "Delete")):
         for type_ in (
             "AWS::SQS::Queue",
             "AWS::DynamoDB::Table",
@@ -185,5 +196,70 @@ def test_stateful_resources_follow_the_removal_policy(shop: Synth, tuned: Synth)
             "AWS::Scheduler::ScheduleGroup",
         ):
             for resource in synth.resources(type_).values():
-                assert resource["DeletionPolicy"] == policy, type_
-                assert resource["UpdateReplacePolicy"] == policy, type_
+                assert resource["DeletionPolicy"] == deletion, type_
+                assert resource["UpdateReplacePolicy"] == replace, type_
+
+
+def test_no_resource_is_plainly_retained_so_a_failed_first_deploy_can_be_retried(synth: Synth) -> None:
+    retained = [k for k, r in synth.json["Resources"].items() if r.get("DeletionPolicy") == "Retain"]
+    assert retained == []
+
+
+def test_every_worker_event_source_caps_its_concurrency_by_default(shop: Synth) -> None:
+    topology = shop.stack.service.topology
+    worker = {"Ref": shop.logical_id_of(shop.stack.service.worker.function)}
+    caps = {
+        logical_id(props["EventSourceArn"]): props.get("ScalingConfig", {}).get("MaximumConcurrency")
+        for props in (m["Properties"] for m in shop.resources("AWS::Lambda::EventSourceMapping").values())
+        if props["FunctionName"] == worker
+    }
+    sources, _ = _queues(shop)
+    by_name = {queue["Properties"]["QueueName"]: queue_id for queue_id, queue in sources.items()}
+    # The shop's "default" queue declares nothing; "reports" declares max_concurrency=5.
+    assert caps == {
+        by_name[topology.queue("default").queue_name]: limits.DEFAULT_MAX_CONCURRENCY,
+        by_name[topology.queue("reports").queue_name]: 5,
+    }
+    assert limits.ESM_MIN_MAX_CONCURRENCY <= limits.DEFAULT_MAX_CONCURRENCY <= limits.ESM_MAX_MAX_CONCURRENCY
+
+
+#: An app one of whose queues asks for no cap, explicitly.
+UNCAPPED = Squall("uncapped", queues=[Queue("default"), Queue("bulk", max_concurrency=None)])
+
+
+@pytest.fixture(scope="module")
+def uncapped(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    outdir = tmp_path_factory.mktemp("cdk-uncapped")
+    stack = SquallStack(
+        cdk.App(outdir=str(outdir)),
+        "uncapped",
+        app=UNCAPPED,
+        options=DeployOptions(app_spec="uncapped:app", powertools_layer_arn=LAYER),
+    )
+    template = Template.from_stack(stack)
+    return Synth(stack, template, dict(template.to_json()), outdir)
+
+
+def test_a_queue_without_a_cap_must_say_so_and_its_event_source_then_has_no_scaling_config(uncapped: Synth) -> None:
+    queue_ids = {q["Properties"]["QueueName"]: k for k, q in uncapped.resources("AWS::SQS::Queue").items()}
+    mappings = _mappings_by_queue(uncapped)
+    assert "ScalingConfig" not in mappings[queue_ids["squall-uncapped-bulk"]]
+    assert mappings[queue_ids["squall-uncapped-default"]]["ScalingConfig"] == {
+        "MaximumConcurrency": limits.DEFAULT_MAX_CONCURRENCY
+    }
+
+
+def test_the_synth_warns_when_the_event_sources_could_take_the_regions_default_concurrency(uncapped: Synth) -> None:
+    (warning,) = Annotations.from_stack(uncapped.stack).find_warning("*", Match.string_like_regexp("concurrent"))
+    assert "may run 1262 concurrent invocations (queues ['bulk'] have no max_concurrency)" in str(warning.entry.data)
+
+
+def test_the_synth_does_not_warn_about_concurrency_when_every_queue_is_capped(shop: Synth) -> None:
+    assert Annotations.from_stack(shop.stack).find_warning("*", Match.string_like_regexp("concurrent")) == []
+
+
+def test_a_null_max_concurrency_in_the_context_asks_for_no_cap() -> None:
+    options = DeployOptions.from_context({"squall:queues": '{"reports": {"max_concurrency": null}}'}.get)
+    topology = describe(options.load_app(), overrides=options.queue_overrides)
+    assert topology.queue("reports").max_concurrency is None
+    assert topology.queue("default").max_concurrency == limits.DEFAULT_MAX_CONCURRENCY

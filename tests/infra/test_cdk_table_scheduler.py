@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,30 @@ def test_table_is_on_demand_with_point_in_time_recovery(synth: Synth) -> None:
 
 def test_table_is_protected_by_default_and_unprotected_on_request(shop: Synth, tuned: Synth) -> None:
     assert _table(shop)["Properties"]["DeletionProtectionEnabled"] is True
-    assert _table(shop)["DeletionPolicy"] == "Retain"
+    assert _table(shop)["DeletionPolicy"] == "RetainExceptOnCreate"
     assert _table(tuned)["Properties"]["DeletionProtectionEnabled"] is False
     assert _table(tuned)["DeletionPolicy"] == "Delete"
+
+
+def test_table_deletion_protection_follows_a_destroy_removal_policy(tmp_path: Path) -> None:
+    # Given only squall:removalPolicy=destroy (deletion protection left to its default)
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+    from infra.options import DeployOptions
+    from infra.stack import SquallStack
+
+    from squall import Squall
+
+    options = DeployOptions.from_context({"squall:removalPolicy": "destroy", "squall:app": "gone:app"}.get)
+    layer = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
+    stack = SquallStack(
+        cdk.App(outdir=str(tmp_path)), "gone", app=Squall("gone"), options=replace(options, powertools_layer_arn=layer)
+    )
+
+    # Then the table is deleted with the stack, and nothing stops `cdk destroy` from deleting it
+    (table,) = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table").values()
+    assert table["DeletionPolicy"] == "Delete"
+    assert table["Properties"]["DeletionProtectionEnabled"] is False
 
 
 def test_schedule_group_is_named_by_the_topology(synth: Synth) -> None:

@@ -36,8 +36,9 @@ class Queue:
     batch_size: int = limits.DEFAULT_BATCH_SIZE
     #: Seconds the event source may wait to fill a batch (ESM MaximumBatchingWindowInSeconds).
     batching_window: int = limits.DEFAULT_BATCHING_WINDOW_SECONDS
-    #: Most concurrent worker invocations for this queue (ESM ScalingConfig.MaximumConcurrency).
-    max_concurrency: int | None = None
+    #: Most concurrent worker invocations for this queue (ESM ScalingConfig.MaximumConcurrency), 2-1000;
+    #: ``None`` asks for no cap, which lets the queue take the Region's shared concurrency (limits.py).
+    max_concurrency: int | None = limits.DEFAULT_MAX_CONCURRENCY
 
     def __post_init__(self) -> None:
         if not self.name.replace("-", "").replace("_", "").isalnum() or len(self.name) > 40:
@@ -61,7 +62,8 @@ class Queue:
         ):
             raise TaskDefinitionError(
                 f"queue {self.name!r}: max_concurrency {self.max_concurrency} must be "
-                f"{limits.ESM_MIN_MAX_CONCURRENCY}-{limits.ESM_MAX_MAX_CONCURRENCY}, or None for no limit"
+                f"{limits.ESM_MIN_MAX_CONCURRENCY}-{limits.ESM_MAX_MAX_CONCURRENCY} (default "
+                f"{limits.DEFAULT_MAX_CONCURRENCY}), or None for no cap"
             )
 
 

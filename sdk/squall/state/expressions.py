@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from squall.state.schema import INDEX_PARTITION_ATTRIBUTE, INDEX_SORT_ATTRIBUTE, ErrorInfo, index_keys
+from squall.state.schema import INDEX_PARTITION_ATTRIBUTE, INDEX_SORT_ATTRIBUTE, KEY_ATTRIBUTE, ErrorInfo, index_keys
 from squall.states import State
 
 # Placeholders for every attribute name: several (name, state, token, result, error) are reserved words.
@@ -90,3 +90,11 @@ NOT_STARTED = f"{ABSENT} OR #state IN (:pending, :retry) OR {LAPSED}"
 OWNED = "#token = :token"
 #: The state values every condition above may name.
 STATE_VALUES = {f":{state.value.lower()}": {"S": state.value} for state in State}
+
+#: A long-delayed task recorded PENDING (TaskStore.hold), and every attribute that write names: the producer's IAM
+#: policy allows an UpdateItem naming these alone (infra.policies.hold_task_records).
+HOLD = (
+    "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
+    "#updated_at = :now, #expires_at = :exp"
+)
+HELD_ATTRIBUTES = (KEY_ATTRIBUTE, *sorted(set(names_in(HOLD, ABSENT).values()) - {KEY_ATTRIBUTE}))

@@ -36,6 +36,7 @@ _TOO_LARGE = "ValidationException"
 
 logger = logging.getLogger("squall.state.store")
 
+
 #: Called after each state change is written: (task id, new state, epoch seconds).
 TransitionListener = Callable[[str, State, float], None]
 
@@ -73,6 +74,7 @@ class TaskStore:
         values: dict[str, Any],
         *,
         returning: Literal["UPDATED_NEW", "ALL_NEW"] | None = None,
+        old_on_failure: bool = True,
     ) -> dict[str, Any] | TaskRecord:
         """One conditional UpdateItem: its response, or the current record when the condition failed.
 
@@ -87,8 +89,9 @@ class TaskStore:
             "ConditionExpression": condition,
             "ExpressionAttributeNames": dict(x.names_in(update, condition)),
             "ExpressionAttributeValues": {**used, **values},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        if old_on_failure:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         if returning is not None:
             kwargs["ReturnValues"] = returning
         try:
@@ -100,9 +103,10 @@ class TaskStore:
             if error.get("Code") != _CONDITION_FAILED:
                 raise
             item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            if not item:
+            current = TaskRecord.from_item(item) if item else None if old_on_failure else self.get(task_id)
+            if current is None:
                 raise StoreError("DynamoDB refused a conditional write but returned no item") from exc
-            return TaskRecord.from_item(item)
+            return current
 
     def claim(
         self,
@@ -314,11 +318,8 @@ class TaskStore:
             ":now": x.num(now),
             ":exp": x.num(int(eta) + ttl_seconds),
         }
-        update = (
-            "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
-            "#updated_at = :now, #expires_at = :exp"
-        )
-        response = self._update(task_id, update, x.ABSENT, values)
+        # The producer's policy allows only x.HELD_ATTRIBUTES and no read-back: a refusal is answered by a GetItem.
+        response = self._update(task_id, x.HOLD, x.ABSENT, values, old_on_failure=False)
         if isinstance(response, TaskRecord):
             return response
         self._notify(task_id, State.PENDING)
