@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 APP = "squall:app"
 CODE = "squall:code"
+REQUIREMENTS = "squall:requirements"
 TIMEOUT = "squall:timeout"
 MEMORY = "squall:memory"
 QUEUES = "squall:queues"
@@ -55,6 +56,8 @@ class DeployOptions:
     app_spec: str = DEFAULT_APP
     #: Package directories or module files shipped in the worker bundle, each under its own name.
     code: tuple[Path, ...] = tuple(REPO_ROOT / path for path in DEFAULT_CODE)
+    #: A pip requirements file whose distributions are installed into the bundle for Lambda (infra.packaging).
+    requirements: Path | None = None
     sizing: WorkerSizing = field(default_factory=WorkerSizing)
     #: Per-queue polling overrides by queue name: batch_size, batching_window, max_concurrency.
     queue_overrides: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
@@ -83,6 +86,8 @@ class DeployOptions:
         missing = [str(path) for path in self.code if not path.exists()]
         if missing:
             raise ConfigurationError(f"{CODE}: no such file or directory: {', '.join(missing)}")
+        if self.requirements is not None and not self.requirements.is_file():
+            raise ConfigurationError(f"{REQUIREMENTS}: no such file: {self.requirements}; give a pip requirements file")
         for queue, values in self.queue_overrides.items():
             unknown = sorted(set(values) - set(QUEUE_OVERRIDE_KEYS))
             if unknown:
@@ -122,6 +127,7 @@ class DeployOptions:
         return cls(
             app_spec=str(get(APP) or defaults.app_spec),
             code=_paths(code, base) if code else defaults.code,
+            requirements=(base / str(get(REQUIREMENTS))).resolve() if get(REQUIREMENTS) else None,
             sizing=WorkerSizing(
                 timeout=_integer(get(TIMEOUT), TIMEOUT, defaults.sizing.timeout),
                 memory=_integer(get(MEMORY), MEMORY, defaults.sizing.memory),

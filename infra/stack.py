@@ -154,7 +154,7 @@ class SquallService(Construct):
         else:
             environment[config.ENV_CONFIG_PARAMETER] = self.parameter.parameter_name
         shared = BundleProps(
-            bundle=packaging.stage_bundle(options.code),
+            bundle=packaging.stage_bundle(options.code, requirements=options.requirements),
             environment=environment,
             log_retention_days=options.log_retention_days,
             removal_policy=removal,

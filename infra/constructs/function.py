@@ -14,8 +14,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-#: The functions' runtime: the newest Python that aws-cdk-lib 2.275 and the Powertools layer both offer.
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+from infra import packaging
+
+#: The functions' runtime and architecture, as infra.packaging names them (its wheels are chosen for both).
+RUNTIME = lambda_.Runtime(f"python{packaging.PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True)
+ARCHITECTURE = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[packaging.ARCHITECTURE]
 #: Powertools for AWS Lambda (Python) the functions run on: the version pyproject's ``worker`` extra pins
 #: and the tests import (tests/infra check the two agree).
 POWERTOOLS_VERSION = "3.37.0"
@@ -25,7 +28,7 @@ POWERTOOLS_VERSION = "3.37.0"
 #: 017000801446:layer:AWSLambdaPowertoolsPythonV3-<python>-<arch>:<layer version>``. Reading the version's
 #: parameter pins the exact release without hand-copying a per-release layer number (see
 #: :func:`powertools_layer_arn`); ``squall:powertoolsLayerArn`` overrides it where a region lacks the parameter.
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
 
 #: CloudWatch Logs accepts only these retention periods, in days.
 RETENTION_DAYS = {
@@ -138,7 +141,7 @@ class SquallFunction(Construct):
             "Function",
             function_name=function_name,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             handler=handler,
             code=lambda_.Code.from_asset(str(shared.bundle)),
             timeout=Duration.seconds(timeout),
