@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from tests.reliability.harness import FaultPlan, Report, run_suite
 
-from squall import ConfigurationError, Squall, State, TaskContext, local
+from squall import ConfigurationError, Squall, State, Task, TaskContext, local
 from squall.limits import MAX_RECEIVE_COUNT
 from squall.local import Runtime
 from squall.wire import signing as sig
@@ -137,9 +137,27 @@ KEPT_RECEIVES_COUNT_TOWARD_THE_POLICY = (
     "worker sends a fresh copy with RECEIVE_HEADROOM receives to spare."
 )
 
+ONE_LETTER_PER_DEAD_TASK = (
+    "Found at N = 5,000: every delivery of a DEAD task sent it a letter (DEAD is written before its letter, so the "
+    "worker could not know whether one was sent), and duplicate deliveries left 389 letters beyond one per DEAD "
+    "task. Now the record notes its letter once sent (lettered_at): later copies are acknowledged as duplicates, "
+    "and only a letter whose send or note failed is sent again."
+)
+
 
 class Flaky(Exception):
     """A failure that is retried."""
+
+
+@pytest.fixture
+def broken(app: Squall) -> Task[[], None]:
+    """A task that fails at once and for good: DEAD on its first run, with its own reason."""
+
+    @app.task(name="broken", max_retries=0)
+    def broken() -> None:
+        raise Flaky("the real cause")
+
+    return broken
 
 
 def sent_bodies(app: Squall) -> list[str]:
@@ -251,12 +269,8 @@ def test_a_dead_decision_whose_write_fails_runs_the_task_again_and_the_dlq_agree
         assert letters_of(rt, result.id) == []
 
 
-def test_a_moved_copy_of_a_dead_task_leaves_its_reason_alone(app: Squall) -> None:
+def test_a_moved_copy_of_a_dead_task_leaves_its_reason_alone(app: Squall, broken: Task[[], None]) -> None:
     """See A_DEAD_TASK_KEEPS_ITS_REASON."""
-
-    @app.task(name="broken", max_retries=0)
-    def broken() -> None:
-        raise Flaky("the real cause")
 
     with local.run(app) as rt:
         # Given a task DEAD for its own reason
@@ -316,20 +330,8 @@ def test_a_message_kept_while_the_keys_are_unreadable_runs_after_one_throttled_r
         assert result.state is State.SUCCESS
 
 
-ONE_LETTER_PER_DEAD_TASK = (
-    "Found at N = 5,000: every delivery of a DEAD task sent it a letter (DEAD is written before its letter, so the "
-    "worker could not know whether one was sent), and duplicate deliveries left 389 letters beyond one per DEAD "
-    "task. Now the record notes its letter once sent (lettered_at): later copies are acknowledged as duplicates, "
-    "and only a letter whose send or note failed is sent again."
-)
-
-
-def test_a_duplicate_delivery_of_a_dead_task_adds_no_second_letter(app: Squall) -> None:
+def test_a_duplicate_delivery_of_a_dead_task_adds_no_second_letter(app: Squall, broken: Task[[], None]) -> None:
     """See ONE_LETTER_PER_DEAD_TASK."""
-
-    @app.task(name="broken", max_retries=0)
-    def broken() -> None:
-        raise Flaky("the real cause")
 
     with local.run(app) as rt:
         # Given a task DEAD with its letter in the DLQ
@@ -349,12 +351,8 @@ def test_a_duplicate_delivery_of_a_dead_task_adds_no_second_letter(app: Squall) 
         assert rt.queued() == 0
 
 
-def test_a_dead_letter_whose_note_failed_is_sent_again_by_the_next_copy(app: Squall) -> None:
+def test_a_dead_letter_whose_note_failed_is_sent_again_by_the_next_copy(app: Squall, broken: Task[[], None]) -> None:
     """See ONE_LETTER_PER_DEAD_TASK: a failed note costs at most one more letter, never a missing one."""
-
-    @app.task(name="broken", max_retries=0)
-    def broken() -> None:
-        raise Flaky("the real cause")
 
     with local.run(app) as rt:
         # Given DynamoDB refuses the note of the letter for good (the letter itself went out)
