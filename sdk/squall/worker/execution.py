@@ -261,7 +261,7 @@ class Executor:
             if size > limits.MAX_RESULT_BYTES:
                 return self._too_large(delivery, envelope, token, f"the result is {size:,} bytes")
         ttl = task.options.result_ttl
-        if chain_for(self.app).signs:
+        if self.app.signer is not None:
             ttl = max(ttl, limits.SIGNED_ENVELOPE_MAX_AGE_SECONDS)  # a replay within the window finds the record
         try:
             self.app.store.finish(envelope.id, token, result_json=result_json, progress=progress, ttl_seconds=ttl)
