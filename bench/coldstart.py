@@ -1,6 +1,6 @@
 """Benchmark 4: the functions' code bundle, its size and its cold start, as Lambda loads it.
 
-The bundle is staged as the stack stages it (:func:`infra.packaging.stage_bundle`, the example shop's code), twice:
+The bundle is staged as the stack stages it (:func:`squall.cdk.packaging.stage_bundle`, the example shop's code), twice:
 as deployed, and with the whole ``squall`` package (``not_run=()``: what the stack shipped before it left out the
 CLI, the local runtime, the cost model and the test helpers). Every interpreter imports from one bundle alone, as
 Lambda does from /var/task: it starts in the bundle's directory with ``-S`` (no site-packages hooks, so the
@@ -27,10 +27,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.options import DeployOptions
-
 from bench.report import Table, millis, ratio
-from infra import packaging
+from squall.cdk import packaging
+from squall.cdk.options import DeployOptions
+
+#: The deployment measured: the example shop, as cdk.json deploys it.
+SHOP = DeployOptions(app_spec="examples.shop.tasks:app", code=(Path(__file__).resolve().parents[1] / "examples",))
 
 #: What the worker's execution environment imports: the entry module of its handler string (which builds it).
 WORKER = f"import {packaging.HANDLER.rpartition('.')[0]}"
@@ -82,7 +84,7 @@ def bundle_environment(bundle: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SQUALL_", "POWERTOOLS_", "PYTHON"))}
     env.update(
         {
-            "SQUALL_APP": DeployOptions().app_spec,
+            "SQUALL_APP": SHOP.app_spec,
             "SQUALL_CONFIG": json.dumps(settings),
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -174,7 +176,7 @@ class ColdStart:
 
 def measure(runs: int = 20) -> ColdStart:
     """Stage both bundles and measure them, ``runs`` fresh interpreters each (interleaved)."""
-    code = DeployOptions().code
+    code = SHOP.code
     deployed = Interpreter.on(packaging.stage_bundle(code))
     whole = Interpreter.on(packaging.stage_bundle(code, not_run=()))
     plans = [(deployed, WORKER), (whole, WORKER), (deployed, BASELINE), (deployed, TRACED_BASELINE), (deployed, EMPTY)]
@@ -228,13 +230,13 @@ def tables(result: ColdStart) -> list[Table]:
         "Code bundle: what the worker and the reconciler ship",
         ["bundle", "files", "bytes", "zipped bytes"],
         [
-            size_row("as deployed (squall less infra.packaging.NOT_RUN)", r.deployed),
+            size_row("as deployed (squall less squall.cdk.packaging.NOT_RUN)", r.deployed),
             size_row("with the whole squall package (before)", r.whole),
         ],
         notes=[
-            "Both staged by infra.packaging.stage_bundle with the example shop's code (examples/), the entry points "
-            "(functions/) and squall; the second with `not_run=()`. Zipped: deflate, every file, as a Lambda "
-            f"asset is. Left out as deployed: {', '.join(packaging.NOT_RUN)}.",
+            "Both staged by squall.cdk.packaging.stage_bundle with the example shop's code (examples/) and squall "
+            "(its entry points are squall.functions); the second with `not_run=()`. Zipped: deflate, every file, "
+            f"as a Lambda asset is. Left out as deployed: {', '.join(packaging.NOT_RUN)}.",
             f"{r.whole.files - r.deployed.files} files and {r.whole.zipped_bytes - r.deployed.zipped_bytes:,} zipped "
             "bytes fewer; tests/infra/test_cdk_bundle.py runs a task through both functions from the deployed bundle.",
         ],

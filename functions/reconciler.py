@@ -1,11 +1,8 @@
-"""Lambda entry point of the Squall reconciler: ``functions/reconciler.handler``.
+"""Lambda entry point of the Squall reconciler, as the repository names it.
 
-It drains the app's intake queue, where SQS's redrive policies move messages. The stack sets the same
-``SQUALL_APP`` and ``SQUALL_CONFIG`` as for the worker; everything else lives in :mod:`squall.worker.reconciler`.
+Deployments run the same handler from the installed package, ``squall.functions.reconciler.handler``.
 """
 
 from __future__ import annotations
 
-from squall.handler import reconciler_handler_from_env
-
-handler = reconciler_handler_from_env()
+from squall.functions.reconciler import handler as handler

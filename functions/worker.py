@@ -1,11 +1,9 @@
-"""Lambda entry point of the Squall worker: ``functions/worker.handler``.
+"""Lambda entry point of the Squall worker, as the repository names it.
 
-The stack sets ``SQUALL_APP`` (the app as ``module:attribute``) and ``SQUALL_CONFIG`` (its resources);
-everything else lives in :mod:`squall.worker`.
+Deployments run the same handler from the installed package, ``squall.functions.worker.handler``; this file
+keeps the repository's ``functions/`` layout importable (``functions.worker.handler``).
 """
 
 from __future__ import annotations
 
-from squall.handler import handler_from_env
-
-handler = handler_from_env()
+from squall.functions.worker import handler as handler

@@ -205,9 +205,13 @@ def test_s_makes_a_signature_that_can_be_sent_later(rt: Runtime, tasks: SimpleNa
     assert result.get(timeout=0) == 9
 
 
-def test_s_checks_the_arguments_at_once(tasks: SimpleNamespace) -> None:
+def test_s_may_be_partial_but_sending_it_checks_the_arguments(rt: Runtime, tasks: SimpleNamespace) -> None:
+    partial = tasks.add.s(1)  # in a chain, it is given its parent's result first
     with pytest.raises(InvalidArguments, match="missing a required argument: 'b'"):
-        tasks.add.s(1)
+        partial.delay()
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'b'"):
+        tasks.add.si(1)  # immutable: complete as it is, so checked at once
+    assert rt.queued() == 0
 
 
 def test_send_batch_sends_ten_per_request(rt: Runtime, app: Squall, tasks: SimpleNamespace, calls: ApiCalls) -> None:

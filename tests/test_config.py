@@ -230,3 +230,57 @@ def test_worker_app_spec_must_be_module_and_attribute() -> None:
     with pytest.raises(ConfigurationError, match="module:attribute") as refused:
         app_spec_from_env({})
     assert refused.value.missing == ("SQUALL_APP",)
+
+
+# --- stages ----------------------------------------------------------------------------------------------
+
+
+def test_a_stage_is_given_or_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Squall(APP).stage is None
+    assert Squall(APP, stage="prod").stage == "prod"
+    monkeypatch.setenv("SQUALL_STAGE", "dev")
+    assert Squall(APP).stage == "dev"
+    assert Squall(APP, stage="prod").stage == "prod"  # an explicit stage wins
+    monkeypatch.setenv("SQUALL_STAGE", "Dev-1")
+    with pytest.raises(ConfigurationError, match="stage 'Dev-1' cannot name AWS resources: use 1-16 lowercase"):
+        Squall(APP)
+
+
+def test_each_stage_reads_its_own_parameter(aws: boto3.Session) -> None:
+    ssm = aws.client("ssm")
+    for stage in ("dev", "prod"):
+        staged = settings_for(stage=stage, table=f"squall-{APP}-{stage}-tasks")
+        ssm.put_parameter(Name=parameter_name(APP, stage), Value=json.dumps(staged.to_document()), Type="String")
+
+    assert parameter_name(APP, "prod") == f"/squall/{APP}/prod/config"
+    assert Squall(APP, stage="prod", session=aws).settings.table == f"squall-{APP}-prod-tasks"
+    assert Squall(APP, stage="dev", session=aws).settings.table == f"squall-{APP}-dev-tasks"
+    with pytest.raises(ConfigurationError, match=f"SSM parameter /squall/{APP}/config"):
+        _ = Squall(APP, session=aws).settings  # the unstaged deployment does not exist
+
+
+def test_settings_of_another_stage_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQUALL_CONFIG", json.dumps(settings_for(stage="dev").to_document()))
+    with pytest.raises(
+        ConfigurationError, match="describes stage dev of app 'test-config', but this process runs stage"
+    ):
+        _ = Squall(APP, stage="prod").settings
+    assert Squall(APP, stage="dev").settings.stage == "dev"
+    with pytest.raises(ConfigurationError, match="settings are for stage dev of app 'test-config', not stage prod"):
+        Squall(APP, stage="prod").configure(settings_for(stage="dev"))
+
+
+def test_the_local_runtime_provisions_a_stage_under_its_own_names() -> None:
+    app = Squall("staged-local", stage="qa")
+
+    @app.task
+    def double(x: int) -> int:
+        return 2 * x
+
+    with local.run(app) as rt:
+        result = double.delay(21)
+        rt.drain()
+        assert result.get() == 42
+        assert app.settings.table == "squall-staged-local-qa-tasks"
+        assert app.settings.queue("default").physical_name == "squall-staged-local-qa-default"
+        assert app.settings.stage == "qa"

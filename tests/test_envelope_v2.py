@@ -300,9 +300,9 @@ def test_unknown_optional_option_is_ignored_and_carried_along() -> None:
 
 def test_unknown_required_option_is_refused_naming_it() -> None:
     with pytest.raises(DecodeError) as caught:
-        Envelope.decode(body(options={"link": [], "max_retries": 1}, required=["link", "max_retries"]))
+        Envelope.decode(body(options={"on_commit": [], "max_retries": 1}, required=["on_commit", "max_retries"]))
 
-    assert caught.value.reason == "this worker does not understand required option 'link'; upgrade the worker"
+    assert caught.value.reason == "this worker does not understand required option 'on_commit'; upgrade the worker"
     assert caught.value.task_id == "t-1"
 
 
@@ -381,15 +381,15 @@ def tasks(app: Squall) -> SimpleNamespace:
 def test_worker_dead_letters_a_message_with_a_required_option_it_does_not_understand(
     rt: Runtime, tasks: SimpleNamespace, send_raw: Callable[..., str]
 ) -> None:
-    # Given a version 2 message whose callback this worker does not understand, and must not drop
-    link = [{"task": "shop.notify", "args": ["o-1"], "kwargs": {}}]
-    send_raw(body(id="linked-1", created=rt.clock.now(), options={"link": link}, required=["link"]))
+    # Given a version 2 message with an option this worker does not understand, and must not drop
+    later = [{"task": "shop.notify", "args": ["o-1"], "kwargs": {}}]
+    send_raw(body(id="linked-1", created=rt.clock.now(), options={"on_commit": later}, required=["on_commit"]))
 
     # When the worker receives it
     rt.drain()
 
     # Then the task never ran: it is DEAD, its message in the DLQ, both saying which option and what to do
-    reason = "this worker does not understand required option 'link'; upgrade the worker"
+    reason = "this worker does not understand required option 'on_commit'; upgrade the worker"
     assert tasks.ran == []
     record = rt.app.AsyncResult("linked-1").record
     assert record is not None

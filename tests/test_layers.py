@@ -22,7 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sdk" / "squall"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 #: The modules that compose an app or run one: they may import squall.app.
-ABOVE_THE_APP = ("squall.app", "squall.cli", "squall.local", "squall.testing", "squall.handler", "squall")
+ABOVE_THE_APP = (
+    "squall.app",
+    "squall.cli",
+    "squall.local",
+    "squall.testing",
+    "squall.handler",
+    "squall.cdk",
+    "squall.functions",
+    "squall",
+)
 
 
 def contract_layers() -> list[str]:

@@ -1,9 +1,10 @@
 """The README's Quickstart, followed literally: its blocks are read from README.md and run, in order.
 
 Install (the test runs in the installed environment) and deploy (it needs an AWS account) are checked, not
-run. Everything else runs as written: ``tasks.py`` is written to a fresh directory, ``squall dev`` serves it
-on loopback, the shell block runs in bash and the Python block in a second interpreter, both with the
-environment the dev server printed, which must match the README's ``export`` line but for the port.
+run; so are the deploy commands of README.md and docs/deploy.md, against the options the commands have.
+Everything else runs as written: ``tasks.py`` is written to a fresh directory, ``squall dev`` serves it on
+loopback, the shell block runs in bash and the Python block in a second interpreter, both with the environment
+the dev server printed, which must match the README's ``export`` line but for the port.
 """
 
 from __future__ import annotations
@@ -19,8 +20,24 @@ from pathlib import Path
 import pytest
 from tests.dev_process import COMMAND_TIMEOUT, DevServer
 
+import squall.cli.deploy  # noqa: F401  # registers `squall synth|deploy|destroy` on the group
+from squall.cli import cli
+
 README = Path(__file__).resolve().parent.parent / "README.md"
+DEPLOY_GUIDE = README.parent / "docs" / "deploy.md"
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def squall_commands(script: str) -> list[list[str]]:
+    """A block's ``squall ...`` command lines as words: continuation lines joined, comments dropped."""
+    lines = script.replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.startswith("squall ")]
+
+
+def command_options(name: str) -> set[str]:
+    """Every option spelling ``squall <name>`` accepts (``--stage``, ``-c``, ``--context``, ``--help``)."""
+    command = cli.commands[name]
+    return {option for param in command.params for option in (*param.opts, *param.secondary_opts)} | {"--help"}
 
 
 def quickstart_blocks() -> list[tuple[str, str]]:
@@ -109,11 +126,41 @@ def test_the_python_block_reads_a_result_from_a_second_process(
     assert done.stdout == "5\n"
 
 
-def test_the_deploy_block_uses_the_documented_cdk_commands(blocks: list[tuple[str, str]]) -> None:
+def test_the_deploy_block_deploys_the_quickstart_module_with_squall_deploy(blocks: list[tuple[str, str]]) -> None:
     deploy = blocks[6][1]
 
-    assert "infra/cdkw deploy -c squall:app=tasks:app -c squall:code=tasks.py" in deploy
+    assert ["squall", "deploy", "--app", "tasks:app", "--code", "tasks.py"] in squall_commands(deploy)
     assert "unset AWS_ENDPOINT_URL" in deploy
+    assert "infra/cdkw" not in deploy  # the repository's own wrapper; deploying needs only the package
+
+
+def test_the_deploy_section_installs_the_package_deploys_a_stage_and_links_the_guide() -> None:
+    section = README.read_text().split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+
+    assert 'pip install "squall[cdk]"' in section
+    assert ["squall", "deploy", "--app", "tasks:app", "--stage", "prod", "--requirements", "requirements.txt"] in (
+        squall_commands(section)
+    )
+    assert "(docs/deploy.md)" in section
+
+
+def test_every_documented_squall_synth_deploy_or_destroy_uses_only_options_the_command_has() -> None:
+    documented = [
+        words
+        for page in (README, DEPLOY_GUIDE)
+        for _, block in _FENCE.findall(page.read_text())
+        for words in squall_commands(block)
+        if words[:2] in (["squall", "synth"], ["squall", "deploy"], ["squall", "destroy"])
+    ]
+    unknown = [
+        (" ".join(words[:2]), option)
+        for words in documented
+        for option in (word.split("=", 1)[0] for word in words[2:] if word.startswith("-"))
+        if option not in command_options(words[1])
+    ]
+
+    assert len(documented) >= 5
+    assert unknown == []
 
 
 def test_the_dev_server_stops_cleanly_on_sigterm_too(server: DevServer) -> None:

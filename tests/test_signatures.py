@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +21,7 @@ from squall.errors import ConfigurationError, DecodeError, EncodeError
 from squall.local import Runtime
 from squall.tasks.signature import Signature, documents_problem
 from squall.wire import codec
-from squall.wire.envelope import OPTIONS, Envelope, declare_option
+from squall.wire.envelope import OPTIONS, Envelope
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "envelope.schema.json").read_text())
 
@@ -54,9 +54,12 @@ def test_s_builds_a_signature_of_the_task_name_and_arguments(tasks: SimpleNamesp
     assert signature.options == {}
 
 
-def test_s_still_checks_the_arguments_at_once(tasks: SimpleNamespace) -> None:
+def test_s_may_be_partial_and_is_checked_when_sent_while_si_checks_at_once(tasks: SimpleNamespace) -> None:
+    partial = tasks.charge.s("o-1")  # complete in a chain, where it is given its parent's result first
     with pytest.raises(InvalidArguments, match="missing a required argument: 'amount'"):
-        tasks.charge.s("o-1")
+        partial.delay()
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'amount'"):
+        tasks.charge.si("o-1")
 
 
 def test_the_public_signature_is_the_signature_module_s() -> None:
@@ -265,13 +268,10 @@ def test_signatures_of_one_call_are_equal_whatever_their_app(app: Squall, tasks:
 
 
 @pytest.fixture
-def link_option() -> Iterator[None]:
-    """A callback option declared as a later extension will declare it: a required list of signatures."""
-    before = dict(OPTIONS)
-    declare_option("link", documents_problem, required=True)
-    yield
-    OPTIONS.clear()
-    OPTIONS.update(before)
+def link_option() -> None:
+    """The callback option, as squall.tasks.canvas declares it: a required list of workflow steps."""
+    assert OPTIONS["link"].required
+    return
 
 
 def test_signatures_ride_in_an_envelope_option_and_come_back(
@@ -294,7 +294,7 @@ def test_signatures_ride_in_an_envelope_option_and_come_back(
 def test_an_envelope_option_of_broken_signatures_is_refused_naming_the_item(link_option: None) -> None:
     body = json.dumps({"v": 2, "id": "t-1", "task": "shop.charge", "options": {"link": [{"task": "a"}, {"task": 5}]}})
 
-    with pytest.raises(DecodeError, match="option 'link' item 1 is not a signature: field 'task' 5"):
+    with pytest.raises(DecodeError, match="option 'link' step 1: field 'task' 5 is not a task name"):
         Envelope.decode(body)
 
 

@@ -37,9 +37,11 @@ from squall.scheduler.periodic import PeriodicSchedule
 from squall.scheduler.schedules import ScheduleInfo, ScheduleSummary
 from squall.scheduler.scheduling import SCHEDULED_TIME, preview_schedule
 from squall.sending.delays import RevokeOutcome
-from squall.state.result import AsyncResult
+from squall.state.result import AsyncResult, GroupResult
 from squall.state.schema import ErrorInfo, Progress
 from squall.states import State
+from squall.tasks.canvas import MemberFailed
+from squall.tasks.signature import Chain, Chord, Group, chain, chord, group
 from squall.tasks.task import Request, Retry, Signature, Task, TaskContext
 from squall.wire.signing import Keyring
 
@@ -48,16 +50,21 @@ __version__ = "0.1.0"
 __all__ = [
     "SCHEDULED_TIME",
     "AsyncResult",
+    "Chain",
+    "Chord",
     "ConfigurationError",
     "DecodeError",
     "EncodeError",
     "EnqueueError",
     "ErrorInfo",
+    "Group",
+    "GroupResult",
     "InvalidArguments",
     "InvalidSchedule",
     "InvalidTaskId",
     "Keyring",
     "LeaseLost",
+    "MemberFailed",
     "MessageTooLarge",
     "PeriodicSchedule",
     "Progress",
@@ -85,5 +92,8 @@ __all__ = [
     "TaskRevoked",
     "WorkerSizing",
     "__version__",
+    "chain",
+    "chord",
+    "group",
     "preview_schedule",
 ]

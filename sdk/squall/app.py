@@ -13,11 +13,13 @@ from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError,
 from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
 from squall.sending import delays, producer
+from squall.state import result as results
 from squall.state.result import AsyncResult
 from squall.state.store import TaskStore
+from squall.tasks import canvas
 from squall.tasks.extensions import Extension
 from squall.tasks.options import TaskOptionArgs, task_options
-from squall.tasks.signature import CallOptions
+from squall.tasks.signature import CallOptions, Node
 from squall.tasks.task import Signature, Task, TaskContext, default_task_name
 from squall.wire import signing
 
@@ -41,6 +43,8 @@ class Squall:
     also lists SUCCESS tasks in ``squall tasks``, for one more DynamoDB write unit per task. ``signing_key``
     turns on envelope signing (see :mod:`squall.wire.signing`): ``"ssm:<parameter>"``, ``"secretsmanager:<secret>"``
     or a :class:`~squall.wire.signing.Keyring`; ``SQUALL_SIGNING_PARAMETER`` sets it from the environment.
+    ``stage`` names the deployment (``Squall("shop", stage="prod")``, or ``SQUALL_STAGE``): its resources are
+    ``squall-shop-prod-...`` and its settings ``/squall/shop/prod/config`` (docs/deploy.md, "Stages").
     ``extensions`` hook into the worker at its typed points (:mod:`squall.tasks.extensions`, docs/extending.md).
     """
 
@@ -54,8 +58,12 @@ class Squall:
         index_success: bool = False,
         signing_key: str | signing.Keyring | None = None,
         extensions: Iterable[Extension] = (),
+        stage: str | None = None,
     ) -> None:
         self.name = config.check_app_name(name)
+        #: The deployment this process talks to (``dev``, ``prod``...; None: unstaged): ``stage=``, else
+        #: ``SQUALL_STAGE`` (the stack sets it on the functions). Every resource name carries it.
+        self.stage = config.check_stage(stage) if stage is not None else config.stage_from_env()
         #: The worker's extensions (see :mod:`squall.tasks.extensions`), run in this order at each point.
         self.extensions: list[Extension] = list(extensions)
         self._signing_key = signing_key
@@ -192,6 +200,11 @@ class Squall:
             producer.prepare(sig, task_id=task_id, queue=None, countdown=None, eta=None)
             for sig, task_id in zip(signatures, ids, strict=True)
         ]
+        self._send_prepared(messages)
+        return [AsyncResult(m.envelope.id, app=self) for m in messages]
+
+    def _send_prepared(self, messages: Sequence[producer.Outgoing]) -> None:
+        """Send checked messages: by queue in batches, long delays through the Scheduler; EnqueueError for any left."""
         by_queue: dict[str, list[producer.Outgoing]] = {}
         sent: list[str] = []
         failed: dict[str, str] = {}
@@ -212,11 +225,27 @@ class Squall:
                 failed.update(exc.failed)
         if failed:
             raise EnqueueError(failed, sent)
-        return [AsyncResult(m.envelope.id, app=self) for m in messages]
+
+    def send_workflow(self, node: Node, **options: Unpack[CallOptions]) -> AsyncResult[Any] | results.GroupResult:
+        """Send a chain, group or chord (or a signature with callbacks); see :mod:`squall.tasks.canvas`."""
+        return canvas.send(self, node, **options)
+
+    def send_launches(self, launches: Sequence[canvas.Launch], **options: Unpack[CallOptions]) -> None:
+        """Send a workflow's next messages (all checked before any goes); EnqueueError names those not sent.
+
+        ``countdown``/``eta``/``queue`` apply to each of them. Their ids are frozen, so sending them again
+        (after an EnqueueError, or from a worker that crashed before acknowledging) runs each once.
+        """
+        messages = [producer.prepare(launch.signature, workflow=launch.options, **options) for launch in launches]
+        self._send_prepared(messages)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:
         """A handle on the task ``task_id``, to read its state and result."""
         return AsyncResult(task_id, app=self)
+
+    def GroupResult(self, group_id: str) -> results.GroupResult:
+        """A handle on group ``group_id`` (``group(...).delay().id``): its members' states and results."""
+        return results.GroupResult(group_id, app=self)
 
     def revoke(self, task_id: str) -> delays.RevokeOutcome:
         """Cancel a task that has not started; returns what happened (see :class:`RevokeOutcome`).
@@ -252,7 +281,10 @@ class Squall:
             with self._lock:
                 if self._settings is None:
                     self._settings = config.load_settings(
-                        self.name, read_parameter=self._read_parameter, by_naming=self._find_by_naming
+                        self.name,
+                        stage=self.stage,
+                        read_parameter=self._read_parameter,
+                        by_naming=self._find_by_naming,
                     )
         return self._settings
 
@@ -260,6 +292,11 @@ class Squall:
         """Point the app at other resources (the local runtime does this); drops cached clients."""
         if settings is not None and settings.app != self.name:
             raise ConfigurationError(f"settings are for app {settings.app!r}, not {self.name!r}")
+        if settings is not None and settings.stage != self.stage:
+            raise ConfigurationError(
+                f"settings are for stage {settings.stage or '(none)'} of app {self.name!r}, not stage "
+                f"{self.stage or '(none)'}"
+            )
         with self._lock:
             self._settings = settings
             self._session = session
@@ -332,6 +369,7 @@ class Squall:
             queues[resource.name] = config.QueueAddress(url, arns[0], dlq_url, arns[1], resource.max_receive_count)
         return config.Settings(
             app=self.name,
+            stage=self.stage,
             region=region,
             table=topology.table.name,
             queues=queues,

@@ -21,7 +21,11 @@ ENV_CONFIG = "SQUALL_CONFIG"
 ENV_CONFIG_PARAMETER = "SQUALL_CONFIG_PARAMETER"
 ENV_APP = "SQUALL_APP"
 ENV_SIGNING = "SQUALL_SIGNING_PARAMETER"
+ENV_STAGE = "SQUALL_STAGE"
 _APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+#: A stage joins the app name in every physical name (``squall-<app>-<stage>-...``): no '-', so the stage is
+#: always the last part of the prefix.
+_STAGE = re.compile(r"[a-z0-9]{1,16}")
 
 
 def check_app_name(name: str) -> str:
@@ -34,9 +38,23 @@ def check_app_name(name: str) -> str:
     return name
 
 
-def parameter_name(app: str) -> str:
-    """The SSM parameter holding an app's published settings."""
-    return f"/squall/{app}/config"
+def check_stage(stage: str) -> str:
+    """Return ``stage`` if it can join the app name in AWS resource names, else raise ConfigurationError."""
+    if not _STAGE.fullmatch(stage):
+        raise ConfigurationError(
+            f"stage {stage!r} cannot name AWS resources: use 1-16 lowercase letters and digits (no '-'), e.g. prod"
+        )
+    return stage
+
+
+def deployment_name(app: str, stage: str | None = None) -> str:
+    """What an app's physical names carry: ``<app>``, or ``<app>-<stage>`` for a staged deployment."""
+    return app if stage is None else f"{app}-{stage}"
+
+
+def parameter_name(app: str, stage: str | None = None) -> str:
+    """The SSM parameter holding an app's published settings: ``/squall/<app>[/<stage>]/config``."""
+    return f"/squall/{app}/config" if stage is None else f"/squall/{app}/{stage}/config"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,8 @@ class Settings:
     region: str
     table: str
     queues: Mapping[str, QueueAddress]
+    #: The deployment's stage (None: an unstaged deployment).
+    stage: str | None = None
     schedule_group: str = ""
     scheduler_role_arn: str = ""
     scheduler_dlq_arn: str = ""
@@ -93,6 +113,7 @@ class Settings:
         """The JSON-ready document the stack publishes and :meth:`from_document` reads."""
         return {
             "app": self.app,
+            **({"stage": self.stage} if self.stage is not None else {}),
             "region": self.region,
             "table": self.table,
             "queues": {
@@ -129,6 +150,7 @@ class Settings:
             )
         return cls(
             app=doc["app"],
+            stage=doc.get("stage"),
             region=doc["region"],
             table=doc["table"],
             queues=queues,
@@ -165,6 +187,13 @@ def app_spec_from_env(environ: Mapping[str, str] | None = None) -> str:
     return spec
 
 
+def stage_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The stage ``SQUALL_STAGE`` names (checked), or None."""
+    env = os.environ if environ is None else environ
+    stage = env.get(ENV_STAGE) or None
+    return None if stage is None else check_stage(stage)
+
+
 def signing_parameter_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """Name of the SSM/Secrets parameter holding the envelope signing key, if signing is on."""
     env = os.environ if environ is None else environ
@@ -174,13 +203,15 @@ def signing_parameter_from_env(environ: Mapping[str, str] | None = None) -> str 
 def load_settings(
     app: str,
     *,
+    stage: str | None = None,
     read_parameter: Callable[[str, str], str | None],
     by_naming: Callable[[str, str | None], Settings | None] = lambda region, endpoint: None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve an app's settings: ``SQUALL_CONFIG``, then its SSM parameter, then the default naming.
 
-    ``read_parameter(name, region)`` returns the parameter's value, or None if it does not exist;
+    ``stage`` is the app's stage (its parameter is ``/squall/<app>/<stage>/config``); a document of another
+    stage is refused. ``read_parameter(name, region)`` returns the parameter's value, or None if it does not exist;
     ``by_naming(region, endpoint)`` looks for resources named ``squall-<app>-...`` (the local runtime's and
     the stack's default names) and returns None if they are not there. Explicit settings never reach here:
     :class:`squall.Squall` uses them as given.
@@ -193,13 +224,8 @@ def load_settings(
             doc = json.loads(raw)
         except ValueError as exc:
             raise ConfigurationError(f"{ENV_CONFIG} is not valid JSON: {exc}") from exc
-        settings = Settings.from_document(doc, source=ENV_CONFIG, endpoint_url=endpoint)
-        if settings.app != app:
-            raise ConfigurationError(
-                f"{ENV_CONFIG} describes app {settings.app!r}, but this code defines Squall({app!r})"
-            )
-        return settings
-    name = env.get(ENV_CONFIG_PARAMETER) or parameter_name(app)
+        return _checked(Settings.from_document(doc, source=ENV_CONFIG, endpoint_url=endpoint), app, stage, ENV_CONFIG)
+    name = env.get(ENV_CONFIG_PARAMETER) or parameter_name(app, stage)
     region = region_from_env(env)
     if region is None:
         raise ConfigurationError(
@@ -222,9 +248,18 @@ def load_settings(
         doc = json.loads(value)
     except ValueError as exc:
         raise ConfigurationError(f"SSM parameter {name} is not valid JSON: {exc}") from exc
-    settings = Settings.from_document(doc, source=f"SSM parameter {name}", endpoint_url=endpoint)
-    if settings.app != app:  # SQUALL_CONFIG_PARAMETER may name another app's parameter
+    # SQUALL_CONFIG_PARAMETER may name another app's (or stage's) parameter.
+    source = f"SSM parameter {name}"
+    return _checked(Settings.from_document(doc, source=source, endpoint_url=endpoint), app, stage, source)
+
+
+def _checked(settings: Settings, app: str, stage: str | None, source: str) -> Settings:
+    """``settings`` if they describe ``app`` at ``stage``, else a ConfigurationError naming both."""
+    if settings.app != app:
+        raise ConfigurationError(f"{source} describes app {settings.app!r}, but this code defines Squall({app!r})")
+    if settings.stage != stage:
         raise ConfigurationError(
-            f"SSM parameter {name} describes app {settings.app!r}, but this code defines Squall({app!r})"
+            f"{source} describes stage {settings.stage or '(none)'} of app {app!r}, but this process runs stage "
+            f"{stage or '(none)'}: set {ENV_STAGE} (or Squall(stage=...)) to the deployment's stage"
         )
     return settings

@@ -1,6 +1,6 @@
 """The Lambda adapter: Powertools' BatchProcessor around :class:`~squall.worker.execution.Executor`.
 
-``functions/worker.py`` is this module's :func:`handler_from_env` and nothing more; the local runtime
+``squall.functions.worker`` is this module's :func:`handler_from_env` and nothing more; the local runtime
 calls :func:`make_handler` directly, so both run the same code.
 """
 

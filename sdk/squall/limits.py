@@ -47,6 +47,21 @@ ESM_MAX_MAX_CONCURRENCY = 1000
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 #: Bytes per write request unit; a write of a larger item costs ceil(size / 1 KB) units.
 DYNAMODB_WRITE_UNIT_BYTES = 1024
+#: Most keys in one BatchGetItem request (DynamoDB Developer Guide, "BatchGetItem": 100 items, 16 MB).
+DYNAMODB_BATCH_GET_KEYS = 100
+#: Rounds of BatchGetItem for one batch of keys (DynamoDB may leave keys unprocessed), and the pause between them.
+DYNAMODB_BATCH_GET_ROUNDS = 8
+DYNAMODB_BATCH_GET_BACKOFF_SECONDS = 0.05
+
+# --- workflows (squall.tasks.canvas, squall.state.groups) ---------------------------------------------------
+#: Members counted on one item of a chord's counter: 64 indices of up to 5 digits stay under one write unit.
+CHORD_SHARD_SIZE = 64
+#: The most members a group may have. Each member is one message (sent 10 to a SendMessageBatch request); the
+#: chord body reads every member's record before it runs (BatchGetItem, 100 a request: 100 requests at 10,000)
+#: and holds every result in memory, so the bound is the body's invocation, not SQS or DynamoDB.
+MAX_GROUP_MEMBERS = 10_000
+#: The most tasks one workflow may hold, groups' members included (a frozen workflow is checked whole at send).
+MAX_WORKFLOW_TASKS = 20_000
 
 # --- Squall's own defaults -------------------------------------------------------------------------------
 
@@ -157,7 +172,7 @@ SCHEDULER_MAX_INPUT_BYTES = 262_144
 SCHEDULER_RETRY_ATTEMPTS = SCHEDULER_MAX_RETRY_ATTEMPTS
 SCHEDULER_EVENT_AGE_SECONDS = SCHEDULER_MAX_EVENT_AGE_SECONDS
 
-# --- Resource names (each service's quotas page or API reference; refused at synth by infra.stack) -------
+# --- Resource names (each service's quotas page or API reference; refused at synth by squall.cdk.stack) -------
 
 #: Longest SQS queue name, in characters, a ``.fifo`` suffix included (SQS API Reference, CreateQueue QueueName).
 SQS_MAX_QUEUE_NAME_CHARS = 80

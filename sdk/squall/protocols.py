@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from squall.scheduler.periodic import PeriodicSchedule
     from squall.scheduler.schedules import Schedules
     from squall.sending.delays import RevokeOutcome
-    from squall.state.result import AsyncResult
+    from squall.state.result import AsyncResult, GroupResult
     from squall.state.store import TaskStore
+    from squall.tasks.canvas import Launch
     from squall.tasks.extensions import Extension
-    from squall.tasks.signature import CallOptions, Signature
+    from squall.tasks.signature import CallOptions, Node, Signature
     from squall.tasks.task import Task
     from squall.wire.signing import Signer
 
@@ -35,6 +36,7 @@ class App(Protocol):
     """An app as the layers below :mod:`squall.app` see it (:class:`squall.Squall` is the one implementation)."""
 
     name: str
+    stage: str | None
     index_success: bool
     default_queue: str
 
@@ -68,4 +70,6 @@ class App(Protocol):
     def send_batch(
         self, signatures: Iterable[Signature[Any]], *, task_ids: Sequence[str] | None = None
     ) -> list[AsyncResult[Any]]: ...
+    def send_workflow(self, node: Node, **options: Unpack[CallOptions]) -> AsyncResult[Any] | GroupResult: ...
+    def send_launches(self, launches: Sequence[Launch], **options: Unpack[CallOptions]) -> None: ...
     def revoke(self, task_id: str) -> RevokeOutcome: ...

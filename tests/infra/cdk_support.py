@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The construct library's source (squall.cdk).
+CDK_PACKAGE = ROOT / "sdk" / "squall" / "cdk"
 _ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "x64")
 #: The Node that package.json pins (installed by ``npm ci``); infra/cdkw runs the same one.
 PINNED_NODE = ROOT / "node_modules" / f"node-linux-{_ARCH}" / "bin" / "node"
@@ -29,10 +31,15 @@ if PINNED_NODE.exists():
 import aws_cdk as cdk  # noqa: E402 - must follow JSII_NODE
 from aws_cdk.assertions import Template  # noqa: E402
 from constructs import IConstruct  # noqa: E402
-from infra.app import build  # noqa: E402
-from infra.stack import SquallStack  # noqa: E402
 
+from squall.cdk.app import build  # noqa: E402
+from squall.cdk.options import DeployOptions  # noqa: E402
+from squall.cdk.stack import SquallStack  # noqa: E402
 from squall.scheduler.periodic import ScheduleResource  # noqa: E402
+
+#: The example shop as cdk.json deploys it: its context keys, and the options they give.
+SHOP_CONTEXT = {"squall:app": "examples.shop.tasks:app", "squall:code": "examples"}
+SHOP_OPTIONS = DeployOptions(app_spec="examples.shop.tasks:app", code=(ROOT / "examples",))
 
 #: Context of the ``tuned`` synth: every optional key, away from its default.
 TUNED_CONTEXT = {

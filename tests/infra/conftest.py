@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 from cdk_support import TUNED_CONTEXT, TUNED_SCHEDULE, Synth, synthesize
-from infra.stack import SquallStack
+
+from squall.cdk.stack import SquallStack
 
 
 @pytest.fixture(scope="session")

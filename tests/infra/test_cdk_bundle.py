@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infra.options import DeployOptions
+from cdk_support import SHOP_OPTIONS
 
-from infra import packaging
+from squall.cdk import packaging
 
 #: Runs one task through a bundle's worker and reconciler on moto (see its docstring).
 DRIVER = Path(__file__).with_name("bundle_run.py")
@@ -26,7 +26,7 @@ MALFORMED_BODY = "not a Squall envelope"
 @pytest.fixture(scope="module")
 def bundle() -> Path:
     """The bundle the stack stages for the example shop."""
-    return packaging.stage_bundle(DeployOptions().code)
+    return packaging.stage_bundle(SHOP_OPTIONS.code)
 
 
 def run_from(bundle: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -39,7 +39,7 @@ def run_from(bundle: Path, out: Path) -> subprocess.CompletedProcess[str]:
     env.update(
         PYTHONPATH=os.pathsep.join([str(bundle), sysconfig.get_paths()["purelib"]]),
         PYTHONDONTWRITEBYTECODE="1",
-        SQUALL_APP=DeployOptions().app_spec,
+        SQUALL_APP=SHOP_OPTIONS.app_spec,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
@@ -106,7 +106,7 @@ def test_the_worker_and_the_reconciler_run_a_task_from_the_bundle_alone(bundle: 
 
 
 def test_a_bundle_without_a_module_the_worker_imports_fails_to_run(tmp_path: Path) -> None:
-    broken = packaging.stage_bundle(DeployOptions().code, not_run=(*packaging.NOT_RUN, "worker/metrics.py"))
+    broken = packaging.stage_bundle(SHOP_OPTIONS.code, not_run=(*packaging.NOT_RUN, "worker/metrics.py"))
 
     done = run_from(broken, tmp_path / "report.json")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
-from cdk_support import ROOT, Synth, nag_findings
+from cdk_support import CDK_PACKAGE, Synth, nag_findings
 from cfnlint.api import lint  # type: ignore[import-untyped]
 
-from infra import nag
+from squall.cdk import nag
 
 #: Regions the templates are linted for: where Squall is most likely deployed, incl. a newer region.
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -46,15 +46,15 @@ def test_nag_packs_would_catch_an_unencrypted_queue_without_a_dlq(tmp_path: Path
     assert {"AwsSolutions-SQS2", "AwsSolutions-SQS3", "AwsSolutions-SQS4", "Serverless-SQSRedrivePolicy"} <= rules
 
 
-def test_every_acknowledgement_lives_in_infra_nag_and_gives_a_specific_reason(shop: Synth, tuned: Synth) -> None:
+def test_every_acknowledgement_lives_in_squall_cdk_nag_and_gives_a_specific_reason(shop: Synth, tuned: Synth) -> None:
     acknowledged = _acknowledgements(shop) + _acknowledgements(tuned)
     assert acknowledged, "no acknowledgement recorded: has the metadata key changed?"
-    source = (ROOT / "infra" / "nag.py").read_text()
+    source = (CDK_PACKAGE / "nag.py").read_text()
     for path, rule, reason in acknowledged:
         assert re.fullmatch(r"(AwsSolutions::AwsSolutions|Serverless::Serverless)-[A-Za-z0-9]+(\[.+\])?", rule), rule
         assert len(reason) >= 80, f"{rule} on {path}: the reason must say why, specifically"
-        assert rule.split("::")[1].split("[")[0] in source, f"{rule} is acknowledged outside infra/nag.py"
-    for infra_file in (ROOT / "infra").rglob("*.py"):
+        assert rule.split("::")[1].split("[")[0] in source, f"{rule} is acknowledged outside squall/cdk/nag.py"
+    for infra_file in CDK_PACKAGE.rglob("*.py"):
         if infra_file.name != "nag.py":
             assert "Acknowledgment(" not in infra_file.read_text(), f"{infra_file} acknowledges a finding"
 

@@ -48,8 +48,9 @@ def test_package_json_pins_the_cli_and_node_that_cdkw_runs() -> None:
     assert installed.stdout.strip() == "v22.23.3"
 
 
-def test_cdk_json_runs_the_infra_app() -> None:
+def test_cdk_json_runs_the_infra_app_which_is_the_packages() -> None:
     assert json.loads((ROOT / "cdk.json").read_text())["app"].endswith("-m infra.app")
+    assert "from squall.cdk.app import main" in (ROOT / "infra" / "app.py").read_text()
 
 
 def test_pinned_cli_synthesizes_the_app(tmp_path: Path, shop: Synth) -> None:
@@ -62,7 +63,7 @@ def test_pinned_cli_synthesizes_the_app(tmp_path: Path, shop: Synth) -> None:
             "--quiet",
             "--no-notices",
             "--app",
-            f"{sys.executable} -m infra.app",
+            f"{sys.executable} -m squall.cdk.app",
             "--output",
             str(out),
         ],

@@ -6,8 +6,6 @@ Every wheel is written here, into a local ``--find-links`` directory named by th
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import json
 import os
@@ -15,15 +13,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import zipfile
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from infra.options import REQUIREMENTS, DeployOptions
-from tests.infra.cdk_support import synthesize
+from cdk_support import synthesize
+from wheels import distributions, requirements_file, write_wheel
 
-from infra import packaging
+from squall.cdk import packaging
+from squall.cdk.options import DeployOptions
+from squall.deploy.context import APP, REQUIREMENTS
 from squall.errors import ConfigurationError
 
 #: tests/infra: the bundle driver's helpers (bundle_run.py) are imported from here by the task run below.
@@ -80,39 +78,6 @@ with mock_aws():
 """
 
 
-def write_wheel(
-    directory: Path,
-    name: str,
-    version: str,
-    files: Mapping[str, str],
-    *,
-    tag: str = "py3-none-any",
-    requires: Sequence[str] = (),
-) -> Path:
-    """A wheel of ``files`` (path -> text) with its METADATA, WHEEL and RECORD, as pip expects one."""
-    dist_info = f"{name}-{version}.dist-info"
-    contents = {
-        **files,
-        f"{dist_info}/METADATA": "".join(
-            [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", *(f"Requires-Dist: {r}\n" for r in requires)]
-        ),
-        f"{dist_info}/WHEEL": (
-            f"Wheel-Version: 1.0\nGenerator: squall-tests\nRoot-Is-Purelib: {str(tag.endswith('any')).lower()}\n"
-            f"Tag: {tag}\n"
-        ),
-    }
-    rows = []
-    for path, text in contents.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        rows.append(f"{path},sha256={digest},{len(text.encode())}\n")
-    wheel = directory / f"{name}-{version}-{tag}.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in contents.items():
-            archive.writestr(path, text)
-        archive.writestr(f"{dist_info}/RECORD", "".join([*rows, f"{dist_info}/RECORD,,\n"]))
-    return wheel
-
-
 def write_wheelhouse(directory: Path) -> Path:
     """Every distribution the tests install, each as only the wheels named below."""
     directory.mkdir(parents=True)
@@ -131,18 +96,6 @@ def write_wheelhouse(directory: Path) -> Path:
     write_wheel(directory, "botocore", "1.99.0", {"botocore/__init__.py": "FAKE = True\n"})
     write_wheel(directory, "squall", "9.9", {"squall/__init__.py": "FAKE = True\n"})
     return directory
-
-
-def requirements_file(directory: Path, wheelhouse: Path, *lines: str) -> Path:
-    """A requirements file that installs ``lines`` from ``wheelhouse`` only."""
-    path = directory / "requirements.txt"
-    path.write_text("\n".join(["--no-index", f"--find-links {wheelhouse}", *lines, ""]), encoding="utf-8")
-    return path
-
-
-def distributions(bundle: Path) -> set[str]:
-    """``name-version`` of every distribution pip left in ``bundle``."""
-    return {path.name.removesuffix(".dist-info") for path in bundle.glob("*.dist-info")}
 
 
 @pytest.fixture(scope="module")
@@ -303,8 +256,9 @@ def test_a_requirement_that_installs_a_code_paths_module_is_refused(
     code = tmp_path / code_path
     if code.suffix:
         code.write_text("", encoding="utf-8")
-    else:
+    else:  # a package (a directory without __init__.py would be a source root, shipping its entries)
         code.mkdir()
+        (code / "__init__.py").write_text("", encoding="utf-8")
     requirements = requirements_file(tmp_path, wheelhouse, "tinydep==1.0")
     module = code.stem
 
@@ -336,15 +290,15 @@ def test_pins_are_read_from_the_file_own_lines() -> None:
 def test_deploy_options_read_the_requirements_file_relative_to_the_app_dir(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("tinydep\n", encoding="utf-8")
 
-    options = DeployOptions.from_context({REQUIREMENTS: "requirements.txt"}.get, base=tmp_path)
+    options = DeployOptions.from_context({APP: "tasks:app", REQUIREMENTS: "requirements.txt"}.get, base=tmp_path)
 
     assert options.requirements == (tmp_path / "requirements.txt").resolve()
-    assert DeployOptions.from_context({REQUIREMENTS: None}.get).requirements is None
+    assert DeployOptions.from_context({APP: "tasks:app", REQUIREMENTS: None}.get, base=tmp_path).requirements is None
 
 
 def test_deploy_options_refuse_a_requirements_file_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"squall:requirements: no such file: .*missing\.txt"):
-        DeployOptions.from_context({REQUIREMENTS: "missing.txt"}.get, base=tmp_path)
+        DeployOptions.from_context({APP: "tasks:app", REQUIREMENTS: "missing.txt"}.get, base=tmp_path)
 
 
 def test_a_stack_synthesized_with_requirements_ships_them_in_the_functions_bundle(

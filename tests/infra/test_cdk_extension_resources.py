@@ -191,8 +191,9 @@ def test_the_outputs_name_each_extension_resource(extended: Synth) -> None:
 
 def test_a_bad_declaration_is_refused_at_synth_in_one_line(tmp_path: Path) -> None:
     import aws_cdk as cdk
-    from infra.options import DeployOptions
-    from infra.stack import SquallStack
+
+    from squall.cdk.options import DeployOptions
+    from squall.cdk.stack import SquallStack
 
     class Careless(Extension):
         name = "careless"

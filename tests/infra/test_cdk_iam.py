@@ -95,7 +95,8 @@ def test_scheduler_role_can_only_send_to_the_apps_queues(synth: Synth) -> None:
     expected.add(f"<{queue_ids[topology.scheduler_dlq_name]}.Arn>")
     assert _allowed(synth, role_id) == {"sqs:SendMessage": expected}
     role = synth.json["Resources"][role_id]["Properties"]
-    assert role["RoleName"] == topology.scheduler_role_name
+    # IAM role names are account-wide: a fixed one would collide across Regions and stages.
+    assert "RoleName" not in role
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
@@ -123,6 +124,7 @@ def test_worker_role_consumes_its_queues_dead_letters_updates_task_records_and_s
     expected = {action: sources for action in consume}
     expected["sqs:SendMessage"] = sources | dead
     expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
+    expected["dynamodb:BatchGetItem"] = {f"<{table_id}.Arn>"}  # a chord body reads its members
     expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{worker_log_group_id}.Arn>"}
     expected["scheduler:CreateSchedule"] = {_group_schedules(synth)}
     expected["iam:PassRole"] = {f"<{synth.logical_id_of(synth.stack.service.scheduler.role)}.Arn>"}
@@ -174,6 +176,7 @@ def test_reconciler_role_drains_the_intake_dead_letters_and_records_tasks_dead_o
     expected = {action: intake for action in consume}
     expected["sqs:SendMessage"] = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
     expected["dynamodb:UpdateItem"] = expected["dynamodb:GetItem"] = {f"<{table_id}.Arn>"}
+    expected["dynamodb:BatchGetItem"] = {f"<{table_id}.Arn>"}  # shared with the worker: the same statement
     log_group_id = synth.logical_id_of(service.reconciler.log_group)
     expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
     expected.update({action: {"*"} for action in XRAY_ACTIONS})
@@ -222,7 +225,7 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
     assert {render(r) for r in statements["SendTasks"]["Resource"]} == {
         f"<{queue_ids[r.queue_name]}.Arn>" for r in topology.queues
     }
-    assert statements["ReadResults"]["Action"] == "dynamodb:GetItem"
+    assert statements["ReadResults"]["Action"] == ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
     assert render(statements["ReadResults"]["Resource"]) == f"<{table_id}.Arn>"
     hold = statements["HoldDelayedTasks"]
     assert hold["Action"] == "dynamodb:UpdateItem"
@@ -262,7 +265,7 @@ def test_operator_policy_reaches_only_this_apps_table_index_queues_and_schedules
     dead_letters = {f"<{queue_ids[r.dlq_name]}.Arn>" for r in topology.queues}
 
     tasks = statements["ListAndResetTasks"]
-    assert tasks["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    assert tasks["Action"] == ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"]
     assert {render(r) for r in tasks["Resource"]} == {
         f"<{table_id}.Arn>",
         f"<{table_id}.Arn>/index/{topology.table.index_name}",

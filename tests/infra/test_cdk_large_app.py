@@ -6,10 +6,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from cdk_support import Synth, render
-from infra.options import DeployOptions
-from infra.stack import ENV_CONFIG_BUDGET_BYTES, SquallStack, estimated_document_bytes
 
 from squall import Queue, Squall, config
+from squall.cdk.names import ENV_CONFIG_BUDGET_BYTES, estimated_document_bytes
+from squall.cdk.options import DeployOptions
+from squall.cdk.stack import SquallStack
 
 #: Nine queues: the smallest app whose settings document exceeds the environment budget.
 BULK = Squall("bulk", queues=[Queue(f"q{i}") for i in range(9)])

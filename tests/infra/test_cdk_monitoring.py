@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from cdk_support import Synth, logical_id, render, synthesize
-from infra.constructs.monitoring import INTAKE_AGE_ALARM_SECONDS
 
+from squall.cdk.constructs.monitoring import INTAKE_AGE_ALARM_SECONDS
 from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
 
 
@@ -147,7 +147,8 @@ def test_alarms_can_notify_an_existing_topic_and_then_create_no_topic_or_key(own
 
 def test_dashboard_shows_task_outcomes_from_the_workers_metrics(synth: Synth) -> None:
     (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
-    assert dashboard["Properties"]["DashboardName"] == "squall-shop"
+    # Dashboards are account-wide: the name carries the Region (and the stage, when there is one).
+    assert dashboard["Properties"]["DashboardName"] == {"Fn::Join": ["", ["squall-shop-", {"Ref": "AWS::Region"}]]}
     body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
     metrics = [m for w in body["widgets"] for m in w["properties"].get("metrics", [])]
     outcome_series = {m[1] for m in metrics if m[0] == METRICS_NAMESPACE}

@@ -25,10 +25,10 @@ import boto3
 import pytest
 from cdk_support import Synth
 from examples.shop import tasks
-from infra.stack import estimated_document_bytes
 from moto import mock_aws
 
 from squall import config
+from squall.cdk.names import estimated_document_bytes
 from squall.handler import make_handler
 from squall.local.esm import FakeLambdaContext, to_event_record
 
@@ -154,7 +154,7 @@ def test_the_reconciler_is_deployed_polling_the_intake_queue(deployed: Deployed,
     lambda_ = deployed.session.client("lambda")
     intake = shop.stack.service.topology.intake
     function = lambda_.get_function_configuration(FunctionName=intake.function_name)
-    assert function["Handler"] == "functions.reconciler.handler"
+    assert function["Handler"] == "squall.functions.reconciler.handler"
     assert (function["Timeout"], function["MemorySize"]) == (intake.timeout, intake.memory)
     worker = lambda_.get_function_configuration(FunctionName=deployed.outputs["WorkerFunctionName"])
     assert function["Environment"]["Variables"] == worker["Environment"]["Variables"]

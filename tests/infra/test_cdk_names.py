@@ -6,13 +6,14 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from infra.options import DeployOptions
-from infra.stack import SquallStack, check_names
 
 from squall import Queue, Squall, limits
+from squall.cdk.names import check_names
+from squall.cdk.options import DeployOptions
+from squall.cdk.stack import SquallStack
 from squall.deploy.topology import describe
 from squall.errors import ConfigurationError
-from squall.limits import IAM_MAX_ROLE_NAME_CHARS, LAMBDA_MAX_FUNCTION_NAME_CHARS, SQS_MAX_QUEUE_NAME_CHARS
+from squall.limits import LAMBDA_MAX_FUNCTION_NAME_CHARS, SQS_MAX_QUEUE_NAME_CHARS
 
 #: The longest app name Squall accepts (squall.config.check_app_name).
 LONGEST_APP = "a" * 40
@@ -24,7 +25,6 @@ def test_every_name_of_the_longest_app_fits_when_its_queue_names_are_short() -> 
     assert len(topology.queues[0].dlq_name) == SQS_MAX_QUEUE_NAME_CHARS
     assert len(topology.intake.name) <= SQS_MAX_QUEUE_NAME_CHARS
     assert len(topology.intake.function_name) <= LAMBDA_MAX_FUNCTION_NAME_CHARS
-    assert len(topology.scheduler_role_name) <= IAM_MAX_ROLE_NAME_CHARS
 
 
 def test_a_dead_letter_queue_name_over_sqs_limit_names_the_app_and_the_queue_to_shorten() -> None:
@@ -48,7 +48,6 @@ def test_the_stack_refuses_an_overlong_name_before_creating_anything(tmp_path: P
     [
         ("SQS_MAX_QUEUE_NAME_CHARS", "SQS queue"),
         ("LAMBDA_MAX_FUNCTION_NAME_CHARS", "Lambda function"),
-        ("IAM_MAX_ROLE_NAME_CHARS", "IAM role"),
         ("SCHEDULER_MAX_GROUP_NAME_CHARS", "schedule group"),
         ("DYNAMODB_MAX_TABLE_NAME_CHARS", "DynamoDB table"),
     ],

@@ -7,23 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdk_support import ROOT
-from infra.constructs.function import retention
-from infra.options import DEFAULT_APP, DeployOptions
-from infra.packaging import stage_bundle
+from cdk_support import ROOT, SHOP_CONTEXT
 
+from squall.cdk.constructs.function import retention
+from squall.cdk.options import DeployOptions
+from squall.cdk.packaging import stage_bundle
 from squall.deploy.topology import WorkerSizing
 from squall.errors import ConfigurationError
 
 
 def _options(**context: Any) -> DeployOptions:
-    return DeployOptions.from_context(context.get)
+    return DeployOptions.from_context({**SHOP_CONTEXT, **context}.get, base=ROOT)
 
 
-def test_defaults_deploy_the_example_shop_safely() -> None:
+def test_defaults_deploy_safely() -> None:
     options = _options()
-    assert options.app_spec == DEFAULT_APP == "examples.shop.tasks:app"
+    assert options.app_spec == "examples.shop.tasks:app"
     assert options.code == (ROOT / "examples",)
+    assert options.stage is None
     assert options.sizing == WorkerSizing()
     assert (options.removal_policy, options.deletion_protection, options.protects_tables) == ("retain", None, True)
     assert options.alarm_email is None
@@ -50,11 +51,26 @@ def test_command_line_strings_and_cdk_json_values_mean_the_same() -> None:
     assert typed.queue_overrides == {"reports": {"batch_size": 20, "batching_window": 5}}
 
 
-def test_code_paths_are_comma_separated_relative_to_the_repository(tmp_path: Path) -> None:
-    options = DeployOptions.from_context({"squall:code": "examples, functions"}.get)
+def test_the_app_has_no_default_and_code_defaults_to_the_directory_cdk_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"squall:app is not set: name the app to deploy as module:attribute"):
+        DeployOptions.from_context({}.get)
+    monkeypatch.chdir(tmp_path)
+    assert DeployOptions.from_context({"squall:app": "tasks:app"}.get).code == (tmp_path.resolve(),)
+    assert DeployOptions(app_spec="tasks:app").code == (tmp_path,)
+
+
+def test_code_paths_are_comma_separated_relative_to_the_base(tmp_path: Path) -> None:
+    options = _options(**{"squall:code": "examples, functions"})
     assert options.code == (ROOT / "examples", ROOT / "functions")
     with pytest.raises(ConfigurationError, match="no such file or directory"):
-        DeployOptions.from_context({"squall:code": "nowhere"}.get, base=tmp_path)
+        DeployOptions.from_context({**SHOP_CONTEXT, "squall:code": "nowhere"}.get, base=tmp_path)
+
+
+@pytest.mark.parametrize("stage", ["prod", "dev2", "x"])
+def test_a_stage_is_read_from_the_context(stage: str) -> None:
+    assert _options(**{"squall:stage": stage}).stage == stage
 
 
 @pytest.mark.parametrize(
@@ -69,6 +85,9 @@ def test_code_paths_are_comma_separated_relative_to_the_repository(tmp_path: Pat
         ("squall:ageAlarmSeconds", "10", "at least 60 seconds"),
         ("squall:alarmTopicArn", "ops-alarms", "must be an SNS topic ARN"),
         ("squall:alarmTopicArn", "arn:aws:sqs:eu-west-1:123456789012:q", "must be an SNS topic ARN"),
+        ("squall:stage", "Prod", "stage 'Prod' cannot name AWS resources"),
+        ("squall:stage", "blue-green", "no '-'"),
+        ("squall:stage", "s" * 17, "1-16 lowercase letters and digits"),
     ],
 )
 def test_bad_context_values_name_the_key(key: str, value: str, message: str) -> None:
@@ -107,15 +126,43 @@ def test_log_retention_must_be_a_value_cloudwatch_accepts() -> None:
 
 
 def test_bundle_refuses_two_code_paths_with_the_same_name(tmp_path: Path) -> None:
-    (tmp_path / "functions").mkdir()
-    with pytest.raises(ValueError, match="both named functions"):
-        stage_bundle([tmp_path / "functions"])
+    (tmp_path / "a" / "jobs").mkdir(parents=True)
+    (tmp_path / "b" / "jobs").mkdir(parents=True)
+    for root in ("a", "b"):
+        (tmp_path / root / "jobs" / "__init__.py").write_text("")
+    with pytest.raises(ValueError, match="both named jobs"):
+        stage_bundle([tmp_path / "a" / "jobs", tmp_path / "b" / "jobs"])
+    # The package's own name is taken too: a source root holding a ``squall`` directory is refused.
+    (tmp_path / "project" / "squall").mkdir(parents=True)
+    with pytest.raises(ValueError, match="both named squall"):
+        stage_bundle([tmp_path / "project"])
+
+
+def test_a_source_root_ships_its_entries_but_not_the_projects_debris(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for directory in ("jobs", ".venv/lib", "cdk.out/asset", "node_modules/x", ".git", "tests"):
+        (project / directory).mkdir(parents=True)
+    (project / "jobs" / "__init__.py").write_text("")
+    (project / "tasks.py").write_text("from squall import Squall\napp = Squall('tiny')\n")
+    (project / "cdk.json").write_text("{}")
+    (project / "requirements.txt").write_text("")
+    (project / "out1").mkdir()  # an earlier `cdk synth --output out1`: a cloud assembly by its files
+    (project / "out1" / "manifest.json").write_text("{}")
+    (project / "out1" / "cdk.out").write_text('{"version": "48.0.0"}')
+    (project / "being-written").mkdir()  # the synth's own output directory, excluded by name
+    bundle = stage_bundle([project], exclude=[project / "being-written"])
+    shipped = {path.name for path in bundle.iterdir()}
+    assert not shipped & {"out1", "being-written"}
+    assert {"tasks.py", "jobs", "squall", "requirements.txt"} <= shipped
+    assert not shipped & {".venv", "cdk.out", "node_modules", ".git", "tests", "cdk.json", "project"}
+    assert not (bundle / "squall" / "cdk").exists(), "the constructs run at synth, never on Lambda"
+    options = DeployOptions(app_spec="tasks:app", code=(project,))
+    assert options.load_app().name == "tiny"  # a source root is itself the import root
 
 
 def test_settings_size_estimate_bounds_the_document_and_flags_apps_too_big_for_the_environment() -> None:
-    from infra.stack import ENV_CONFIG_BUDGET_BYTES, estimated_document_bytes
-
     from squall import Squall
+    from squall.cdk.names import ENV_CONFIG_BUDGET_BYTES, estimated_document_bytes
     from squall.deploy.topology import describe
 
     shop = _options().load_app()
@@ -129,7 +176,7 @@ def test_the_construct_example_in_the_deploy_guide_builds(tmp_path: Path) -> Non
 
     import aws_cdk as cdk
 
-    from infra import SquallService
+    from squall.cdk import SquallService
 
     guide = (ROOT / "docs" / "deploy.md").read_text()
     (example,) = [block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "SquallService(" in block]
@@ -139,15 +186,16 @@ def test_the_construct_example_in_the_deploy_guide_builds(tmp_path: Path) -> Non
     exec(compile(code, "docs/deploy.md", "exec"), namespace)  # noqa: S102 - our own documentation's example
     stack = namespace["app"].node.find_child("shop")
     (service,) = [c for c in stack.node.find_all() if isinstance(c, SquallService)]
-    assert service.monitoring.topic is not None
+    assert service.stage == "prod"
+    assert service.topology.table.name == "squall-shop-prod-tasks"
     assert isinstance(stack, cdk.Stack)
 
 
 def test_service_refuses_an_app_spec_naming_another_app(tmp_path: Path) -> None:
     import aws_cdk as cdk
 
-    from infra import SquallService
     from squall import Squall
+    from squall.cdk import SquallService
 
     other = Squall("other")
     with pytest.raises(ConfigurationError, match="names another object"):

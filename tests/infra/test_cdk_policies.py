@@ -1,4 +1,4 @@
-"""infra.policies: one factory per kind of statement, each scoped one way, and the only place statements are built."""
+"""squall.cdk.policies: one factory per kind of statement, each scoped one way, the only place statements are built."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
-from cdk_support import ROOT
+from cdk_support import CDK_PACKAGE
 
-from infra import policies
+from squall.cdk import policies
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +87,11 @@ def test_a_pass_role_statement_passes_the_role_to_its_one_service_only(stack: cd
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
 
 
-def test_statements_are_built_by_infra_policies_only() -> None:
+def test_statements_are_built_by_squall_cdk_policies_only() -> None:
     # CDK's grant helpers (queue.grant, table.grant_read_write...) would add actions and index wildcards.
-    for path in sorted((ROOT / "infra").rglob("*.py")):
+    for path in sorted(CDK_PACKAGE.rglob("*.py")):
         if path.name == "policies.py":
             continue
         source = path.read_text(encoding="utf-8")
-        assert "PolicyStatement(" not in source, f"{path.name} builds a statement: use infra.policies"
-        assert ".grant(" not in source, f"{path.name} grants through a CDK helper: use infra.policies"
+        assert "PolicyStatement(" not in source, f"{path.name} builds a statement: use squall.cdk.policies"
+        assert ".grant(" not in source, f"{path.name} grants through a CDK helper: use squall.cdk.policies"

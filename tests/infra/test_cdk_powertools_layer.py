@@ -11,11 +11,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match
-from cdk_support import Synth, render, synthesize
+from cdk_support import SHOP_OPTIONS, Synth, render, synthesize
 from examples.shop.tasks import app as shop_app
-from infra.constructs.function import POWERTOOLS_LAYER_PARAMETER
-from infra.options import DeployOptions
-from infra.stack import SquallStack
+
+from squall.cdk.constructs.function import POWERTOOLS_LAYER_PARAMETER
+from squall.cdk.stack import SquallStack
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ENV = cdk.Environment(account=ACCOUNT, region=REGION)
@@ -33,7 +33,7 @@ def bound(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 def _stack(outdir: Path, context: dict[str, Any]) -> SquallStack:
     app = cdk.App(outdir=str(outdir), context=context)
-    stack = SquallStack(app, "bound", app=shop_app, options=DeployOptions(), env=ENV)
+    stack = SquallStack(app, "bound", app=shop_app, options=SHOP_OPTIONS, env=ENV)
     app.synth()
     return stack
 

@@ -8,11 +8,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
-from cdk_support import Synth, logical_id
-from infra.options import DeployOptions
-from infra.stack import SquallStack
+from cdk_support import ROOT, SHOP_CONTEXT, Synth, logical_id
 
 from squall import Queue, Squall, limits
+from squall.cdk.options import DeployOptions
+from squall.cdk.stack import SquallStack
 from squall.deploy.topology import describe
 
 #: A layer ARN given outright, so the synths below need no lookup.
@@ -259,7 +259,8 @@ def test_the_synth_does_not_warn_about_concurrency_when_every_queue_is_capped(sh
 
 
 def test_a_null_max_concurrency_in_the_context_asks_for_no_cap() -> None:
-    options = DeployOptions.from_context({"squall:queues": '{"reports": {"max_concurrency": null}}'}.get)
+    context = {**SHOP_CONTEXT, "squall:queues": '{"reports": {"max_concurrency": null}}'}
+    options = DeployOptions.from_context(context.get, base=ROOT)
     topology = describe(options.load_app(), overrides=options.queue_overrides)
     assert topology.queue("reports").max_concurrency is None
     assert topology.queue("default").max_concurrency == limits.DEFAULT_MAX_CONCURRENCY

@@ -61,10 +61,10 @@ def test_table_deletion_protection_follows_a_destroy_removal_policy(tmp_path: Pa
     # Given only squall:removalPolicy=destroy (deletion protection left to its default)
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
-    from infra.options import DeployOptions
-    from infra.stack import SquallStack
 
     from squall import Squall
+    from squall.cdk.options import DeployOptions
+    from squall.cdk.stack import SquallStack
 
     options = DeployOptions.from_context({"squall:removalPolicy": "destroy", "squall:app": "gone:app"}.get)
     layer = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
@@ -136,10 +136,10 @@ def test_add_schedule_refuses_a_queue_the_app_does_not_declare(shop: Synth) -> N
 def test_periodic_tasks_declared_in_the_app_become_schedules(tmp_path: Path) -> None:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
-    from infra.options import DeployOptions
-    from infra.stack import SquallStack
 
     from squall import Squall
+    from squall.cdk.options import DeployOptions
+    from squall.cdk.stack import SquallStack
     from squall.deploy.topology import describe
 
     app = Squall("cron-demo")

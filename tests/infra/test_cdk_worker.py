@@ -7,10 +7,10 @@ from importlib.metadata import version
 from typing import Any
 
 from cdk_support import ROOT, Synth, logical_id, render
-from infra.constructs.function import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION
-from infra.packaging import HANDLER, NOT_RUN, RECONCILER_HANDLER
 
 from squall import config
+from squall.cdk.constructs.function import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION
+from squall.cdk.packaging import HANDLER, NOT_RUN, RECONCILER_HANDLER
 from squall.limits import LAMBDA_MAX_FUNCTION_NAME_CHARS
 from squall.worker.metrics import METRICS_NAMESPACE
 
@@ -36,7 +36,7 @@ def test_worker_runs_current_python_on_arm64_with_active_tracing(synth: Synth) -
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert props["Handler"] == HANDLER == "functions.worker.handler"
+    assert props["Handler"] == HANDLER == "squall.functions.worker.handler"
 
 
 def test_worker_may_send_its_retries_to_the_queues_it_consumes(synth: Synth) -> None:
@@ -48,7 +48,7 @@ def test_reconciler_runs_like_the_worker_on_the_same_bundle_with_its_own_entry_p
     worker, reconciler = _function(synth), _reconciler(synth)
     for key in ("Runtime", "Architectures", "TracingConfig", "Layers", "Code"):
         assert reconciler[key] == worker[key], key
-    assert reconciler["Handler"] == RECONCILER_HANDLER == "functions.reconciler.handler"
+    assert reconciler["Handler"] == RECONCILER_HANDLER == "squall.functions.reconciler.handler"
     # It sends only to dead-letter queues, which no function consumes: loop detection stays on.
     assert reconciler["RecursiveLoop"] == "Terminate"
     assert "ReservedConcurrentExecutions" not in reconciler
@@ -153,7 +153,7 @@ def test_settings_document_names_the_intake_queue(synth: Synth) -> None:
 def test_estimated_settings_size_counts_the_intake_queue(shop: Synth) -> None:
     from dataclasses import replace
 
-    from infra.stack import estimated_document_bytes
+    from squall.cdk.names import estimated_document_bytes
 
     topology = shop.stack.service.topology
     longer = replace(topology, intake=replace(topology.intake, name=topology.intake.name + "x" * 10))
@@ -174,9 +174,9 @@ def test_settings_are_published_in_the_ssm_parameter_producers_read(synth: Synth
 def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: Synth) -> None:
     code = _function(shop)["Code"]
     bundle = next(p for p in shop.outdir.glob("asset.*") if code["S3Key"].startswith(p.name.removeprefix("asset.")))
-    assert sorted(p.name for p in bundle.iterdir()) == ["examples", "functions", "squall"]
-    assert (bundle / "functions" / "worker.py").is_file()
-    assert (bundle / "functions" / "reconciler.py").is_file()
+    assert sorted(p.name for p in bundle.iterdir()) == ["examples", "squall"]
+    assert (bundle / "squall" / "functions" / "worker.py").is_file()
+    assert (bundle / "squall" / "functions" / "reconciler.py").is_file()
     assert (bundle / "examples" / "shop" / "tasks.py").is_file()
     assert (bundle / "squall" / "handler.py").is_file()
     # What neither function runs stays out of the deployed asset (tests/infra/test_cdk_bundle.py runs both from it).
@@ -192,8 +192,9 @@ def test_worker_bundle_holds_squall_the_entry_point_and_the_app_code_only(shop: 
 def test_worker_bundle_is_the_repository_source(shop: Synth) -> None:
     code = _function(shop)["Code"]
     bundle = next(p for p in shop.outdir.glob("asset.*") if code["S3Key"].startswith(p.name.removeprefix("asset.")))
-    for relative in ("functions/worker.py", "functions/reconciler.py", "examples/shop/tasks.py"):
-        assert (bundle / relative).read_bytes() == (ROOT / relative).read_bytes()
+    for relative in ("squall/functions/worker.py", "squall/functions/reconciler.py"):
+        assert (bundle / relative).read_bytes() == (ROOT / "sdk" / relative).read_bytes()
+    assert (bundle / "examples/shop/tasks.py").read_bytes() == (ROOT / "examples/shop/tasks.py").read_bytes()
     shipped, source = bundle / "squall" / "deploy" / "topology.py", ROOT / "sdk" / "squall" / "deploy" / "topology.py"
     assert shipped.read_bytes() == source.read_bytes()
 

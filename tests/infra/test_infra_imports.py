@@ -17,7 +17,10 @@ from squall.worker import metrics
 #: Packages only the Lambda functions need: the Powertools layer provides them there.
 WORKER_RUNTIME = ("aws_lambda_powertools", "aws_xray_sdk")
 #: What ``cdk synth`` runs before it writes the assembly: the app module, and every construct of the stack.
-BUILD_THE_STACK = "import aws_cdk as cdk\nfrom infra.app import build\nbuild(cdk.App())"
+BUILD_THE_STACK = (
+    "import aws_cdk as cdk\nfrom squall.cdk.app import build\n"
+    "build(cdk.App(context={'squall:app': 'examples.shop.tasks:app', 'squall:code': 'examples'}))"
+)
 
 
 def worker_runtime_imported_by(code: str) -> list[str]:

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from cdk_support import Synth, render
 
-from infra import policies
 from squall import Squall, local
+from squall.cdk import policies
 from squall.state.expressions import NAMES
 from squall.states import State
 
-#: The conditions IAM evaluates for the producer's one write (infra.policies.hold_task_records).
+#: The conditions IAM evaluates for the producer's one write (squall.cdk.policies.hold_task_records).
 HOLD_CONDITIONS = {
     "ForAllValues:StringEquals": {"dynamodb:Attributes": list(policies.HELD_TASK_ATTRIBUTES)},
     "Null": {"dynamodb:Attributes": "false"},
@@ -48,8 +48,9 @@ def test_the_producers_only_table_write_is_an_update_naming_the_held_attributes(
     (table_id,) = synth.resources("AWS::DynamoDB::Table")
     writes = [s for s in _producer_statements(synth) if any(a.startswith("dynamodb:") for a in _actions(s))]
     by_action = {action: s for s in writes for action in _actions(s)}
-    assert set(by_action) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert set(by_action) == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert "Condition" not in by_action["dynamodb:GetItem"]
+    assert by_action["dynamodb:BatchGetItem"] is by_action["dynamodb:GetItem"]  # reads only, results and groups
     update = by_action["dynamodb:UpdateItem"]
     assert _actions(update) == ["dynamodb:UpdateItem"]
     assert render(update["Resource"]) == f"<{table_id}.Arn>"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from squall import __version__
+from squall import __version__, config
 from squall.errors import SquallError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "squall.cli.stats",
     "squall.cli.dev",
     "squall.cli.cost",
+    "squall.cli.deploy",
 )
 
 
@@ -38,17 +39,23 @@ COMMAND_MODULES: tuple[str, ...] = (
     metavar="MODULE:ATTR",
     help="The Squall app, e.g. 'tasks:app' (default: $SQUALL_APP).",
 )
+@click.option(
+    "--stage",
+    metavar="STAGE",
+    help="The deployment to operate, e.g. 'prod' (default: $SQUALL_STAGE, or the app's own).",
+)
 @click.pass_context
-def cli(ctx: click.Context, app_spec: str | None) -> None:
+def cli(ctx: click.Context, app_spec: str | None, stage: str | None) -> None:
     """Squall: a serverless task queue for Python on AWS."""
-    ctx.obj = AppRef(app_spec)
+    ctx.obj = AppRef(app_spec, stage)
 
 
 class AppRef:
-    """The app named on the command line, imported on first use."""
+    """The app named on the command line, imported on first use, at the stage named there if one is."""
 
-    def __init__(self, spec: str | None) -> None:
+    def __init__(self, spec: str | None, stage: str | None = None) -> None:
         self.spec = spec
+        self.stage = stage
         self._app: Squall | None = None
 
     def get(self) -> Squall:
@@ -61,9 +68,13 @@ class AppRef:
             if "" not in sys.path:
                 sys.path.insert(0, "")  # the app's module is usually in the working directory
             try:
-                self._app = load_app(self.spec)
+                app = load_app(self.spec)
             except ModuleNotFoundError as exc:
                 raise click.UsageError(f"cannot import {self.spec!r}: {exc}") from exc
+            if self.stage is not None:
+                # Before anything reads the app's settings, which are resolved for its stage on first use.
+                app.stage = config.check_stage(self.stage)
+            self._app = app
         return self._app
 
 

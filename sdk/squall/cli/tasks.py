@@ -1,4 +1,6 @@
-"""Task commands: ``send``, ``status``, ``result``, ``tasks`` (listing by state and time) and ``revoke``."""
+"""Task commands: ``send`` (a task or a workflow), ``status`` (a task's or a group's), ``result``, ``tasks``
+(listing by state and time) and ``revoke``. The workflow parts live in :mod:`squall.cli.workflows`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from squall import clock, limits
-from squall.cli import AppRef, cli
+from squall.cli import AppRef, cli, workflows
 from squall.cli._support import (
     Exit,
     age,
@@ -29,6 +31,7 @@ from squall.cli._support import (
 )
 from squall.ops import listing
 from squall.sending.delays import RevokeOutcome
+from squall.state.result import group_size
 from squall.states import FINAL_STATES, State
 from squall.wire.envelope import check_task_id
 
@@ -53,10 +56,16 @@ def _eta(text: str | None) -> datetime | None:
     return when
 
 
-@cli.command(short_help="Send a task; print its id.")
-@click.argument("task_name", metavar="TASK")
+@cli.command(short_help="Send a task or a workflow; print its id.")
+@click.argument("task_name", metavar="[TASK]", required=False)
 @click.option("--args", "args_json", metavar="JSON", help="Positional arguments, a JSON array: '[\"o-1\", 100]'.")
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments, a JSON object: '{\"amount\": 1}'.")
+@click.option(
+    "--workflow",
+    "workflow_json",
+    metavar="JSON|@FILE",
+    help="Instead of TASK: a chain, group or chord as a JSON node document (or @FILE holding one).",
+)
 @click.option("--countdown", type=click.FloatRange(min=0), metavar="SECONDS", help="Run after this many seconds.")
 @click.option("--eta", "eta_text", metavar="TIME", help="Run at this ISO 8601 time with an offset (…T09:00:00Z).")
 @click.option("--queue", metavar="QUEUE", help="Send to this queue instead of the task's own.")
@@ -66,22 +75,37 @@ def _eta(text: str | None) -> datetime | None:
 @friendly
 def send(
     ref: AppRef,
-    task_name: str,
+    task_name: str | None,
     args_json: str | None,
     kwargs_json: str | None,
+    workflow_json: str | None,
     countdown: float | None,
     eta_text: str | None,
     queue: str | None,
     task_id: str | None,
     as_json: bool,
 ) -> None:
-    """Send TASK (its name, or the last part of it) and print the task id."""
+    """Send TASK (its name, or the last part of it) and print the task id.
+
+    With --workflow, send a chain, group or chord instead and print its id: a group's, or its last task's.
+    """
+    if countdown is not None and eta_text is not None:
+        raise click.UsageError("give --countdown or --eta, not both")
+    if workflow_json is not None:
+        single = {"TASK": task_name, "--args": args_json, "--kwargs": kwargs_json, "--id": task_id}
+        given = [what for what, value in single.items() if value is not None]
+        if given:
+            raise click.UsageError(f"--workflow names its own tasks, arguments and ids: drop {', '.join(given)}")
+        app = ref.get()
+        node = workflows.read_workflow(app, workflow_json)
+        workflows.send_workflow(app, node, countdown=countdown, eta=_eta(eta_text), queue=queue, as_json=as_json)
+        return
+    if task_name is None:
+        raise click.UsageError("name the TASK to send (or give --workflow JSON)")
     app = ref.get()
     task = app.get_task(resolve_task_name(app, task_name))
     args = parse_json(args_json, "--args", list)
     kwargs = parse_json(kwargs_json, "--kwargs", dict)
-    if countdown is not None and eta_text is not None:
-        raise click.UsageError("give --countdown or --eta, not both")
     if task_id is not None:
         try:
             check_task_id(task_id)
@@ -140,14 +164,19 @@ def _status_rows(record: TaskRecord, traceback: bool) -> list[tuple[str, str]]:
     return rows
 
 
-@cli.command(short_help="Show a task's state, times and error.")
+@cli.command(short_help="Show a task's (or a group's) state, times and error.")
 @click.argument("task_id", metavar="ID")
 @click.option("--traceback", is_flag=True, help="Also print the stored traceback of the latest failure.")
 @json_option
 @click.pass_obj
 @friendly
 def status(ref: AppRef, task_id: str, traceback: bool, as_json: bool) -> None:
-    """Show a task's state, attempts, times, progress and error."""
+    """Show a task's state, attempts, times, progress and error; for a group's id, each member's state."""
+    if _is_group_id(task_id):
+        if traceback:
+            raise click.UsageError(f"--traceback is one task's: give a member's id, e.g. {task_id}.0")
+        workflows.show_group(ref.get(), task_id, as_json=as_json)
+        return
     record = ref.get().store.get(task_id)
     if as_json:
         emit_json(record_dict(record) if record else {"id": task_id, "state": "PENDING", "known": False})
@@ -161,6 +190,14 @@ def status(ref: AppRef, task_id: str, traceback: bool, as_json: bool) -> None:
     for label, value in _status_rows(record, traceback):
         table.add_row(label, value)
     out().print(table)
+
+
+def _is_group_id(text: str) -> bool:
+    try:
+        group_size(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _wait(ref: AppRef, task_id: str, timeout: float) -> TaskRecord | None:

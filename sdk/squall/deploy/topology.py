@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from squall import limits
+from squall import config, limits
 from squall.errors import ConfigurationError, TaskDefinitionError
 from squall.scheduler.periodic import ScheduleResource, schedule_resources
 from squall.state.schema import (
@@ -218,6 +218,8 @@ class Topology:
     #: The tables and buckets the app's extensions declare (``Extension.resources()``), in declaration order.
     extension_tables: tuple[ExtensionTableResource, ...] = ()
     extension_buckets: tuple[ExtensionBucketResource, ...] = ()
+    #: The deployment's stage, which every name above carries (None: unstaged).
+    stage: str | None = None
 
     def queue(self, name: str) -> QueueResource:
         """The resource of logical queue ``name``."""
@@ -245,19 +247,24 @@ def check_fits(app: App, sizing: WorkerSizing) -> None:
             )
 
 
-def resource_prefix(app: str) -> str:
-    """The documented default naming: ``squall-<app>``."""
-    return f"squall-{app}"
+def resource_prefix(app: str, stage: str | None = None) -> str:
+    """The documented default naming: ``squall-<app>``, or ``squall-<app>-<stage>`` for a staged deployment."""
+    return f"squall-{config.deployment_name(app, stage)}"
 
 
 def describe(
     app: App,
     sizing: WorkerSizing | None = None,
     overrides: Mapping[str, Mapping[str, int | None]] | None = None,
+    *,
+    stage: str | None = None,
 ) -> Topology:
-    """Describe the resources ``app`` needs; ``overrides`` adjust a queue's polling settings by name."""
+    """Describe the resources ``app`` needs; ``overrides`` adjust a queue's polling settings by name. The names
+    carry ``stage``, by default the app's own: a deployment names it, as one app object may be deployed at several.
+    """
     sizing = sizing or WorkerSizing()
-    prefix = resource_prefix(app.name)
+    stage = stage if stage is not None else app.stage
+    prefix = resource_prefix(app.name, stage)
     check_fits(app, sizing)
     queues = []
     for declared in app.queues.values():
@@ -279,9 +286,10 @@ def describe(
         )
 
     table = TableResource(name=f"{prefix}-tasks")
-    tables, buckets = extension_resources(app, reserved=(table.name,))
+    tables, buckets = extension_resources(app, reserved=(table.name,), stage=stage)
     return Topology(
         app=app.name,
+        stage=stage,
         queues=tuple(queues),
         table=table,
         extension_tables=tables,
@@ -314,13 +322,13 @@ _BUCKET_SUFFIX_CHARS = (
 
 
 def extension_resources(
-    app: App, *, reserved: tuple[str, ...] = ()
+    app: App, *, reserved: tuple[str, ...] = (), stage: str | None = None
 ) -> tuple[tuple[ExtensionTableResource, ...], tuple[ExtensionBucketResource, ...]]:
     """Name what the app's extensions declare, and refuse what AWS would: ConfigurationError names what to change.
 
-    ``reserved`` are table names the app uses already (its task table).
+    ``reserved`` are table names the app uses already (its task table); ``stage`` defaults to the app's.
     """
-    prefix = resource_prefix(app.name)
+    prefix = resource_prefix(app.name, stage if stage is not None else app.stage)
     tables: list[ExtensionTableResource] = []
     buckets: list[ExtensionBucketResource] = []
     owners: dict[str, str] = {}

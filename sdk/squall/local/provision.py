@@ -63,6 +63,7 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     _, scheduler_dlq_arn = create(topology.scheduler_dlq_name, retention)
     settings = Settings(
         app=topology.app,
+        stage=topology.stage,
         region=region,
         table=table.name,
         queues=queues,
@@ -119,7 +120,7 @@ def publish_settings(settings: Settings, session: boto3.Session) -> None:
     """Put the settings document in SSM as ``/squall/<app>/config``, as the stack does for producers."""
     ssm = session.client("ssm", region_name=settings.region, endpoint_url=settings.endpoint_url)
     ssm.put_parameter(
-        Name=parameter_name(settings.app),
+        Name=parameter_name(settings.app, settings.stage),
         Value=json.dumps(settings.to_document()),
         Type="String",
         Overwrite=True,

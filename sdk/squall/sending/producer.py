@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,11 +83,13 @@ def prepare(
     countdown: float | None = None,
     eta: dt.datetime | None = None,
     max_retries: int | None = None,
+    workflow: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent.
 
     ``max_retries`` overrides the task's retry budget for this call (it travels in the envelope). Options the
-    signature carries (``task.s(...).set(countdown=...)``) apply where the call gives none.
+    signature carries (``task.s(...).set(countdown=...)``) apply where the call gives none. ``workflow`` holds the
+    envelope options that carry a workflow on (:mod:`squall.tasks.canvas`).
     """
     given = signature.options
     task_id = given.get("task_id") if task_id is None else task_id
@@ -96,7 +98,10 @@ def prepare(
         countdown, eta = given.get("countdown"), given.get("eta")
     max_retries = given.get("max_retries") if max_retries is None else max_retries
     task = signature.task
-    task.bind_arguments(signature.args, signature.kwargs)
+    body = (workflow or {}).get("chord_body")
+    # A chord body is given its members' results first, by the worker that runs it.
+    shape = (None, *signature.args) if body is not None and body.get("prepend", True) else signature.args
+    task.bind_arguments(shape, signature.kwargs)
     now = clock.now()
     when, wait = delay_from(countdown, eta, now)
     # A wait past SQS_MAX_DELAY_SECONDS is kept as is: the app sends it through EventBridge Scheduler.
@@ -109,6 +114,7 @@ def prepare(
         created=now,
         eta=when,
         max_retries=check_max_retries(max_retries, task.name),
+        options=dict(workflow or {}),
     )
     return Outgoing(envelope, encode_body(task, envelope), wait)
 

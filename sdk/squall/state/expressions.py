@@ -92,7 +92,7 @@ OWNED = "#token = :token"
 STATE_VALUES = {f":{state.value.lower()}": {"S": state.value} for state in State}
 
 #: A long-delayed task recorded PENDING (TaskStore.hold), and every attribute that write names: the producer's IAM
-#: policy allows an UpdateItem naming these alone (infra.policies.hold_task_records).
+#: policy allows an UpdateItem naming these alone (squall.cdk.policies.hold_task_records).
 HOLD = (
     "SET #state = :pending, #name = :name, #queue = :queue, #created_at = :created, #eta = :eta, "
     "#updated_at = :now, #expires_at = :exp"

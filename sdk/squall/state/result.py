@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from squall import clock
 from squall.errors import ResultTimeout, TaskFailed, TaskRevoked
+from squall.state import groups
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import FINAL_STATES, State
 from squall.wire import codec
@@ -30,6 +32,8 @@ class AsyncResult(Generic[R]):
     def __init__(self, id: str, *, app: App, eta: float | None = None) -> None:
         self.id = id
         self.app = app
+        #: In a workflow, the step before this one (an AsyncResult or a GroupResult), as it was sent.
+        self.parent: AsyncResult[Any] | GroupResult | None = None
         self._record: TaskRecord | None = None
         self._eta = eta  # as the producer sent it; the stored record wins once there is one
 
@@ -150,3 +154,92 @@ class AsyncResult(Generic[R]):
         if record.state is State.REVOKED:
             raise TaskRevoked(self.id)
         return self.result
+
+
+_GROUP_ID = re.compile(r"g([1-9][0-9]*)-[0-9a-f]{32}")
+
+
+def group_id(size: int, token: str) -> str:
+    """The id of a group of ``size`` members (``token``: 32 hex digits, a uuid4's)."""
+    return f"g{size}-{token}"
+
+
+def group_size(group_id: str) -> int:
+    """The number of members a group id says its group has; ValueError for an id no group was given."""
+    match = _GROUP_ID.fullmatch(group_id)
+    if match is None:
+        raise ValueError(f"{group_id!r} is not a group id (g<size>-<32 hex digits>, as group(...).delay().id reads)")
+    return int(match.group(1))
+
+
+class GroupResult:
+    """The members of group ``id``, in the header's order: member ``i`` finished as task ``<id>.<i>``.
+
+    ``app.GroupResult(id)`` restores a handle from the id alone: :mod:`squall.tasks.canvas` writes a group's id as
+    ``g<size>-<32 hex digits>`` (:func:`group_size`). Reads are BatchGetItem of up to 100 members a request;
+    :meth:`get` backs off as ``AsyncResult.get`` does.
+    """
+
+    def __init__(
+        self, id: str, *, app: App, size: int | None = None, results: list[AsyncResult[Any] | Any] | None = None
+    ) -> None:
+        self.id = id
+        self.app = app
+        self.size = group_size(id) if size is None else size
+        #: The members' handles; a member that is a chain is its last step's.
+        self.results: list[AsyncResult[Any]] = (
+            [r for r in results if isinstance(r, AsyncResult)]
+            if results is not None
+            else [AsyncResult(f"{id}.{i}", app=app) for i in range(self.size)]
+        )
+        self.parent: AsyncResult[Any] | GroupResult | None = None
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} ({self.size} members)>"
+
+    def __len__(self) -> int:
+        return self.size
+
+    def records(self) -> list[TaskRecord | None]:
+        """Every member's record now (None while PENDING), with as few requests as DynamoDB allows."""
+        found = groups.get_many(self.app.dynamodb, self.app.settings.table, [r.id for r in self.results])
+        for handle in self.results:
+            handle._record = found.get(handle.id)  # read once for all: the handles answer from it
+        return [found.get(r.id) for r in self.results]
+
+    def states(self) -> list[State]:
+        return [State.PENDING if r is None else r.state for r in self.records()]
+
+    def completed_count(self) -> int:
+        """How many members succeeded (Celery's meaning)."""
+        return sum(state is State.SUCCESS for state in self.states())
+
+    def finished_count(self) -> int:
+        """How many members reached a final state (SUCCESS, DEAD or REVOKED)."""
+        return sum(state in FINAL_STATES for state in self.states())
+
+    def ready(self) -> bool:
+        return all(state in FINAL_STATES for state in self.states())
+
+    def successful(self) -> bool:
+        return all(state is State.SUCCESS for state in self.states())
+
+    def failed(self) -> bool:
+        return any(state is State.DEAD for state in self.states())
+
+    def get(self, timeout: float | None = 30.0, *, interval: float = _POLL_FIRST) -> list[Any]:
+        """Wait for every member and return their results in order; TaskFailed for the first DEAD member."""
+        deadline = None if timeout is None else clock.now() + timeout
+        while True:
+            records = self.records()
+            if all(r is not None and r.state in FINAL_STATES for r in records):
+                return [handle._outcome(r) for handle, r in zip(self.results, records, strict=True) if r is not None]
+            remaining = None if deadline is None else deadline - clock.now()
+            if remaining is not None and remaining <= 0:
+                done = sum(r is not None and r.state in FINAL_STATES for r in records)
+                raise ResultTimeout(
+                    f"group {self.id}: {done} of {self.size} members finished after {timeout} s; call get() again, "
+                    "or raise the timeout"
+                )
+            clock.sleep(interval if remaining is None else min(interval, remaining))
+            interval = min(interval * _POLL_FACTOR, _POLL_MAX)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, cast
 
 from squall.errors import ConfigurationError, DecodeError, InvalidArguments
 from squall.wire import codec
@@ -31,13 +31,17 @@ if TYPE_CHECKING:
     from typing import Unpack
 
     from squall.protocols import App
-    from squall.state.result import AsyncResult
+    from squall.state.result import AsyncResult, GroupResult
     from squall.tasks.task import Task
 
 R = TypeVar("R")
 
+OnFailure = Literal["dead", "run"]
+#: What a chord does when a member is DEAD: make its body DEAD naming the member (the default), or run it.
+ON_FAILURE: tuple[OnFailure, ...] = ("dead", "run")
+
 #: The keys of a signature document.
-_KEYS = ("task", "args", "kwargs", "options")
+_KEYS = ("task", "args", "kwargs", "options", "immutable")
 
 
 class CallOptions(TypedDict, total=False):
@@ -127,6 +131,8 @@ def document_problems(doc: object) -> list[str]:
         problems += options_problems({key: value for key, value in options.items() if value is not None})
     else:
         problems.append(f"field 'options' must be an object, got {type(options).__name__}")
+    if "immutable" in doc and not isinstance(doc["immutable"], bool):
+        problems.append(f"field 'immutable' must be true or false, got {codec.short_repr(doc['immutable'])}")
     if codec.too_deep(doc):
         problems.append(f"it is nested too deeply (over {codec.MAX_DEPTH} levels)")
     return problems
@@ -165,6 +171,11 @@ class Signature(Generic[R]):
     options: CallOptions = field(default_factory=lambda: CallOptions())
     #: The app whose registry holds the task (not data: it is neither compared nor carried).
     app: App | None = field(default=None, compare=False, repr=False)
+    #: In a workflow, whether the parent's result is *not* prepended to the arguments (``task.si(...)``).
+    immutable: bool = False
+    #: Callbacks sent when this call succeeds (given its result first) or is DEAD (given its task id first).
+    link: tuple[Signature[Any], ...] = ()
+    link_error: tuple[Signature[Any], ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ (a list of arguments reads back as the tuple it sends).
@@ -176,6 +187,10 @@ class Signature(Generic[R]):
         problems += options_problems(self.options)
         if problems:
             raise InvalidArguments(f"signature of {self.name!r}: {'; '.join(problems)}")
+
+    def __or__(self, other: Node) -> Chain:
+        """``a.s() | b.s()``: a chain."""
+        return chain(self, other)
 
     @property
     def task(self) -> Task[..., Any]:
@@ -192,7 +207,9 @@ class Signature(Generic[R]):
         return dataclasses.replace(self, options=merged)
 
     def delay(self) -> AsyncResult[R]:
-        """Send this call now, with its options."""
+        """Send this call now, with its options (and its callbacks, if it has any)."""
+        if self.link or self.link_error:
+            return self._app().send_workflow(self, **self.options)  # type: ignore[return-value]
         return self._app().send(self, **self.options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,6 +217,8 @@ class Signature(Generic[R]):
         doc: dict[str, Any] = {"task": self.name, "args": list(self.args), "kwargs": dict(self.kwargs)}
         if self.options:
             doc["options"] = dict(self.options)
+        if self.immutable:
+            doc["immutable"] = True
         return doc
 
     @classmethod
@@ -213,7 +232,8 @@ class Signature(Generic[R]):
             raise DecodeError(f"signature: {'; '.join(problems)}")
         assert isinstance(doc, dict)  # noqa: S101  # document_problems refuses anything else
         options = cast(CallOptions, doc.get("options") or {})
-        return cls(doc["task"], tuple(doc.get("args", ())), dict(doc.get("kwargs", {})), options, app)
+        args, kwargs = tuple(doc.get("args", ())), dict(doc.get("kwargs", {}))
+        return cls(doc["task"], args, kwargs, options, app, immutable=bool(doc.get("immutable", False)))
 
     def to_json(self) -> str:
         """The document as JSON text; EncodeError names a value the codec cannot carry."""
@@ -235,3 +255,114 @@ class Signature(Generic[R]):
                 "Signature.from_dict(app, doc), or give app= when building it"
             )
         return self.app
+
+
+# --- workflows (sent by squall.tasks.canvas) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tasks that run in parallel: ``group(fetch.s(i) for i in range(30))``; ``.delay()`` returns a GroupResult."""
+
+    members: tuple[Node, ...]
+    id: str | None = None
+
+    def __or__(self, other: Node) -> Chain:
+        return Chain((self, other))
+
+    def delay(self) -> GroupResult:
+        return self.apply_async()
+
+    def apply_async(self, **options: Any) -> GroupResult:
+        """Send every member now (or with ``countdown``/``eta``, ``queue``); see :func:`send`."""
+        return cast("GroupResult", _app_of(self).send_workflow(self, **options))  # a group's handle
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Tasks that run one after another, each given its parent's result first: ``add.s(2, 2) | mul.s(4)``."""
+
+    links: tuple[Node, ...]
+
+    def __or__(self, other: Node) -> Chain:
+        return Chain((*self.links, other))
+
+    def delay(self) -> AsyncResult[Any] | GroupResult:
+        return self.apply_async()
+
+    def apply_async(self, **options: Any) -> AsyncResult[Any] | GroupResult:
+        """Send the first step; the handle is the last step's (``.parent`` walks back)."""
+        return _app_of(self).send_workflow(self, **options)
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A group and a body that runs once, after every member finished, with their results in order."""
+
+    header: Group
+    body: Node | None = None
+    on_failure: OnFailure = "dead"
+
+    def __call__(self, body: Node) -> AsyncResult[Any] | GroupResult:
+        """``chord(header)(body)``: send at once with this body."""
+        return replace(self, body=body).apply_async()
+
+    def __or__(self, other: Node) -> Chain:
+        return Chain((self, other))
+
+    def delay(self) -> AsyncResult[Any] | GroupResult:
+        return self.apply_async()
+
+    def apply_async(self, **options: Any) -> AsyncResult[Any] | GroupResult:
+        if self.body is None:
+            raise InvalidArguments(
+                "chord(header) has no body: call it with one, chord(header)(body), or chord(header, body)"
+            )
+        return _app_of(self).send_workflow(self, **options)
+
+
+Node: TypeAlias = "Signature[Any] | Group | Chain | Chord"
+
+
+def chain(*links: Node | Iterable[Node]) -> Chain:
+    """``chain(a.s(), b.s(), c.s())`` (or one iterable of steps): nested chains are flattened."""
+    steps = _steps(links)
+    flat: list[Node] = []
+    for step in steps:
+        flat.extend(step.links if isinstance(step, Chain) else (step,))
+    return Chain(tuple(flat))
+
+
+def group(*members: Node | Iterable[Node]) -> Group:
+    """``group(fetch.s(i) for i in range(30))`` (or the members as arguments): nested groups are flattened."""
+    flat: list[Node] = []
+    for member in _steps(members):
+        flat.extend(member.members if isinstance(member, Group) else (member,))
+    return Group(tuple(flat))
+
+
+def chord(header: Group | Iterable[Node], body: Node | None = None, *, on_failure: OnFailure = "dead") -> Chord:
+    """``chord(group(...), merge.s())``; ``on_failure="run"`` runs the body with DEAD members marked."""
+    if on_failure not in ON_FAILURE:
+        raise InvalidArguments(f"chord on_failure must be one of {', '.join(ON_FAILURE)}, got {on_failure!r}")
+    return Chord(header if isinstance(header, Group) else group(header), body, on_failure)
+
+
+def _app_of(node: Node) -> App:
+    if isinstance(node, Signature):
+        return node._app()
+    parts = node.links if isinstance(node, Chain) else node.members if isinstance(node, Group) else (node.header,)
+    for part in parts:
+        return _app_of(part)
+    raise InvalidArguments("an empty workflow belongs to no app: give it at least one task")
+
+
+def _steps(given: Sequence[Any]) -> list[Node]:
+    if len(given) == 1 and not isinstance(given[0], (Signature, Group, Chain, Chord)):
+        given = list(given[0])
+    for step in given:
+        if not isinstance(step, (Signature, Group, Chain, Chord)):
+            raise InvalidArguments(
+                f"a workflow step must be a signature (task.s(...)), group, chain or chord: got {step!r:.80}"
+            )
+    return list(given)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
@@ -147,9 +147,24 @@ class Task(Generic[P, R]):
     def s(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
 
     def s(self, *args: Any, **kwargs: Any) -> Signature[Any]:
-        """A signature of this call, to send later or in a batch."""
-        self.bind_arguments(args, kwargs)
+        """A signature of this call, to send later, in a batch or in a workflow.
+
+        It may be partial: in a chain, a step is given its parent's result first, so ``mul.s(4)`` of a
+        two-argument task is complete there. The arguments are checked when the call is sent (or frozen into a
+        workflow), with the parent's result counted.
+        """
         return Signature(self.name, args, kwargs, app=self.app)
+
+    @overload
+    def si(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+
+    @overload
+    def si(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature[Any]:
+        """An immutable signature: in a workflow it ignores its parent's result (its arguments are checked now)."""
+        self.bind_arguments(args, kwargs)
+        return Signature(self.name, args, kwargs, app=self.app, immutable=True)
 
     @overload
     def delay(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]: ...
@@ -166,6 +181,9 @@ class Task(Generic[P, R]):
         self: Task[P, Coroutine[Any, Any, T]],
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        link: Signature[Any] | Sequence[Signature[Any]] = (),
+        link_error: Signature[Any] | Sequence[Signature[Any]] = (),
         **options: Unpack[CallOptions],
     ) -> AsyncResult[T]: ...
 
@@ -174,16 +192,46 @@ class Task(Generic[P, R]):
         self: Task[P, T],
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        link: Signature[Any] | Sequence[Signature[Any]] = (),
+        link_error: Signature[Any] | Sequence[Signature[Any]] = (),
         **options: Unpack[CallOptions],
     ) -> AsyncResult[T]: ...
 
     def apply_async(
-        self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **options: Unpack[CallOptions]
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        link: Signature[Any] | Sequence[Signature[Any]] = (),
+        link_error: Signature[Any] | Sequence[Signature[Any]] = (),
+        **options: Unpack[CallOptions],
     ) -> AsyncResult[Any]:
         """Send the task with options (:class:`~squall.tasks.signature.CallOptions`): a delay (``countdown``
-        seconds or an aware ``eta``), an id, a queue, and a retry budget for this call alone (``max_retries``)."""
-        signature: Signature[Any] = Signature(self.name, tuple(args), dict(kwargs or {}), app=self.app)
+        seconds or an aware ``eta``), an id, a queue, and a retry budget for this call alone (``max_retries``).
+
+        ``link`` callbacks are sent when it succeeds, given its result first; ``link_error`` ones when it is DEAD,
+        given its task id first (``.si()`` callbacks are given nothing). See docs/workflows.md.
+        """
+        signature: Signature[Any] = Signature(
+            self.name,
+            tuple(args),
+            dict(kwargs or {}),
+            app=self.app,
+            link=_callbacks(link),
+            link_error=_callbacks(link_error),
+        )
+        if signature.link or signature.link_error:
+            return self.app.send_workflow(signature, **options)  # type: ignore[return-value]
         return self.app.send(signature, **options)
+
+
+def _callbacks(given: Signature[Any] | Sequence[Signature[Any]]) -> tuple[Signature[Any], ...]:
+    callbacks = (given,) if isinstance(given, Signature) else tuple(given)
+    for callback in callbacks:
+        if not isinstance(callback, Signature):
+            raise InvalidArguments(f"a callback (link, link_error) is a signature, task.s(...): got {callback!r:.80}")
+    return callbacks
 
 
 def default_task_name(fn: Callable[..., Any]) -> str:

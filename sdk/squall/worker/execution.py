@@ -41,6 +41,7 @@ from squall.worker.delivery import Delivery, Outcome, ProgressBuffer, error_info
 from squall.worker.durations import Durations
 from squall.worker.queueside import QueueSide
 from squall.worker.resend import send_again
+from squall.worker.workflows import ChordMemberDead, Workflows
 
 if TYPE_CHECKING:
     from squall.config import Settings
@@ -69,6 +70,7 @@ class Executor:
         #: What the delivery in hand has recorded so far, for its ``after_outcome`` event.
         self._seen: dict[str, Any] = {}
         self.durations = Durations()
+        self.flow = Workflows(app)
 
     @property
     def settings(self) -> Settings:
@@ -111,7 +113,7 @@ class Executor:
         self._seen["envelope"] = envelope
         try:
             task = self.app.get_task(envelope.task)
-            task.bind_arguments(envelope.args, envelope.kwargs)
+            task.bind_arguments(self.flow.arguments_shape(envelope), envelope.kwargs)
         except (TaskNotRegistered, InvalidArguments) as exc:
             return self._reject(delivery, str(exc), type(exc).__name__, envelope=envelope)
         self._seen["task"] = task
@@ -164,6 +166,8 @@ class Executor:
             current = claim.current
             if current is not None and current.state is State.DEAD:
                 return self._dead_again(delivery, envelope, current)
+            if current is not None:  # its next steps, again: the first delivery may have crashed before sending
+                self.flow.again(envelope, current)
             return Outcome.DUPLICATE
         if claim.outcome == "busy":
             lease_until = claim.current.lease_until if claim.current else None
@@ -188,25 +192,20 @@ class Executor:
         options = task.options
         buffer = ProgressBuffer(self.app.store, envelope.id, token)
         started = clock.now()
+        try:
+            args = self.flow.body_arguments(envelope)  # a chord body: its members' results first
+        except ChordMemberDead as exc:
+            return self._dead(delivery, envelope, str(exc), ErrorInfo("ChordMemberDead", str(exc)), token)
         context: TaskContext | None = None
         if options.bind:
-            request = Request(
-                envelope.id,
-                task.name,
-                attempt,
-                envelope.queue,
-                envelope.args,
-                envelope.kwargs,
-                envelope.eta,
-                delivery.receive_count,
-            )
-            context = TaskContext(request, buffer.report)
+            at = (envelope.id, task.name, attempt, envelope.queue, args, envelope.kwargs, envelope.eta)
+            context = TaskContext(Request(*at, delivery.receive_count), buffer.report)
         try:
             if self.extensions.extensions:
-                run = lambda: calling.call(task, envelope.args, envelope.kwargs, context)  # noqa: E731
+                run = lambda: calling.call(task, args, envelope.kwargs, context)  # noqa: E731
                 value = self.extensions.call(Call(envelope, task, attempt), run)
             else:
-                value = calling.call(task, envelope.args, envelope.kwargs, context)
+                value = calling.call(task, args, envelope.kwargs, context)
         except LeaseLost:
             return Outcome.LEASE_LOST
         except Retry as retry:
@@ -271,6 +270,7 @@ class Executor:
             # Refused whole (DynamoDB applies an update all or nothing): never retried, which would run it again.
             return self._too_large(delivery, envelope, token, "the result and the task's record together are")
         self._seen.update(state=State.SUCCESS, result=value)
+        self.flow.succeeded(envelope, value)  # the next steps go before this message is acknowledged
         return Outcome.SUCCEEDED
 
     def _too_large(self, delivery: Delivery, envelope: Envelope, token: str, what: str) -> Outcome:
@@ -339,6 +339,7 @@ class Executor:
             return Outcome.DUPLICATE  # the task finished or runs: this is a replayed copy of it
         self._seen.update(state=State.DEAD, reason=reason, error=ErrorInfo("EnvelopeExpired", reason))
         self.queue.send_to_dlq(delivery, reason, envelope.id)
+        self.flow.dead(envelope, reason)
         return Outcome.DEAD
 
     def _reject(
@@ -366,6 +367,8 @@ class Executor:
                 created=envelope.created if envelope else None,
             )
         self.queue.send_to_dlq(delivery, reason, task_id)
+        if envelope is not None:
+            self.flow.dead(envelope, reason)
         return Outcome.DEAD
 
     def _dead(self, delivery: Delivery, envelope: Envelope, reason: str, error: ErrorInfo, token: str) -> Outcome:
@@ -380,13 +383,16 @@ class Executor:
             return Outcome.LEASE_LOST
         self._seen.update(state=State.DEAD, reason=reason, error=error)
         self.queue.send_to_dlq(delivery, reason, envelope.id)
+        self.flow.dead(envelope, reason)
         return Outcome.DEAD
 
     def _dead_again(self, delivery: Delivery, envelope: Envelope, current: TaskRecord) -> Outcome:
         """Another delivery of a DEAD task: a duplicate once its letter is known sent, else its copy is the letter."""
         if current.lettered_at is not None:
+            self.flow.dead(envelope, current.reason or "the task is DEAD")
             return Outcome.DUPLICATE
         reason = current.reason or "the task is DEAD"
         self._seen.update(state=State.DEAD, reason=reason)
         self.queue.send_to_dlq(delivery, reason, envelope.id)
+        self.flow.dead(envelope, reason)
         return Outcome.DEAD

@@ -12,7 +12,9 @@ the reconciler:
 2. records its task DEAD with the reason, unless the task already finished (the message is then a leftover
    copy: acknowledged) or a live attempt holds it (kept: the attempt's own outcome decides, and the copy
    is looked at again after the intake's visibility timeout);
-3. sends it to its source queue's DLQ with Squall's attributes (reason, task id, source) and acknowledges it.
+3. sends it to its source queue's DLQ with Squall's attributes (reason, task id, source), does what a DEAD
+   workflow step does (:class:`squall.worker.workflows.Workflows`: error callbacks, later chain steps DEAD, the
+   chord member counted) and acknowledges it.
 
 A moved copy of a task that is DEAD already keeps the task's own reason (no write): it goes to the DLQ beside
 the task's letter, so that a DEAD task never lacks one even if an earlier DLQ send failed.
@@ -33,6 +35,7 @@ from squall.states import State
 from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope
 from squall.worker.deadletters import send_to_dlq
+from squall.worker.workflows import Workflows
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -111,4 +114,6 @@ class Reconciler:
             receive_count=limits.MAX_RECEIVE_COUNT,
             forwarded=delivery.attributes,
         )
+        if envelope is not None:  # a workflow step: its error callbacks, its chain's later steps, its chord's count
+            Workflows(self.app).dead(envelope, reason)
         return Reconciled.DEAD

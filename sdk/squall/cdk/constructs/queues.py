@@ -4,6 +4,7 @@ the one intake queue every source queue's redrive policy targets."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -20,10 +21,14 @@ def secure_queue(
     visibility_timeout: int | None = None,
     max_message_size: int | None = None,
     dead_letter_queue: sqs.DeadLetterQueue | None = None,
+    encryption_key: kms.IKey | None = None,
 ) -> sqs.Queue:
-    """A queue as every Squall queue is: encrypted (SQS-managed keys) and reachable over TLS only.
+    """A queue as every Squall queue is: encrypted and reachable over TLS only.
 
-    Times are in seconds (``retention``, ``visibility_timeout``), sizes in bytes; None keeps SQS's default.
+    Encrypted with SQS-managed keys (SSE-SQS, no KMS calls or charges), or with ``encryption_key``, a customer
+    managed key (SSE-KMS): then every role that sends or receives needs ``kms:GenerateDataKey``/``kms:Decrypt``
+    on it, which :mod:`squall.cdk.grants` gives. Times are in seconds (``retention``, ``visibility_timeout``),
+    sizes in bytes; None keeps SQS's default.
     """
     return sqs.Queue(
         scope,
@@ -32,7 +37,8 @@ def secure_queue(
         visibility_timeout=None if visibility_timeout is None else Duration.seconds(visibility_timeout),
         retention_period=Duration.seconds(retention),
         max_message_size_bytes=max_message_size,
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        encryption=sqs.QueueEncryption.SQS_MANAGED if encryption_key is None else sqs.QueueEncryption.KMS,
+        encryption_master_key=encryption_key,
         enforce_ssl=True,
         dead_letter_queue=dead_letter_queue,
         removal_policy=removal_policy,
@@ -48,7 +54,13 @@ class IntakeQueue(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, resource: IntakeResource, removal_policy: RemovalPolicy
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resource: IntakeResource,
+        removal_policy: RemovalPolicy,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.resource = resource
@@ -62,6 +74,7 @@ class IntakeQueue(Construct):
             visibility_timeout=resource.visibility_timeout,
             max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
+            encryption_key=encryption_key,
         )
 
 
@@ -76,6 +89,7 @@ class TaskQueue(Construct):
         resource: QueueResource,
         intake: sqs.IQueue,
         removal_policy: RemovalPolicy,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.resource = resource
@@ -88,6 +102,7 @@ class TaskQueue(Construct):
             retention=resource.dlq_retention,
             max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
+            encryption_key=encryption_key,
         )
         self.queue = secure_queue(
             self,
@@ -98,4 +113,5 @@ class TaskQueue(Construct):
             max_message_size=resource.max_message_size,
             dead_letter_queue=sqs.DeadLetterQueue(queue=intake, max_receive_count=resource.max_receive_count),
             removal_policy=removal_policy,
+            encryption_key=encryption_key,
         )

@@ -2,7 +2,7 @@
 
 Each factory takes the actions and what they reach, keyword-only, scopes them one way wherever the kind is
 used (a queue's ARN, a table and only the index named, one schedule group, one parameter), and refuses an
-action of another service. :class:`infra.stack.SquallService` calls them for every role and managed policy,
+action of another service. :class:`squall.cdk.stack.SquallService` calls them for every role and managed policy,
 so what each may do still reads in that one file. Resource policies (the alarm topic's, its key's) come
 from here too, with the one service principal they admit and a confused-deputy condition.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -146,6 +147,27 @@ def pass_role(*, role: iam.IRole, to_service: str, sid: str | None = None) -> ia
         [role.role_arn],
         sid=sid,
         conditions={"StringEquals": {"iam:PassedToService": to_service}},
+    )
+
+
+def use_key_through(
+    *, key: kms.IKey, stack: Stack, services: Sequence[str], sid: str | None = None
+) -> iam.PolicyStatement:
+    """What a role needs of the deployment's customer managed key, and only as ``services`` use it on its behalf.
+
+    SQS encrypts each message under a data key from the queue's key and decrypts it on receive, as the caller:
+    senders need kms:GenerateDataKey and kms:Decrypt, receivers kms:Decrypt (SQS Developer Guide, "Amazon SQS key
+    management"); DynamoDB encrypts and decrypts table keys with kms:Encrypt/kms:Decrypt on the caller's behalf.
+    ``kms:ViaService`` keeps the role from using the key directly, outside those services.
+    """
+    return _statement(
+        "kms",
+        ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+        [key.key_arn],
+        sid=sid,
+        conditions={
+            "StringEquals": {"kms:ViaService": [f"{service}.{stack.region}.amazonaws.com" for service in services]}
+        },
     )
 
 

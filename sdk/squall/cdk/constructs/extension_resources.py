@@ -3,7 +3,7 @@
 Tables are as the task table is (on demand, point-in-time recovery, deletion protection and removal policy as
 configured). Buckets are private (every public-access block on, ACLs off), encrypted with S3-managed keys,
 reachable over TLS 1.2+ only, versioned, and log their requests to one access-log bucket per app. Grants are
-not made here: :class:`infra.stack.SquallService` writes them.
+not made here: :class:`squall.cdk.stack.SquallService` writes them.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import policies
-from infra.constructs.queues import TaskQueue
+from squall.cdk import policies
+from squall.cdk.constructs.queues import TaskQueue
 from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
 
 #: Alarm evaluation period: SQS publishes queue metrics every minute; five smooth out polling gaps.
@@ -67,14 +67,24 @@ class Monitoring(Construct):
         age_alarm_seconds: int,
         alarm_email: str | None,
         alarm_topic_arn: str | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        service_name: str | None = None,
+        dashboard_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.app_name = app_name
+        #: The worker's Powertools service name, its metrics' ``service`` dimension: the deployment's name
+        #: (``<app>-<stage>``), so that two stages' metrics stay apart.
+        self.service_name = service_name or app_name
+        self.dashboard_name = dashboard_name or f"squall-{app_name}"
         #: What the dashboard shows.
         self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue)
         self.topic: sns.ITopic | None = None
         self.topic_key: kms.Key | None = None
-        if alarm_topic_arn:
+        if alarm_topic is not None:
+            # The deployer's own topic: its policy and key are theirs to make admit CloudWatch (docs/deploy.md).
+            self.topic = alarm_topic
+        elif alarm_topic_arn:
             # Its policy and key are its owner's: Squall cannot make them admit CloudWatch (docs/deploy.md).
             self.topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
         elif alarm_email:
@@ -169,20 +179,20 @@ class Monitoring(Construct):
         self.alarms.append(alarm)
 
     def _dashboard(self) -> cloudwatch.Dashboard:
-        app_name, watched = self.app_name, self.watched
+        watched = self.watched
         queues, function, reconciler = watched.queues, watched.worker, watched.reconciler
         outcomes = [
             cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=metric_name,
-                dimensions_map={SERVICE_DIMENSION: app_name},
+                dimensions_map={SERVICE_DIMENSION: self.service_name},
                 statistic="Sum",
                 period=MINUTE,
                 label=metric_name,
             )
             for metric_name in OUTCOME_METRICS.values()
         ]
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"squall-{app_name}")
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self.dashboard_name)
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Task outcomes (per minute)", left=outcomes, width=24, stacked=True)
         )

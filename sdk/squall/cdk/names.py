@@ -1,7 +1,7 @@
 """Names and sizes AWS checks only at deploy or run time, checked at synth: resource names, the settings
 document, and how much of the Region's Lambda concurrency the app's event sources may take.
 
-:class:`infra.stack.SquallService` calls :func:`check_names` before creating anything, sizes the settings
+:class:`squall.cdk.stack.SquallService` calls :func:`check_names` before creating anything, sizes the settings
 document with :func:`estimated_document_bytes` to choose where the worker reads it from, and warns with
 :func:`concurrency_warning`.
 """
@@ -42,7 +42,8 @@ def estimated_document_bytes(topology: Topology) -> int:
             for r in topology.queues
         },
         schedule_group=topology.schedule_group,
-        scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{topology.scheduler_role_name}",
+        # The stack's scheduler role has a generated name (IAM names are account-wide): at most IAM's 64 characters.
+        scheduler_role_arn=f"arn:{partition}:iam::{account}:role/{'r' * limits.IAM_MAX_ROLE_NAME_CHARS}",
         scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
         intake_url=url(topology.intake.name),
         intake_arn=arn(topology.intake.name),
@@ -66,7 +67,6 @@ def check_names(topology: Topology) -> None:
     limited = [(name, limits.SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
     limited += [
         (topology.intake.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"),
-        (topology.scheduler_role_name, limits.IAM_MAX_ROLE_NAME_CHARS, "IAM role"),
         (topology.schedule_group, limits.SCHEDULER_MAX_GROUP_NAME_CHARS, "schedule group"),
         (topology.table.name, limits.DYNAMODB_MAX_TABLE_NAME_CHARS, "DynamoDB table"),
         *((s.name, limits.SCHEDULER_MAX_NAME_CHARS, "schedule") for s in topology.schedules),

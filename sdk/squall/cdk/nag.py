@@ -12,7 +12,7 @@ from aws_cdk import Acknowledgment, App, CfnElement, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
-from infra.stack import SquallService
+from squall.cdk.stack import SquallService
 
 DEAD_LETTER_IS_TERMINAL = (
     "A dead-letter queue is terminal: redriving it into yet another queue would only move failed messages "
@@ -69,6 +69,14 @@ def acknowledge(service: SquallService) -> None:
             "On-failure destinations exist for stream and Kafka event sources, not SQS: for an SQS event "
             "source the queue's redrive policy (to the intake queue, for the worker) is the failure destination.",
         )
+        if function.function.is_bound_to_vpc:
+            _ack(
+                function.role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]",
+                "Placed in a VPC on request, the function must create and delete its network interfaces; CDK "
+                "attaches AWS's managed policy for exactly that (ec2 ENI actions, which support no resource scoping).",
+            )
     stack = Stack.of(service)
     group = service.topology.schedule_group
     schedules = _schedules_finding(stack, group)
@@ -104,12 +112,10 @@ def acknowledge(service: SquallService) -> None:
             "The only subscription is the alarm email; an undeliverable notification is not worth replaying "
             "later, and the alarm's state stays visible in CloudWatch and on the app's dashboard.",
         )
-    for dead_letter_queue in [q.dead_letter_queue for q in service.queues.values()] + [
-        service.scheduler.dead_letter_queue
-    ]:
+    for dead_letter_queue in [*service.dead_letter_queues.values(), service.scheduler.dead_letter_queue]:
         _ack(dead_letter_queue, "Serverless-SQSRedrivePolicy", DEAD_LETTER_IS_TERMINAL)
-    for task_queue in service.queues.values():
-        _ack(task_queue.dead_letter_queue, "AwsSolutions-SQS3", SENT_DEAD_LETTERS)
+    for dead_letter_queue in service.dead_letter_queues.values():
+        _ack(dead_letter_queue, "AwsSolutions-SQS3", SENT_DEAD_LETTERS)
     _ack(
         service.intake,
         "Serverless-SQSRedrivePolicy",

@@ -6,7 +6,6 @@ Every key is documented in docs/deploy.md. Values come from ``cdk.json`` (typed 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -14,32 +13,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squall.app import Squall
+from squall import config
+from squall.app import Squall, load_app
+from squall.deploy.context import (
+    AGE_ALARM,
+    ALARM_EMAIL,
+    ALARM_TOPIC,
+    APP,
+    CODE,
+    DELETION_PROTECTION,
+    LOG_RETENTION,
+    MEMORY,
+    POWERTOOLS_LAYER,
+    QUEUES,
+    REMOVAL_POLICY,
+    REQUIREMENTS,
+    SIGNING,
+    STAGE,
+    TIMEOUT,
+)
 from squall.deploy.topology import WorkerSizing
 from squall.errors import ConfigurationError
 
-#: The repository root: the default code and the worker entry point (``functions/``) live here.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-APP = "squall:app"
-CODE = "squall:code"
-REQUIREMENTS = "squall:requirements"
-TIMEOUT = "squall:timeout"
-MEMORY = "squall:memory"
-QUEUES = "squall:queues"
-ALARM_EMAIL = "squall:alarmEmail"
-ALARM_TOPIC = "squall:alarmTopicArn"
-AGE_ALARM = "squall:ageAlarmSeconds"
-REMOVAL_POLICY = "squall:removalPolicy"
-DELETION_PROTECTION = "squall:deletionProtection"
-LOG_RETENTION = "squall:logRetentionDays"
-POWERTOOLS_LAYER = "squall:powertoolsLayerArn"
-SIGNING = "squall:signingParameter"
-
-#: The app deployed when ``squall:app`` is not set: the bundled example shop.
-DEFAULT_APP = "examples.shop.tasks:app"
-#: The code shipped with it: the ``examples`` package, copied under its own name.
-DEFAULT_CODE = ("examples",)
 #: Alarm when a queue's oldest message is older than this, in seconds (15 minutes).
 DEFAULT_AGE_ALARM_SECONDS = 15 * 60
 #: Worker log retention, in days (CloudWatch Logs accepts only its listed values; 30 is one).
@@ -50,13 +45,16 @@ QUEUE_OVERRIDE_KEYS = ("batch_size", "batching_window", "max_concurrency")
 
 @dataclass(frozen=True, slots=True)
 class DeployOptions:
-    """Everything a deployment of one Squall app can vary; the defaults deploy the example shop."""
+    """Everything a deployment of one Squall app can vary; only the app has no default."""
 
     #: The app as ``module:attribute``; the worker imports it from ``SQUALL_APP``.
-    app_spec: str = DEFAULT_APP
-    #: Package directories or module files shipped in the worker bundle, each under its own name.
-    code: tuple[Path, ...] = tuple(REPO_ROOT / path for path in DEFAULT_CODE)
-    #: A pip requirements file whose distributions are installed into the bundle for Lambda (infra.packaging).
+    app_spec: str
+    #: What the worker bundle ships of the user's code (:func:`squall.cdk.packaging.stage_bundle`): a package
+    #: directory (one with ``__init__.py``) or a module file goes in under its own name; any other directory is
+    #: a source root, whose contents go in at the bundle's root. The default is the current directory: the one
+    #: ``cdk`` (or ``squall synth``) runs in, as ``SquallService(code=".")``.
+    code: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd(),))
+    #: A pip requirements file whose distributions are installed into the bundle for Lambda (squall.cdk.packaging).
     requirements: Path | None = None
     sizing: WorkerSizing = field(default_factory=WorkerSizing)
     #: Per-queue polling overrides by queue name: batch_size, batching_window, max_concurrency.
@@ -75,8 +73,13 @@ class DeployOptions:
     powertools_layer_arn: str | None = None
     #: Envelope signing keys, ``ssm:<parameter name>`` or ``secretsmanager:<secret name>`` (squall.wire.signing).
     signing_parameter: str | None = None
+    #: The deployment's stage (``dev``, ``prod``...): every physical name carries it, so stages of one app share
+    #: an account and Region (squall.config.check_stage says what a stage may be).
+    stage: str | None = None
 
     def __post_init__(self) -> None:
+        if self.stage is not None:
+            config.check_stage(self.stage)
         if ":" not in self.app_spec:
             raise ConfigurationError(f"{APP} must be 'module:attribute', got {self.app_spec!r}")
         if self.removal_policy not in REMOVAL_POLICIES:
@@ -120,13 +123,20 @@ class DeployOptions:
         return self.deletion_protection
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any], *, base: Path = REPO_ROOT) -> DeployOptions:
-        """Read every ``squall:*`` key through ``get`` (e.g. ``app.node.try_get_context``)."""
-        defaults = cls()
+    def from_context(cls, get: Callable[[str], Any], *, base: Path | None = None) -> DeployOptions:
+        """Read every ``squall:*`` key through ``get`` (e.g. ``app.node.try_get_context``); relative paths are
+        resolved against ``base``, by default the current directory (where ``cdk`` runs the app)."""
+        if not get(APP):
+            raise ConfigurationError(
+                f"{APP} is not set: name the app to deploy as module:attribute, e.g. -c {APP}=tasks:app "
+                "(or squall synth --app tasks:app)"
+            )
+        base = Path.cwd() if base is None else base
+        defaults = cls(app_spec=str(get(APP)))
         code = get(CODE)
         return cls(
-            app_spec=str(get(APP) or defaults.app_spec),
-            code=_paths(code, base) if code else defaults.code,
+            app_spec=defaults.app_spec,
+            code=_paths(code, base) if code else (base.resolve(),),
             requirements=(base / str(get(REQUIREMENTS))).resolve() if get(REQUIREMENTS) else None,
             sizing=WorkerSizing(
                 timeout=_integer(get(TIMEOUT), TIMEOUT, defaults.sizing.timeout),
@@ -141,24 +151,35 @@ class DeployOptions:
             log_retention_days=_integer(get(LOG_RETENTION), LOG_RETENTION, defaults.log_retention_days),
             powertools_layer_arn=str(get(POWERTOOLS_LAYER)) if get(POWERTOOLS_LAYER) else None,
             signing_parameter=str(get(SIGNING)) if get(SIGNING) else None,
+            stage=str(get(STAGE)) if get(STAGE) else None,
         )
 
     def load_app(self) -> Squall:
-        """Import the app named by ``app_spec``, with the shipped code's parents on ``sys.path``."""
-        for root in dict.fromkeys(str(path.resolve().parent) for path in self.code):
+        """Import the app named by ``app_spec``, with the shipped code's import roots on ``sys.path``: a source
+        root itself, a package's or a module's parent."""
+        for root in dict.fromkeys(str(import_root(path)) for path in self.code):
             if root not in sys.path:
                 sys.path.insert(0, root)
-        module_name, _, attribute = self.app_spec.partition(":")
+        module_name = self.app_spec.partition(":")[0]
         try:
-            module = importlib.import_module(module_name)
+            return load_app(self.app_spec)
         except ImportError as exc:
             raise ConfigurationError(
                 f"{APP}={self.app_spec!r}: cannot import {module_name!r} ({exc}); is its package listed in {CODE}?"
             ) from exc
-        app = getattr(module, attribute, None)
-        if not isinstance(app, Squall):
-            raise ConfigurationError(f"{APP}={self.app_spec!r} does not name a squall.Squall app")
-        return app
+        except ConfigurationError:
+            raise ConfigurationError(f"{APP}={self.app_spec!r} does not name a squall.Squall app") from None
+
+
+def is_source_root(path: Path) -> bool:
+    """Whether a code path is a source root (a directory that is not a package): its contents are shipped."""
+    return path.is_dir() and not (path / "__init__.py").is_file()
+
+
+def import_root(path: Path) -> Path:
+    """The ``sys.path`` entry a code path imports from: a source root itself, else its parent."""
+    resolved = path.resolve()
+    return resolved if is_source_root(resolved) else resolved.parent
 
 
 def _paths(value: Any, base: Path) -> tuple[Path, ...]:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import policies
-from infra.constructs.queues import secure_queue
 from squall import limits
+from squall.cdk import policies
+from squall.cdk.constructs.queues import secure_queue
 from squall.deploy.topology import Topology
 from squall.scheduler.periodic import ScheduleResource
 from squall.scheduler.scheduling import start_date_for
@@ -34,6 +35,7 @@ class TaskScheduler(Construct):
         topology: Topology,
         queues: Mapping[str, sqs.IQueue],
         removal_policy: RemovalPolicy,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.queues = dict(queues)
@@ -48,13 +50,14 @@ class TaskScheduler(Construct):
             queue_name=topology.scheduler_dlq_name,
             retention=limits.DLQ_RETENTION_SECONDS,
             removal_policy=removal_policy,
+            encryption_key=encryption_key,
         )
         # The confused-deputy guard AWS documents for Scheduler execution roles: only schedules of
-        # this account may assume it.
+        # this account may assume it. IAM role names are account-wide, so the role has no fixed name:
+        # CloudFormation makes one unique to the stack, and Settings carries its ARN to whoever passes it.
         self.role = iam.Role(
             self,
             "Role",
-            role_name=topology.scheduler_role_name,
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from squall.deploy.topology import TableResource
@@ -21,6 +22,7 @@ class TaskTable(Construct):
         resource: TableResource,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # dynamodb.Table rather than TableV2: moto's CloudFormation can create it, so the offline
@@ -38,6 +40,13 @@ class TaskTable(Construct):
             ),
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
+            # An AWS owned key (no KMS calls, no charge) unless the deployment brings its own.
+            encryption=(
+                dynamodb.TableEncryption.DEFAULT
+                if encryption_key is None
+                else dynamodb.TableEncryption.CUSTOMER_MANAGED
+            ),
+            encryption_key=encryption_key,
         )
         self.table.add_global_secondary_index(
             index_name=resource.index_name,

@@ -3,20 +3,21 @@ role and log group. The worker and the reconciler are two of them, on the same c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import packaging
+from squall.cdk import packaging
 
-#: The functions' runtime and architecture, as infra.packaging names them (its wheels are chosen for both).
+#: The functions' runtime and architecture, as squall.cdk.packaging names them (its wheels are chosen for both).
 RUNTIME = lambda_.Runtime(f"python{packaging.PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True)
 ARCHITECTURE = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[packaging.ARCHITECTURE]
 #: Powertools for AWS Lambda (Python) the functions run on: the version pyproject's ``worker`` extra pins
@@ -29,6 +30,9 @@ POWERTOOLS_VERSION = "3.37.0"
 #: parameter pins the exact release without hand-copying a per-release layer number (see
 #: :func:`powertools_layer_arn`); ``squall:powertoolsLayerArn`` overrides it where a region lacks the parameter.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+
+#: Lambda's log formats: JSON (structured system logs; Powertools' JSON lines pass through as they are) or Text.
+LOG_FORMATS = {"JSON": lambda_.LoggingFormat.JSON, "Text": lambda_.LoggingFormat.TEXT}
 
 #: CloudWatch Logs accepts only these retention periods, in days.
 RETENTION_DAYS = {
@@ -104,13 +108,21 @@ class BundleProps:
     #: An explicit layer version ARN; by default the pinned version's public SSM parameter gives it
     #: (:func:`powertools_layer_arn`).
     powertools_layer_arn: str | None = None
+    #: The deployer's own variables, for their tasks (checked against Squall's by squall.cdk.service).
+    extra_environment: Mapping[str, str] = field(default_factory=dict)
+    #: A key of :data:`LOG_FORMATS`.
+    log_format: str = "JSON"
+    #: VPC placement: both functions' network interfaces go in these subnets, with these security groups.
+    vpc: ec2.IVpc | None = None
+    vpc_subnets: ec2.SubnetSelection | None = None
+    security_groups: Sequence[ec2.ISecurityGroup] = ()
 
 
 class SquallFunction(Construct):
     """One function on the Squall bundle, with an explicit role (no managed policies) and log group.
 
     It grants nothing beyond writing its own logs (and X-Ray, which active tracing adds):
-    :class:`infra.stack.SquallService` writes every other permission.
+    :class:`squall.cdk.stack.SquallService` writes every other permission.
     """
 
     def __init__(
@@ -135,6 +147,12 @@ class SquallFunction(Construct):
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         self.log_group.grant_write(self.role)
+        if shared.vpc is not None:
+            # Lambda creates and deletes the function's network interfaces as its role, and refuses a VPC
+            # function whose role cannot; CDK attaches this policy only to roles it makes itself.
+            self.role.add_managed_policy(
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
+            )
         layer_arn = shared.powertools_layer_arn or powertools_layer_arn(self)
         self.function = lambda_.Function(
             self,
@@ -149,7 +167,11 @@ class SquallFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            environment=dict(shared.environment),
+            environment={**shared.extra_environment, **shared.environment},
+            logging_format=LOG_FORMATS[shared.log_format],
+            vpc=shared.vpc,
+            vpc_subnets=shared.vpc_subnets,
+            security_groups=list(shared.security_groups) or None,
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             recursive_loop=recursive_loop,
             description=description,

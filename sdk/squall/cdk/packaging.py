@@ -1,8 +1,9 @@
 """Stage the functions' code bundle without Docker: a plain directory CDK zips as a Lambda asset.
 
-The bundle holds the ``squall`` package, the Lambda entry points (``functions/``) and the user's code,
-each under its own name at the root, so ``functions.worker.handler``, ``functions.reconciler.handler`` and
-``SQUALL_APP`` import as they do in the repository. The worker and the reconciler share this one bundle
+The bundle holds the installed ``squall`` package, whose :mod:`squall.functions` are the Lambda entry points
+(``squall.functions.worker.handler``, ``squall.functions.reconciler.handler``), and the user's code: a package
+directory or a module under its own name, a source root's contents at the bundle's root, so ``SQUALL_APP``
+imports on Lambda as it does where the app was synthesized. The worker and the reconciler share this one bundle
 (one asset), as both import the app named by ``SQUALL_APP``.
 
 A user's third-party dependencies (``squall:requirements``) are pip-installed for the functions' platform,
@@ -31,14 +32,13 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import squall
-from infra.options import CODE, REPO_ROOT, REQUIREMENTS
+from squall.cdk.options import is_source_root
+from squall.deploy.context import CODE, REQUIREMENTS
 from squall.errors import ConfigurationError
 
-#: The entry points' directory (``functions/worker.py`` -> handler ``functions.worker.handler``).
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-#: The Lambda handler strings of the worker and the reconciler, for the staged bundle.
-HANDLER = "functions.worker.handler"
-RECONCILER_HANDLER = "functions.reconciler.handler"
+#: The Lambda handler strings of the worker and the reconciler (squall.functions), for the staged bundle.
+HANDLER = "squall.functions.worker.handler"
+RECONCILER_HANDLER = "squall.functions.reconciler.handler"
 #: Never shipped: caches, tests and build debris (glob patterns matched on every path component).
 EXCLUDED = (
     "__pycache__",
@@ -54,10 +54,30 @@ EXCLUDED = (
     "*.egg-info",
     ".DS_Store",
 )
+#: Never shipped from a source root (a project directory, ``code="."``): environments, build output, VCS
+#: data and the CDK's own files, which a project directory usually holds next to its code.
+PROJECT_DEBRIS = (
+    ".git",
+    ".venv",
+    "venv",
+    ".env",
+    "node_modules",
+    "cdk.out",
+    "cdk.json",
+    "cdk.context.json",
+    "build",
+    "dist",
+    "*.dist-info",
+    ".tox",
+    ".nox",
+    ".idea",
+    ".vscode",
+)
 #: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
 #: package): the CLI and the operations behind it (``ops``: listing, the DLQ), the local runtime, the cost
-#: model and its price list, the test helpers, and the type checkers' marker.
-NOT_RUN = ("cli", "local", "ops", "deploy/cost.py", "deploy/prices.json", "testing.py", "py.typed")
+#: model and its price list, the CDK constructs (``cdk``: they run at synth), the test helpers, and the type
+#: checkers' marker.
+NOT_RUN = ("cli", "local", "ops", "cdk", "deploy/cost.py", "deploy/prices.json", "testing.py", "py.typed")
 
 
 def squall_package_dir() -> Path:
@@ -69,11 +89,16 @@ def stage_bundle(
     code: Iterable[Path],
     *,
     requirements: Path | None = None,
-    functions_dir: Path = FUNCTIONS_DIR,
     not_run: Collection[str] = NOT_RUN,
+    exclude: Iterable[Path] = (),
 ) -> Path:
-    """Copy squall (less ``not_run``), the entry points, ``code`` and the ``requirements`` installed for Lambda
+    """Copy squall (less ``not_run``), ``code`` and the ``requirements`` installed for Lambda
     (:func:`install_requirements`) into a fresh directory and return it.
+
+    A package directory or a module in ``code`` goes in under its own name; a source root (a directory without
+    ``__init__.py``) has its entries copied to the bundle's root, less :data:`PROJECT_DEBRIS`, cloud assemblies and
+    the ``exclude`` paths (the synth's output directory). Two entries of one
+    name are refused, as is a dependency that would shadow shipped code.
 
     The directory lives until the process exits: CDK copies it into the cloud assembly while the
     stack is constructed, and the asset hash depends only on the content, so synths are repeatable.
@@ -81,7 +106,8 @@ def stage_bundle(
     staging = Path(tempfile.mkdtemp(prefix="squall-bundle-"))
     atexit.register(shutil.rmtree, staging, True)
     package = squall_package_dir()
-    sources = [package, functions_dir, *code]
+    excluded = {path.resolve() for path in exclude}
+    sources = [package, *(entry for path in code for entry in _entries(path.resolve(), excluded))]
     names = [source.name for source in sources]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
@@ -107,6 +133,25 @@ def stage_bundle(
     return staging
 
 
+def _entries(path: Path, excluded: Collection[Path]) -> list[Path]:
+    """What one code path puts at the bundle's root: itself, or a source root's entries less debris.
+
+    Debris includes any cloud assembly (``cdk synth --output DIR`` writes one wherever asked) and the paths in
+    ``excluded``: shipping the synth's own output would grow the bundle with every synth, and change its hash.
+    """
+    if not is_source_root(path):
+        return [path]
+    skipped = shutil.ignore_patterns(*EXCLUDED, *PROJECT_DEBRIS)(str(path), [p.name for p in path.iterdir()])
+    return sorted(
+        p for p in path.iterdir() if p.name not in skipped and p.resolve() not in excluded and not _is_cloud_assembly(p)
+    )
+
+
+def _is_cloud_assembly(path: Path) -> bool:
+    """Whether ``path`` is a CDK cloud assembly directory (its manifest and its ``cdk.out`` version file)."""
+    return path.is_dir() and (path / "manifest.json").is_file() and (path / "cdk.out").is_file()
+
+
 def _ignore(root: Path, omitted: Collection[str]) -> Callable[[str, list[str]], set[str]]:
     """A ``copytree`` filter: debris (:data:`EXCLUDED`) anywhere, and the ``omitted`` paths under ``root``."""
     debris = shutil.ignore_patterns(*EXCLUDED)
@@ -119,7 +164,7 @@ def _ignore(root: Path, omitted: Collection[str]) -> Callable[[str, list[str]], 
 
 
 #: The functions' Python: the newest that aws-cdk-lib 2.275 and the Powertools layer both offer, as pip's
-#: ``--python-version`` takes it. infra.constructs.function builds the Lambda runtime from it; kept here, in plain
+#: ``--python-version`` takes it. squall.cdk.constructs.function builds the Lambda runtime from it; kept here, in plain
 #: text, so that staging a bundle never imports the CDK.
 PYTHON_VERSION = "3.14"
 #: The functions' architecture: Graviton, cheaper per GB-s than x86_64 (squall/deploy/prices.json); the bundle's

@@ -1,0 +1,1 @@
+"""Examples of Squall apps: the shop (examples.shop), the local demo and an extension."""
