@@ -3,6 +3,7 @@
 python -m bench                 # the documented run (docs/benchmarks.md): N = 1000, 10,000 enqueued
 python -m bench --quick         # a few seconds: tiny N and few repetitions (CI's smoke run)
 python -m bench --only per_task,cost --out results.md
+python -m bench --only workflows --n 1000   # chains, a group and a chord of 1000 members
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import coldstart, enqueue, overhead, peers, per_task
+from bench import coldstart, enqueue, overhead, peers, per_task, workflow_tables, workflows
 from bench.report import Table
 
-SECTIONS = ("per_task", "peers", "overhead", "coldstart", "enqueue")
+SECTIONS = ("per_task", "peers", "overhead", "coldstart", "enqueue", "workflows")
 
 
 def machine() -> str:
@@ -68,6 +69,8 @@ def run(
         tables += coldstart.tables(coldstart.measure(coldstart_runs))
     if "enqueue" in sections:
         tables += enqueue.tables(enqueue.measure(enqueue_n))
+    if "workflows" in sections:
+        tables += workflow_tables.render(workflows.run(n))
     return tables
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from squall import limits
 from squall.deploy import cost
 
 #: Operations that write an item, and so cost write units.
@@ -149,7 +150,9 @@ class RequestCounter:
                 self.sqs[sqs_kind(operation, empty=not parsed.get("Messages"))] += 1
             if service == "dynamodb" and operation == "GetItem":
                 size = cost.item_bytes(parsed.get("Item"))
-                self.read_units += max(1, -(-size // 4096)) * 1.0  # Squall reads strongly consistent
+                self.read_units += (
+                    max(1, -(-size // limits.DYNAMODB_READ_UNIT_BYTES)) * 1.0
+                )  # Squall reads strongly consistent
 
     def _before_write(
         self, peek: Any, keys: tuple[str, ...], operation: str, params: dict[str, Any], context: dict[str, Any]

@@ -123,7 +123,9 @@ class PartCounter(RequestCounter):
     def _file_sqs(self, operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         tasks: set[str] = set()
         if operation in ("SendMessage", "SendMessageBatch"):
-            bodies = [params["MessageBody"]] if "MessageBody" in params else [e["MessageBody"] for e in params["Entries"]]
+            bodies = (
+                [params["MessageBody"]] if "MessageBody" in params else [e["MessageBody"] for e in params["Entries"]]
+            )
             tasks = {_task_id(body) for body in bodies}
             self.largest_message = max([self.largest_message, *(len(b.encode("utf-8")) for b in bodies)])
         elif operation == "ReceiveMessage":
@@ -133,7 +135,11 @@ class PartCounter(RequestCounter):
                 self._message_tasks[message["MessageId"]] = task
                 tasks.add(task)
         else:  # deletes and visibility changes name the receipt handles
-            handles = [params["ReceiptHandle"]] if "ReceiptHandle" in params else [e["ReceiptHandle"] for e in params.get("Entries", [])]
+            handles = (
+                [params["ReceiptHandle"]]
+                if "ReceiptHandle" in params
+                else [e["ReceiptHandle"] for e in params.get("Entries", [])]
+            )
             tasks = {self._receipts.get(handle, "") for handle in handles}
         part = self.parts[self._part_of_tasks(tasks)]
         part.operations[operation] += 1

@@ -2,19 +2,25 @@
 
 Run with ``./run demo``. A batch succeeds, a report shows progress, a flaky sync retries with backoff and
 then succeeds, a broken import exhausts its retries into the dead-letter queue, a declined card is not
-retried at all, and a charge waits out a 45-second delay. Each task's path through its states is printed
-with the (fake) time of every change, then a summary of what it cost in AWS requests.
+retried at all, a charge waits out a 45-second delay, and a chord charges three orders in parallel, then
+settles them once (docs/workflows.md). Each task's path through its states is printed with the (fake) time
+of every change, then a summary of what it cost in AWS requests.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, cast
 
 from examples.shop.tasks import app, build_report, charge, import_feed, sync_inventory
+from squall import AsyncResult, GroupResult, State, chord, local
 
-from squall import AsyncResult, State, local
+
+@app.task
+def settle(receipts: list[dict[str, Any]]) -> str:
+    """The demo's chord body: every charge's receipt, in order, once all of them are in."""
+    return f"{len(receipts)} orders settled, {sum(receipt['charged'] for receipt in receipts)} EUR"
 
 
 def count_requests(client: Any, counter: Counter[str]) -> None:
@@ -50,6 +56,10 @@ def main() -> None:
         labelled.append(("import_feed, always broken", import_feed.delay("https://supplier.example/feed.csv")))
         labelled.append(("charge, card declined", charge.delay("order-0", 0)))
         labelled.append(("charge, delayed 45 s", charge.apply_async(("order-99", 990), countdown=45)))
+        # A chord's handle is its body's AsyncResult; its .parent is the members' GroupResult.
+        members = [charge.s(f"order-{n}", n) for n in (101, 102, 103)]
+        settled = cast("AsyncResult[Any]", chord(members, settle.s()).delay())  # type: ignore[call-arg]
+        labelled.append(("settle, chord of 3 charges", settled))
 
         handled = rt.drain()
         elapsed = rt.clock.now() - t0
@@ -66,12 +76,14 @@ def main() -> None:
                 print(f"{'':<30} reason: {record.reason}")
         states = Counter(r.state for r in batch)
         print(f"\nall {len(batch)} charges of the batch: {', '.join(f'{n} {s}' for s, n in states.items())}")
+        header = Counter(cast("GroupResult", settled.parent).states())
+        print(f"all 3 charges of the chord: {', '.join(f'{n} {s}' for s, n in header.items())}, then settle once")
         dead = rt.dead_letters()
         print(f"dead-letter queue: {len(dead)} message(s), each with its reason attached:")
         for message in dead:
             print(f"  - {message.attributes.get('squall.task_id')}: {message.attributes.get('squall.reason')}")
 
-        tasks = len(batch) + len(labelled) - 1
+        tasks = len(batch) + len(labelled) - 1 + 3  # the chord's three charges are not labelled
         print(
             f"\n{tasks} tasks, {handled} deliveries, {len(rt.invocations)} worker invocations, "
             f"{elapsed:.0f} s of fake time in {time.perf_counter() - started:.1f} s of real time"

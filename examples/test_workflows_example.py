@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from examples import workflows
 from examples.workflows import app, charge_or_page, main, merge_report, monthly_report, onboard
-
-from squall import GroupResult, State, TaskFailed, local
+from squall import AsyncResult, GroupResult, State, TaskFailed, local
 from squall.local import Runtime
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "workflows.md"
@@ -50,7 +50,9 @@ def test_the_report_chord_merges_every_shard_once_in_order(rt: Runtime) -> None:
     report = monthly_report("2026-11", shards=70)  # two counter shards of 64
     rt.drain()
 
+    assert isinstance(report, AsyncResult)  # a chord's handle is its body's
     merged = report.get(timeout=0)
+    assert merged is not None
     assert merged["shards"] == list(range(70))
     assert merged["orders"] == sum(100 + n for n in range(70))
     assert report.record is not None
@@ -75,6 +77,7 @@ def test_a_declined_charge_pages_oncall_with_its_id_and_a_paid_one_mails_a_recei
     with pytest.raises(TaskFailed, match="CardDeclined"):
         declined.get(timeout=0)
     page = app.AsyncResult("page-o-2").get(timeout=0)
+    assert page is not None
     assert page.startswith(f"#payments: task {declined.id} is DEAD: ")
     assert "amount 0 cannot be charged" in page
     assert app.AsyncResult("receipt-o-2").state is State.PENDING
@@ -109,4 +112,3 @@ def test_every_task_of_the_example_is_on_the_page() -> None:
     text = DOC.read_text(encoding="utf-8")
     for name in app.tasks:
         assert f"def {name.rsplit('.', 1)[-1]}(" in text, name
-

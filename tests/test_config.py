@@ -191,7 +191,7 @@ def test_no_settings_anywhere_says_what_to_do(aws: boto3.Session) -> None:
     assert "no settings found for Squall app 'test-nowhere'" in message
     assert "SQUALL_CONFIG" in message
     assert parameter_name("test-nowhere") in message
-    assert "cdk deploy" in message
+    assert "squall deploy" in message
     assert "squall.local.run(app)" in message
     assert "SQUALL_CONFIG" in refused.value.missing
 

@@ -278,7 +278,9 @@ def test_signatures_ride_in_an_envelope_option_and_come_back(
     app: Squall, tasks: SimpleNamespace, link_option: None
 ) -> None:
     # Given a callback carried as an option
-    callback = tasks.stamp.s(dt.date(2026, 1, 2), Decimal("1.5"), b"\x01", uuid.UUID(int=2)).set(countdown=5)
+    callback = tasks.stamp.s(dt.date(2026, 1, 2), Decimal("1.5"), b"\x01", uuid.UUID(int=2)).set(
+        countdown=5, task_id="cb-1"
+    )
     envelope = Envelope(id="t-1", task="shop.charge", args=("o-1", 1), options={"link": [callback.to_dict()]})
 
     # When the envelope travels
@@ -292,7 +294,14 @@ def test_signatures_ride_in_an_envelope_option_and_come_back(
 
 
 def test_an_envelope_option_of_broken_signatures_is_refused_naming_the_item(link_option: None) -> None:
-    body = json.dumps({"v": 2, "id": "t-1", "task": "shop.charge", "options": {"link": [{"task": "a"}, {"task": 5}]}})
+    body = json.dumps(
+        {
+            "v": 2,
+            "id": "t-1",
+            "task": "shop.charge",
+            "options": {"link": [{"task": "a", "options": {"task_id": "a-1"}}, {"task": 5}]},
+        }
+    )
 
     with pytest.raises(DecodeError, match="option 'link' step 1: field 'task' 5 is not a task name"):
         Envelope.decode(body)

@@ -7,6 +7,8 @@ stops its chain and makes a chord's body DEAD naming the member; bad workflows a
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -347,3 +349,116 @@ def test_a_group_partly_sent_says_what_did_not_go_and_sends_the_rest_once(
     assert isinstance(handle, GroupResult)
     assert handle.get() == list(range(25))
     assert sum(count for name, count in tasks.runs.items() if name.startswith("add")) == 25
+
+
+def test_a_step_carried_without_its_frozen_id_is_dead_lettered_with_the_reason(
+    rt: Runtime, app: Squall, tasks: SimpleNamespace
+) -> None:
+    # Given a message whose chain step was never frozen (a hand-made or foreign producer's envelope)
+    step = {"task": tasks.mul.name, "args": [2]}  # (the SDK refuses to encode this: EncodeError)
+    body = {"v": 2, "id": "hand-1", "task": tasks.add.name, "args": [1, 1], "kwargs": {}, "queue": "default",
+            "created": rt.clock.now(), "options": {"chain": [step]}, "required": ["chain"]}  # fmt: skip
+    app.sqs.send_message(QueueUrl=app.settings.queue("default").url, MessageBody=json.dumps(body))
+    rt.drain()
+
+    # Then it never ran, and it is DEAD saying why
+    record = app.AsyncResult("hand-1").record
+    assert record is not None
+    assert record.state is State.DEAD
+    assert "has its task id (options.task_id)" in (record.reason or "")
+    assert "add1,1" not in tasks.runs
+
+
+def test_a_revoked_step_stops_its_chain_without_its_error_callbacks_and_counts_as_a_member(
+    rt: Runtime, app: Squall, tasks: SimpleNamespace
+) -> None:
+    # Given a chord whose first member is a chain; its first step is revoked before it runs
+    member = tasks.add.s(1, 1).set(countdown=60) | tasks.mul.s(3)
+    result = chord(group(member, tasks.add.s(2, 2)), tasks.total.s(), on_failure="run").delay()
+    chain_head = result.parent.results[0].parent  # type: ignore[union-attr]
+    assert chain_head is not None
+    app.revoke(chain_head.id)
+    rt.drain()
+
+    # Then the chain's later step reads DEAD naming the revoked one, and the body ran with it marked
+    assert chain_head.state is State.REVOKED
+    later = result.parent.results[0]  # type: ignore[union-attr]
+    assert later.state is State.DEAD
+    assert f"({chain_head.id}), was revoked" in (later.record.reason or "")  # type: ignore[union-attr]
+    assert result.get() == "4"
+    assert "alert" not in tasks.runs
+
+
+def test_a_next_step_that_can_never_be_sent_is_dead_with_the_reason_and_stops_its_chain(
+    rt: Runtime, app: Squall, tasks: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chain whose second step's task changed shape between the send and the first step's run
+    result = (tasks.add.s(1, 1) | tasks.mul.s(3) | tasks.fmt.s()).delay()
+    monkeypatch.setattr(tasks.mul, "_signature", inspect.signature(lambda x, y, z: None))
+    rt.drain()
+
+    # Then the first step succeeded, the second is DEAD saying why, and the third never ran
+    assert result.parent.parent.get() == 2  # type: ignore[union-attr]
+    second = result.parent
+    assert second is not None
+    assert second.state is State.DEAD
+    assert "this workflow step could not be sent: InvalidArguments" in (second.record.reason or "")  # type: ignore[union-attr]
+    assert result.state is State.DEAD
+    assert rt.queued() == 0
+
+
+def test_a_step_that_keeps_no_result_cannot_pass_one_on(app: Squall, tasks: SimpleNamespace) -> None:
+    @app.task(ignore_result=True)
+    def quiet(x: int) -> int:
+        return x
+
+    with pytest.raises(
+        InvalidArguments, match=r"step 1 \(.*quiet\) has ignore_result=True, but its result is passed on"
+    ):
+        canvas.freeze(app, quiet.s(1) | tasks.mul.s(2))
+    with pytest.raises(InvalidArguments, match=r"header member 0 \(.*quiet\) has ignore_result=True"):
+        canvas.freeze(app, chord([quiet.s(1)], tasks.total.s()))
+    canvas.freeze(app, quiet.s(1) | tasks.mul.si(2, 2))  # an immutable next step needs no result
+
+
+def test_workflows_run_signed_and_a_forged_next_step_never_runs(tasks: SimpleNamespace) -> None:
+    from squall import Keyring
+
+    signed = Squall("signed-flows", signing_key=Keyring("k1", {"k1": bytes(range(32))}))
+
+    @signed.task
+    def inc(x: int) -> int:
+        return x + 1
+
+    @signed.task
+    def collect(xs: list[int]) -> int:
+        return sum(xs)
+
+    with local.run(signed) as runtime:
+        result = (inc.s(1) | group(inc.s() for _ in range(3)) | collect.s()).delay()
+        runtime.drain()
+        assert result.get() == 9  # every step the worker sent was signed, and checked
+
+        # An unsigned body naming a step is refused before any option is read
+        body = json.dumps({"v": 1, "id": "forged-1", "task": inc.name, "args": [1], "kwargs": {}, "queue": "default",
+                           "created": runtime.clock.now()})  # fmt: skip
+        signed.sqs.send_message(QueueUrl=signed.settings.queue("default").url, MessageBody=body)
+        runtime.drain()
+        assert signed.AsyncResult("forged-1").state is not State.SUCCESS
+
+
+def test_a_task_id_for_a_whole_workflow_is_refused(rt: Runtime, app: Squall, tasks: SimpleNamespace) -> None:
+    with pytest.raises(InvalidArguments, match="a workflow's task ids are decided when it is sent, one per step"):
+        group(tasks.add.s(1, 1), tasks.add.s(2, 2)).apply_async(task_id="x")
+    rt.drain()
+    assert records(app) == []
+
+
+def test_callbacks_added_to_a_step_with_link_run_when_it_finishes(rt: Runtime, tasks: SimpleNamespace) -> None:
+    step = tasks.boom.s().link_error(tasks.alert.s())
+    result = (tasks.add.s(1, 1).link(tasks.mul.s(100)) | step).delay()
+    rt.drain()
+    assert result.state is State.DEAD
+    assert tasks.runs["alert"] == 1
+    done = {(r.name or "").rsplit(".", 1)[-1]: r for r in records(rt.app)}
+    assert done["mul"].result_json == "200"

@@ -40,7 +40,7 @@ from squall.sending.delays import RevokeOutcome
 from squall.state.result import AsyncResult, GroupResult
 from squall.state.schema import ErrorInfo, Progress
 from squall.states import State
-from squall.tasks.canvas import MemberFailed
+from squall.tasks.canvas import MemberFailed, WorkflowPartlySent
 from squall.tasks.signature import Chain, Chord, Group, chain, chord, group
 from squall.tasks.task import Request, Retry, Signature, Task, TaskContext
 from squall.wire.signing import Keyring
@@ -91,6 +91,7 @@ __all__ = [
     "TaskNotRegistered",
     "TaskRevoked",
     "WorkerSizing",
+    "WorkflowPartlySent",
     "__version__",
     "chain",
     "chord",

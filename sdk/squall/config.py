@@ -240,7 +240,7 @@ def load_settings(
             return found
         raise ConfigurationError(
             f"no settings found for Squall app {app!r}: neither {ENV_CONFIG} is set nor does the SSM "
-            f"parameter {name} exist in region {region or '(none set)'}. Deploy the stack (cdk deploy), "
+            f"parameter {name} exist in region {region or '(none set)'}. Deploy the stack (squall deploy), "
             f"set AWS_REGION to the stack's region, or run locally with squall.local.run(app).",
             missing=[ENV_CONFIG, name],
         )

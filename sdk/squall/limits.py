@@ -47,6 +47,8 @@ ESM_MAX_MAX_CONCURRENCY = 1000
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 #: Bytes per write request unit; a write of a larger item costs ceil(size / 1 KB) units.
 DYNAMODB_WRITE_UNIT_BYTES = 1024
+#: Bytes per read request unit of a strongly consistent read (an eventually consistent one costs half).
+DYNAMODB_READ_UNIT_BYTES = 4 * 1024
 #: Most keys in one BatchGetItem request (DynamoDB Developer Guide, "BatchGetItem": 100 items, 16 MB).
 DYNAMODB_BATCH_GET_KEYS = 100
 #: Rounds of BatchGetItem for one batch of keys (DynamoDB may leave keys unprocessed), and the pause between them.

@@ -175,7 +175,7 @@ def test_a_stack_that_is_not_deployed_is_one_line_saying_what_to_do(squall: Squa
 
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no settings found for Squall app 'shop'")
-    assert "Deploy the stack (cdk deploy)" in result.stderr
+    assert "Deploy the stack (squall deploy)" in result.stderr
     assert result.stderr.count("\n") == 1
 
 

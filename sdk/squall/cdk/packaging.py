@@ -75,9 +75,19 @@ PROJECT_DEBRIS = (
 )
 #: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
 #: package): the CLI and the operations behind it (``ops``: listing, the DLQ), the local runtime, the cost
-#: model and its price list, the CDK constructs (``cdk``: they run at synth), the test helpers, and the type
-#: checkers' marker.
-NOT_RUN = ("cli", "local", "ops", "cdk", "deploy/cost.py", "deploy/prices.json", "testing.py", "py.typed")
+#: model (and its workflow part) and its price list, the CDK constructs (``cdk``: they run at synth), the test
+#: helpers, and the type checkers' marker.
+NOT_RUN = (
+    "cli",
+    "local",
+    "ops",
+    "cdk",
+    "deploy/cost.py",
+    "deploy/workflow_cost.py",
+    "deploy/prices.json",
+    "testing.py",
+    "py.typed",
+)
 
 
 def squall_package_dir() -> Path:

@@ -8,7 +8,7 @@ import click
 
 from squall import limits
 from squall.cli import cli
-from squall.deploy import cost
+from squall.deploy import cost, workflow_cost
 
 _LINES = {
     "sqs": "SQS requests",
@@ -64,6 +64,29 @@ _LINES = {
 @click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True)
 @click.option("--queues", type=click.IntRange(min=1), default=1, show_default=True, help="For idle polling.")
 @click.option("--ignore-result", is_flag=True, help="Tasks declared with ignore_result=True.")
+@click.option(
+    "--chain-links",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Chain steps a month (a chain of 5 is 5 steps), counted apart from --tasks-per-month.",
+)
+@click.option(
+    "--chain-batch",
+    type=click.IntRange(1, limits.ESM_MAX_BATCH_SIZE),
+    default=None,
+    help="Records per invocation chain steps get (default: --batch-size; 1 for a chain running alone).",
+)
+@click.option(
+    "--chord-members",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Chord members a month, counted apart from --tasks-per-month (needs --chords).",
+)
+@click.option(
+    "--chords", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Chords a month (one body each)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def cost_command(
     tasks_per_month: float,
@@ -78,12 +101,18 @@ def cost_command(
     arch: cost.Arch,
     queues: int,
     ignore_result: bool,
+    chain_links: float,
+    chain_batch: int | None,
+    chord_members: float,
+    chords: float,
     as_json: bool,
 ) -> None:
     """Print the modelled AWS cost of a workload: per million tasks and per month, by service.
 
     Per-task request and write counts are the ones the benchmark suite measures (docs/benchmarks.md);
     prices are list prices from squall/deploy/prices.json. No free tier is applied except the Scheduler's.
+    Workflows (--chain-links, --chord-members with --chords) are priced apart, with what they cost beyond the
+    same tasks sent on their own.
     """
     try:
         workload = cost.Workload(
@@ -102,11 +131,23 @@ def cost_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    try:
+        flows = workflow_cost.Workflows(
+            chain_links=chain_links, chord_members=chord_members, chords=chords, chain_batch=chain_batch
+        )
+    except ValueError as exc:  # its fields are named like the options: --chord-members for chord_members
+        raise click.UsageError(str(exc).replace("_", "-")) from exc
     estimate = cost.estimate(workload)
+    extra = workflow_cost.estimate(flows, workload) if flows.any else None
     if as_json:
-        click.echo(json.dumps(estimate.to_dict(), indent=2))
+        doc = estimate.to_dict()
+        if extra is not None:
+            doc["workflows"] = extra.to_dict()
+        click.echo(json.dumps(doc, indent=2))
         return
     click.echo(render(estimate))
+    if extra is not None:
+        click.echo("\n" + render_workflows(extra))
 
 
 def render(estimate: cost.Estimate) -> str:
@@ -138,6 +179,40 @@ def render(estimate: cost.Estimate) -> str:
         "Idle polling (an assumption: the event source's pollers long-poll an idle queue) and custom metrics "
         "are per month, whatever the task count. Reading results (AsyncResult.get) is not included: each "
         "poll is one strongly consistent read unit.",
+    ]
+    return "\n".join(lines)
+
+
+_UNITS = {"chain_link": "chain step", "chord_member": "chord member", "chord": "chord (its own part)"}
+
+
+def render_workflows(estimate: workflow_cost.WorkflowEstimate) -> str:
+    """The workflows' estimate as plain text: per unit, per month, and the extra over plain tasks."""
+    flows, w = estimate.workflows, estimate.workload
+    lines = [
+        f"Workflows: {flows.chain_links:,.0f} chain steps (batches of {flows.chain_batch or w.batch_size}), "
+        f"{flows.chord_members:,.0f} chord members in {flows.chords:,.0f} chords "
+        f"({flows.members_per_chord:,.0f} members a chord) a month, on top of the tasks above",
+        "",
+        f"{'':<24}{'SQS req':>9}{'write units':>13}{'read units':>12}{'invocations':>13}{'per million':>14}",
+    ]
+    for unit, label in _UNITS.items():
+        u = estimate.usage[unit]
+        lines.append(
+            f"{label:<24}{u.sqs_requests:>9.3f}{u.dynamodb_write_units:>13.3f}{u.dynamodb_read_units:>12.3f}"
+            f"{u.lambda_invocations:>13.3f}{_usd(estimate.per_million_total(unit)):>14}"
+        )
+    lines += [
+        "",
+        f"{'':<32}{'per month':>14}",
+        *(f"{_LINES[key]:<32}{_usd(value):>14}" for key, value in estimate.monthly.items()),
+        f"{'workflows total':<32}{_usd(estimate.total_monthly):>14}",
+        f"{'  the same tasks, sent plainly':<32}{_usd(estimate.as_plain_tasks_monthly):>14}",
+        f"{'  extra for the workflows':<32}{_usd(estimate.extra_monthly):>14}",
+        "",
+        "A chain step is sent on its own; a chord member adds its count (1 write unit) and the body's read of it "
+        f"(1 read unit); a chord adds its body and 1 write unit per {limits.CHORD_SHARD_SIZE} members. 'Sent "
+        "plainly': the same tasks (bodies included) sent with send_batch in full batches.",
     ]
     return "\n".join(lines)
 

@@ -117,7 +117,7 @@ def list_command(ref: AppRef, delays: bool, as_json: bool) -> None:
     if hidden:
         err().print(f"and {hidden} one-time schedule(s) of long-delayed tasks (--delays to describe them)")
     if any(row["state"] == "NOT DEPLOYED" for row in shown):
-        err().print("periodic tasks marked NOT DEPLOYED are declared in code: deploy the stack (cdk deploy)")
+        err().print("periodic tasks marked NOT DEPLOYED are declared in code: deploy the stack (squall deploy)")
 
 
 @schedules_group.command("preview", short_help="Print when an expression fires.")

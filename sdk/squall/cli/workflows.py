@@ -18,7 +18,7 @@ from squall.cli._support import emit_json, out, resolve_task_name, styled_state
 from squall.errors import InvalidArguments
 from squall.state.result import AsyncResult, GroupResult
 from squall.states import FINAL_STATES, State
-from squall.tasks import canvas
+from squall.tasks import workflow_json
 from squall.tasks.signature import Chain, Group, Node, Signature
 from squall.wire import codec
 
@@ -49,7 +49,7 @@ def read_workflow(app: Squall, text: str) -> Node:
         problem = f"not valid JSON ({str(exc)[:200]}); give a node document, e.g. '{_EXAMPLE}'"
         raise click.BadParameter(problem, param_hint=_OPTION) from None
     try:
-        node = canvas.node_from_doc(app, doc)
+        node = workflow_json.node_from_doc(app, doc)
     except InvalidArguments as exc:
         raise click.BadParameter(str(exc), param_hint=_OPTION) from None
     return _resolved(app, node)
@@ -61,8 +61,8 @@ def _resolved(app: Squall, node: Node) -> Node:
         return replace(
             node,
             name=resolve_task_name(app, node.name),
-            link=tuple(_signature(app, c) for c in node.link),
-            link_error=tuple(_signature(app, c) for c in node.link_error),
+            callbacks=tuple(_signature(app, c) for c in node.callbacks),
+            errbacks=tuple(_signature(app, c) for c in node.errbacks),
         )
     if isinstance(node, Chain):
         return Chain(tuple(_resolved(app, step) for step in node.links))

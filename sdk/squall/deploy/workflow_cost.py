@@ -44,8 +44,6 @@ BODY_READ_UNITS_PER_MEMBER = 1
 #: Records in the body's batch: its message is sent once the last member has finished, so it arrives alone
 #: (one receive, one delete, one invocation of its own).
 BODY_BATCH = 1
-#: Bytes a strongly consistent read unit covers (DynamoDB Developer Guide, "Read consistency" / capacity units).
-DYNAMODB_READ_UNIT_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +155,7 @@ def chord_total_usage(workload: cost.Workload, members: int) -> cost.Usage:
 
 def read_units(size: int) -> int:
     """Read units of one item read consistently: 1 per started 4 KB (minimum 1)."""
-    return max(1, math.ceil(size / DYNAMODB_READ_UNIT_BYTES))
+    return max(1, math.ceil(size / limits.DYNAMODB_READ_UNIT_BYTES))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from squall import limits
-from squall.errors import DecodeError, EnqueueError, InvalidArguments
+from squall.errors import EnqueueError, InvalidArguments
 from squall.state.result import AsyncResult, GroupResult, group_id
-from squall.tasks.signature import ON_FAILURE, Chain, Chord, Group, Node, Signature, document_problems, group
+from squall.tasks.signature import ON_FAILURE, Chain, Group, Node, Signature, document_problems, group
 from squall.wire import codec
 from squall.wire.options import declare_option
 
@@ -57,8 +57,6 @@ class MemberFailed:
 class _Freezer:
     app: App
     count: int = 0
-    #: How the frozen workflow's handles read (id -> the step before it), for ``.parent``.
-    parents: dict[str, Any] = field(default_factory=dict)
 
     def freeze(self, node: Node, *, receives: bool, terminal: str | None, where: str) -> tuple[dict[str, Any], Any]:
         """The node's document with every id set, and its handle; ``receives``: a parent result comes first."""
@@ -77,6 +75,9 @@ class _Freezer:
         body = node.body
         if body is None:
             raise InvalidArguments(f"{where}: chord has no body")
+        if _takes_result(body):
+            for index, member in enumerate(group(node.header.members).members):
+                _check_passes_result(member, f"{where} header member {index}")
         header, group_handle = self._group(node.header, receives=receives, where=f"{where} header")
         body_doc, body_handle = self.freeze(body, receives=True, terminal=terminal, where=f"{where} body")
         if isinstance(body_handle, AsyncResult):
@@ -92,7 +93,9 @@ class _Freezer:
             task.bind_arguments(tuple(None if a is NOTHING else a for a in args), sig.kwargs)
         except InvalidArguments as exc:
             takes = (
-                " (it is given its parent's result first; make it immutable with .si())" if args is not sig.args else ""
+                ' (it is given its parent\'s result first; make it immutable: .si(...), or "immutable": true in JSON)'
+                if args is not sig.args
+                else ""
             )
             raise InvalidArguments(f"{where} ({task.name}): {exc}{takes}") from None
         given = sig.options.get("task_id")
@@ -104,7 +107,8 @@ class _Freezer:
         doc = replace(sig, options={**sig.options, "task_id": task_id}).to_dict()
         for kind in ("link", "link_error"):
             callbacks = [
-                self._signature(c, receives=True, terminal=None, where=f"{where} {kind}")[0] for c in getattr(sig, kind)
+                self._signature(c, receives=True, terminal=None, where=f"{where} {kind}")[0]
+                for c in (sig.callbacks if kind == "link" else sig.errbacks)
             ]
             if callbacks:
                 doc[kind] = callbacks
@@ -116,6 +120,8 @@ class _Freezer:
         docs, previous = [], None
         last = len(node.links) - 1
         for index, link in enumerate(node.links):
+            if index < last and _takes_result(node.links[index + 1]):
+                _check_passes_result(link, f"{where} step {index + 1}")
             doc, handle = self.freeze(
                 link,
                 receives=receives or index > 0,
@@ -145,6 +151,22 @@ class _Freezer:
             docs.append(doc)
             handles.append(handle)
         return {"group": docs, "id": gid}, GroupResult(gid, app=self.app, size=len(members), results=handles)
+
+
+def _takes_result(node: Node) -> bool:
+    """Whether a step is given the result of the one before it (all but an immutable signature are)."""
+    return not (isinstance(node, Signature) and node.immutable)
+
+
+def _check_passes_result(node: Node, where: str) -> None:
+    """Refuse a step whose result is passed on although its task keeps none (``ignore_result=True``): a redelivery
+    would pass None, and a chord body reads results from the records."""
+    last = node.links[-1] if isinstance(node, Chain) and node.links else node
+    if isinstance(last, Signature) and last.task.options.ignore_result:
+        raise InvalidArguments(
+            f"{where} ({last.name}) has ignore_result=True, but its result is passed on: store its result, or make "
+            "the step after it immutable (.si(...))"
+        )
 
 
 def freeze(app: App, node: Node) -> tuple[dict[str, Any], AsyncResult[Any] | GroupResult]:
@@ -230,8 +252,13 @@ def plan_body(app: App, member: Mapping[str, Any]) -> list[Launch]:
 
 def send(app: App, node: Node, **options: Any) -> AsyncResult[Any] | GroupResult:
     """Freeze ``node`` and send its first messages (``countdown``/``eta``/``queue`` apply to each of them)."""
-    if isinstance(node, Signature) and not (node.link or node.link_error):
+    if isinstance(node, Signature) and not (node.callbacks or node.errbacks):
         return app.send(node, **options)
+    if options.get("task_id") is not None:
+        raise InvalidArguments(
+            "a workflow's task ids are decided when it is sent, one per step: give a step its own with "
+            ".set(task_id=...), not the whole workflow"
+        )
     doc, handle = freeze(app, node)
     launches = plan(app, doc)
     try:
@@ -264,55 +291,6 @@ class WorkflowPartlySent(EnqueueError):
         return self.handle
 
 
-def node_from_doc(app: App, doc: object) -> Node:
-    """The workflow a node document describes (``squall send`` reads one as JSON); ids may be left out.
-
-    InvalidArguments names what is wrong, and where (``chain step 2: ...``).
-    """
-    return _node(app, doc, "workflow", 0)
-
-
-def _node(app: App, doc: object, where: str, depth: int) -> Node:
-    if depth > codec.MAX_DEPTH:
-        raise InvalidArguments(f"{where}: nested too deeply (over {codec.MAX_DEPTH} levels)")
-    if not isinstance(doc, dict):
-        raise InvalidArguments(f"{where}: a workflow step is an object, got {type(doc).__name__}")
-    for kind in ("chain", "group"):
-        if kind in doc:
-            steps = doc[kind]
-            if not isinstance(steps, list) or not steps:
-                raise InvalidArguments(f"{where}: {kind!r} must list one step or more")
-            nodes = tuple(_node(app, step, f"{where} {kind} step {i + 1}", depth + 1) for i, step in enumerate(steps))
-            return Chain(nodes) if kind == "chain" else Group(nodes)
-    if "chord" in doc:
-        header = _node(app, doc["chord"], f"{where} chord header", depth + 1)
-        if not isinstance(header, Group):
-            raise InvalidArguments(f'{where}: a chord\'s header is a group, {{"group": [...]}}')
-        body = _node(app, doc.get("body"), f"{where} chord body", depth + 1)
-        on_failure = doc.get("on_failure", "dead")
-        if on_failure not in ON_FAILURE:
-            raise InvalidArguments(f"{where}: a chord's on_failure is one of {', '.join(ON_FAILURE)}")
-        return Chord(header, body, on_failure)
-    callbacks = {kind: doc.get(kind, []) for kind in ("link", "link_error")}
-    signature = {k: v for k, v in doc.items() if k not in callbacks}
-    try:
-        plain = Signature.from_dict(app, signature)
-    except DecodeError as exc:
-        raise InvalidArguments(f"{where}: {exc.reason}") from None
-    linked = {
-        kind: tuple(_signature_node(app, c, f"{where} {kind} {i + 1}", depth) for i, c in enumerate(_as_list(docs)))
-        for kind, docs in callbacks.items()
-    }
-    return replace(plain, link=linked["link"], link_error=linked["link_error"])
-
-
-def _signature_node(app: App, doc: object, where: str, depth: int) -> Signature[Any]:
-    node = _node(app, doc, where, depth + 1)
-    if not isinstance(node, Signature):
-        raise InvalidArguments(f"{where}: a callback is one task call, not a chain, group or chord")
-    return node
-
-
 # --- the envelope options that carry a workflow -----------------------------------------------------------
 
 
@@ -335,6 +313,9 @@ def node_problem(doc: object, depth: int = 0) -> str | None:
         return node_problem(doc["chord"], depth + 1) or node_problem(doc.get("body"), depth + 1)
     signature = {k: v for k, v in doc.items() if k not in ("link", "link_error")}
     problems = document_problems(signature)
+    options = signature.get("options")
+    if not problems and not (isinstance(options, dict) and isinstance(options.get("task_id"), str)):
+        problems.append("a step carried in a message has its task id (options.task_id): it is frozen when sent")
     for kind in ("link", "link_error"):
         if kind in doc:
             problems += [p for c in _as_list(doc[kind]) if (p := node_problem(c, depth + 1)) is not None]
@@ -357,7 +338,17 @@ def _member_problem(value: object) -> str | None:
         return f"must be an object with {', '.join(sorted(keys))}"
     if not (codec.is_int(value["index"]) and codec.is_int(value["size"]) and 0 <= value["index"] < value["size"]):
         return "must give an index below its size"
-    return None if value["on_failure"] in ON_FAILURE else f"on_failure must be one of {', '.join(ON_FAILURE)}"
+    if value["on_failure"] not in ON_FAILURE:
+        return f"on_failure must be one of {', '.join(ON_FAILURE)}"
+    if not isinstance(value["group"], str):
+        return "must name its group by id"
+    then = value["then"]
+    if not isinstance(then, dict) or set(then) != {"node", "rest", "member"}:
+        return "'then' must be an object with node, rest and member"
+    problem = node_problem(then["node"]) or _nodes_problem(then["rest"]) if then["rest"] else node_problem(then["node"])
+    if problem is None and then["member"] is not None:
+        problem = _member_problem(then["member"])
+    return None if problem is None else f"'then' {problem}"
 
 
 def _body_problem(value: object) -> str | None:

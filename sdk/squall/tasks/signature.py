@@ -173,9 +173,10 @@ class Signature(Generic[R]):
     app: App | None = field(default=None, compare=False, repr=False)
     #: In a workflow, whether the parent's result is *not* prepended to the arguments (``task.si(...)``).
     immutable: bool = False
-    #: Callbacks sent when this call succeeds (given its result first) or is DEAD (given its task id first).
-    link: tuple[Signature[Any], ...] = ()
-    link_error: tuple[Signature[Any], ...] = ()
+    #: Callbacks sent when this call succeeds (given its result first), and when it is DEAD (given its task id
+    #: first): :meth:`link` and :meth:`link_error` add them.
+    callbacks: tuple[Signature[Any], ...] = ()
+    errbacks: tuple[Signature[Any], ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__ (a list of arguments reads back as the tuple it sends).
@@ -191,6 +192,15 @@ class Signature(Generic[R]):
     def __or__(self, other: Node) -> Chain:
         """``a.s() | b.s()``: a chain."""
         return chain(self, other)
+
+    def link(self, *callbacks: Signature[Any]) -> Signature[R]:
+        """This call with callbacks sent when it succeeds, each given its result first (a new signature: this one
+        is frozen, so unlike Celery's ``link`` nothing is changed in place)."""
+        return dataclasses.replace(self, callbacks=(*self.callbacks, *_signatures(callbacks)))
+
+    def link_error(self, *errbacks: Signature[Any]) -> Signature[R]:
+        """This call with callbacks sent when it is DEAD, each given its task id first (a new signature)."""
+        return dataclasses.replace(self, errbacks=(*self.errbacks, *_signatures(errbacks)))
 
     @property
     def task(self) -> Task[..., Any]:
@@ -208,7 +218,7 @@ class Signature(Generic[R]):
 
     def delay(self) -> AsyncResult[R]:
         """Send this call now, with its options (and its callbacks, if it has any)."""
-        if self.link or self.link_error:
+        if self.callbacks or self.errbacks:
             return self._app().send_workflow(self, **self.options)  # type: ignore[return-value]
         return self._app().send(self, **self.options)
 
@@ -346,6 +356,14 @@ def chord(header: Group | Iterable[Node], body: Node | None = None, *, on_failur
     if on_failure not in ON_FAILURE:
         raise InvalidArguments(f"chord on_failure must be one of {', '.join(ON_FAILURE)}, got {on_failure!r}")
     return Chord(header if isinstance(header, Group) else group(header), body, on_failure)
+
+
+def _signatures(given: Iterable[Any]) -> tuple[Signature[Any], ...]:
+    found = tuple(given)
+    for callback in found:
+        if not isinstance(callback, Signature):
+            raise InvalidArguments(f"a callback (link, link_error) is a signature, task.s(...): got {callback!r:.80}")
+    return found
 
 
 def _app_of(node: Node) -> App:

@@ -218,20 +218,12 @@ class Task(Generic[P, R]):
             tuple(args),
             dict(kwargs or {}),
             app=self.app,
-            link=_callbacks(link),
-            link_error=_callbacks(link_error),
+            callbacks=(link,) if isinstance(link, Signature) else tuple(link),
+            errbacks=(link_error,) if isinstance(link_error, Signature) else tuple(link_error),
         )
-        if signature.link or signature.link_error:
+        if signature.callbacks or signature.errbacks:
             return self.app.send_workflow(signature, **options)  # type: ignore[return-value]
         return self.app.send(signature, **options)
-
-
-def _callbacks(given: Signature[Any] | Sequence[Signature[Any]]) -> tuple[Signature[Any], ...]:
-    callbacks = (given,) if isinstance(given, Signature) else tuple(given)
-    for callback in callbacks:
-        if not isinstance(callback, Signature):
-            raise InvalidArguments(f"a callback (link, link_error) is a signature, task.s(...): got {callback!r:.80}")
-    return callbacks
 
 
 def default_task_name(fn: Callable[..., Any]) -> str:

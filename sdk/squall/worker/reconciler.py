@@ -39,6 +39,7 @@ from squall.worker.workflows import Workflows
 
 if TYPE_CHECKING:
     from squall.protocols import App
+    from squall.state.schema import TaskRecord
     from squall.worker.execution import Delivery
 
 
@@ -85,6 +86,7 @@ class Reconciler:
         current = self.app.store.get(task_id) if task_id is not None else None
         if current is not None and current.state is State.DEAD:
             if current.lettered_at is not None:
+                self._again(envelope, current)
                 return Reconciled.LEFTOVER  # a spare copy of a task whose letter is in the DLQ already
             # DEAD for its own reason, its letter not known sent: this copy is the letter, with that reason.
             reason = current.reason or reason
@@ -103,7 +105,10 @@ class Reconciler:
                 created=envelope.created if envelope else None,
             )
             if refused is not None:
-                return Reconciled.LEFTOVER if refused.state in (State.SUCCESS, State.REVOKED) else Reconciled.RUNNING
+                if refused.state in (State.SUCCESS, State.REVOKED):
+                    self._again(envelope, refused)
+                    return Reconciled.LEFTOVER
+                return Reconciled.RUNNING
         # DEAD is recorded first: if this send fails, the message stays on the intake queue and comes back.
         send_to_dlq(
             self.app,
@@ -117,3 +122,9 @@ class Reconciler:
         if envelope is not None:  # a workflow step: its error callbacks, its chain's later steps, its chord's count
             Workflows(self.app).dead(envelope, reason)
         return Reconciled.DEAD
+
+    def _again(self, envelope: Envelope | None, current: TaskRecord) -> None:
+        """A spare copy of a finished workflow step: the last chance to send its next steps, if no receive of the
+        worker could (SQS unreachable each time). They run once, whoever sends them."""
+        if envelope is not None:
+            Workflows(self.app).again(envelope, current)

@@ -18,16 +18,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from squall import limits
+from squall.errors import EncodeError, InvalidArguments, InvalidSchedule, MessageTooLarge, TaskNotRegistered
+from squall.sending.producer import prepare
 from squall.state.groups import GroupCounter, get_many
 from squall.state.schema import ErrorInfo
 from squall.states import State
 from squall.tasks.canvas import WORKFLOW_OPTIONS, Launch, MemberFailed, plan, plan_body
 from squall.wire import codec
+from squall.wire.envelope import Envelope
 
 if TYPE_CHECKING:
     from squall.protocols import App
     from squall.state.schema import TaskRecord
-    from squall.wire.envelope import Envelope
 
 
 class ChordMemberDead(Exception):
@@ -60,17 +62,21 @@ class Workflows:
             launches += plan(self.app, doc, parent=result)
         self._send(launches)
 
-    def dead(self, envelope: Envelope, reason: str) -> None:
-        """Send the ``link_error`` callbacks, record the chain's later steps DEAD, count the chord member."""
+    def dead(self, envelope: Envelope, reason: str, *, errbacks: bool = True) -> None:
+        """Send the ``link_error`` callbacks, record the chain's later steps DEAD, count the chord member.
+
+        ``errbacks`` False (a REVOKED step) stops the workflow the same way without calling the error callbacks.
+        """
         if not self.carries(envelope):
             return
         options = envelope.options
         launches: list[Launch] = []
-        for doc in options.get("link_error") or []:
+        for doc in (options.get("link_error") or []) if errbacks else []:
             launches += plan(self.app, doc, parent=envelope.id)
         chain = options.get("chain") or []
         if chain:
-            why = f"not run: an earlier step of its chain, {envelope.task} ({envelope.id}), is DEAD: {reason}"
+            stopped = f"is DEAD: {reason}" if errbacks else "was revoked"
+            why = f"not run: an earlier step of its chain, {envelope.task} ({envelope.id}), {stopped}"
             self._cancel(chain, why[: limits.MAX_ERROR_MESSAGE_CHARS])
         if (member := options.get("chord")) is not None:
             launches += self._counted(member)
@@ -84,6 +90,8 @@ class Workflows:
             self.succeeded(envelope, None if current.result_json is None else codec.loads(current.result_json))
         elif current.state is State.DEAD:
             self.dead(envelope, current.reason or "the task is DEAD")
+        elif current.state is State.REVOKED:  # a revoked step stops its chain; as a member, it counts
+            self.dead(envelope, "it was revoked", errbacks=False)
 
     @staticmethod
     def arguments_shape(envelope: Envelope) -> tuple[Any, ...]:
@@ -131,8 +139,29 @@ class Workflows:
             )
 
     def _send(self, launches: list[Launch]) -> None:
-        if launches:
-            self.app.send_launches(launches)
+        """Send the next steps. One that can never be sent (its arguments no longer fit its task, it is too large,
+        its task is gone from this app) is recorded DEAD with the reason and stops its part of the workflow, as a
+        DEAD step does; anything else (SQS unreachable) propagates, the message is kept, and ``again`` resends."""
+        sendable: list[Launch] = []
+        for launch in launches:
+            try:
+                prepare(launch.signature, workflow=launch.options)
+            except (InvalidArguments, TaskNotRegistered, EncodeError, MessageTooLarge, InvalidSchedule) as exc:
+                self._unsendable(launch, f"{type(exc).__name__}: {exc}")
+            else:
+                sendable.append(launch)
+        if sendable:
+            self.app.send_launches(sendable)
+
+    def _unsendable(self, launch: Launch, problem: str) -> None:
+        signature = launch.signature
+        task_id = str(signature.options.get("task_id"))
+        reason = f"this workflow step could not be sent: {problem}"[: limits.MAX_ERROR_MESSAGE_CHARS]
+        error = ErrorInfo("StepNotSent", reason)
+        self.app.store.dead(
+            task_id, reason=reason, error=error, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS, name=signature.name
+        )
+        self.dead(Envelope(id=task_id, task=signature.name, options=dict(launch.options)), reason)
 
 
 def _tasks_of(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
