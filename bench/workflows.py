@@ -146,12 +146,12 @@ def _measure(shape: Shape) -> Measured:
         # Later chain steps and the body are given their parent's results first: their partial signatures are
         # checked when the workflow is frozen; the type checker sees only the missing argument.
         if shape.kind == "chain":
-            steps = [step.s(0), *(step.s() for _ in range(shape.size - 1))]  # type: ignore[call-arg]
+            steps = [step.s(0), *(step.s() for _ in range(shape.size - 1))]
             handles = [app.send_workflow(chain(*steps)) for _ in range(shape.count)]
         elif shape.kind == "group":
             handles = [app.send_workflow(group([step.s(i) for i in range(shape.size)]))]
         else:
-            body = total.s()  # type: ignore[call-arg]
+            body = total.s()
             handles = [app.send_workflow(chord([step.s(i) for i in range(shape.size)], body))]
             counter.fixed_ids.add(handles[0].id)
         rt.drain()

@@ -58,7 +58,7 @@ def main() -> None:
         labelled.append(("charge, delayed 45 s", charge.apply_async(("order-99", 990), countdown=45)))
         # A chord's handle is its body's AsyncResult; its .parent is the members' GroupResult.
         members = [charge.s(f"order-{n}", n) for n in (101, 102, 103)]
-        settled = cast("AsyncResult[Any]", chord(members, settle.s()).delay())  # type: ignore[call-arg]
+        settled = cast("AsyncResult[Any]", chord(members, settle.s()).delay())
         labelled.append(("settle, chord of 3 charges", settled))
 
         handled = rt.drain()

@@ -41,12 +41,7 @@ def log_signup(source: str) -> str:
 
 def onboard(email: str) -> AsyncResult[Any] | GroupResult:
     """Four steps, one after another; the handle is the last step's, and ``.parent`` walks back."""
-    flow = (
-        create_account.s(email)
-        | create_workspace.s(plan="team")  # type: ignore[call-arg]  # partial: see "Signatures" in the docs
-        | send_welcome.s()  # type: ignore[call-arg]
-        | log_signup.si("web")
-    )
+    flow = create_account.s(email) | create_workspace.s(plan="team") | send_welcome.s() | log_signup.si("web")
     return flow.delay()
 
 
@@ -74,7 +69,7 @@ def merge_report(shards: list[dict[str, int]], month: str) -> dict[str, Any]:
 def monthly_report(month: str, shards: int = 8) -> AsyncResult[Any] | GroupResult:
     """Fetch every shard at once; merge them when the last one is in. The handle is the body's."""
     header = group(fetch_shard.s(month, n) for n in range(shards))
-    return chord(header, merge_report.s(month=month)).delay()  # type: ignore[call-arg]
+    return chord(header, merge_report.s(month=month)).delay()
 
 
 # --- payments: callbacks on success (link) and on failure (link_error) -------------------------------------
@@ -109,8 +104,8 @@ def charge_or_page(order_id: str, amount: int) -> AsyncResult[str]:
     """Charge; mail the receipt if it succeeds, page on-call if it is DEAD (one page per order: a fixed id)."""
     return charge.apply_async(
         (order_id, amount),
-        link=email_receipt.s().set(task_id=f"receipt-{order_id}"),  # type: ignore[call-arg]
-        link_error=page_oncall.s(channel="#payments").set(task_id=f"page-{order_id}"),  # type: ignore[call-arg]
+        link=email_receipt.s().set(task_id=f"receipt-{order_id}"),
+        link_error=page_oncall.s(channel="#payments").set(task_id=f"page-{order_id}"),
     )
 
 

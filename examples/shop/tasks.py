@@ -1,6 +1,7 @@
 """An online shop's background work, as Squall tasks: the app the stack deploys by default.
 
-Run it locally with ``./run demo``; deploy it with ``squall deploy --app examples.shop.tasks:app --code examples`` (see docs/deploy.md).
+Run it locally with ``./run demo``; deploy it with ``squall deploy --app examples.shop.tasks:app --code examples``
+(see docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,12 +139,14 @@ def test_bundle_refuses_two_code_paths_with_the_same_name(tmp_path: Path) -> Non
         stage_bundle([tmp_path / "project"])
 
 
-def test_a_source_root_ships_its_entries_but_not_the_projects_debris(tmp_path: Path) -> None:
+def test_a_source_root_ships_its_entries_but_not_the_projects_debris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "project"
     for directory in ("jobs", ".venv/lib", "cdk.out/asset", "node_modules/x", ".git", "tests"):
         (project / directory).mkdir(parents=True)
     (project / "jobs" / "__init__.py").write_text("")
-    (project / "tasks.py").write_text("from squall import Squall\napp = Squall('tiny')\n")
+    (project / "tinyroot_tasks.py").write_text("from squall import Squall\napp = Squall('tiny')\n")
     (project / "cdk.json").write_text("{}")
     (project / "requirements.txt").write_text("")
     (project / "out1").mkdir()  # an earlier `cdk synth --output out1`: a cloud assembly by its files
@@ -153,11 +156,14 @@ def test_a_source_root_ships_its_entries_but_not_the_projects_debris(tmp_path: P
     bundle = stage_bundle([project], exclude=[project / "being-written"])
     shipped = {path.name for path in bundle.iterdir()}
     assert not shipped & {"out1", "being-written"}
-    assert {"tasks.py", "jobs", "squall", "requirements.txt"} <= shipped
+    assert {"tinyroot_tasks.py", "jobs", "squall", "requirements.txt"} <= shipped
     assert not shipped & {".venv", "cdk.out", "node_modules", ".git", "tests", "cdk.json", "project"}
     assert not (bundle / "squall" / "cdk").exists(), "the constructs run at synth, never on Lambda"
-    options = DeployOptions(app_spec="tasks:app", code=(project,))
+    options = DeployOptions(app_spec="tinyroot_tasks:app", code=(project,))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # load_app puts the import root on it: undone after
+    monkeypatch.delitem(sys.modules, "tinyroot_tasks", raising=False)
     assert options.load_app().name == "tiny"  # a source root is itself the import root
+    monkeypatch.delitem(sys.modules, "tinyroot_tasks")
 
 
 def test_settings_size_estimate_bounds_the_document_and_flags_apps_too_big_for_the_environment() -> None:

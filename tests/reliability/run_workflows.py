@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the suite, print the report; 1 if any invariant failed."""
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.run_workflows", description=__doc__)
     parser.add_argument("--n", type=int, default=1000, help="workflows to send (default 1000)")
-    parser.add_argument("--seed", type=int, default=WorkflowPlan.seed, help=f"random seed (default {WorkflowPlan.seed})")
+    parser.add_argument(
+        "--seed", type=int, default=WorkflowPlan.seed, help=f"random seed (default {WorkflowPlan.seed})"
+    )
     parser.add_argument("--intensity", type=float, default=1.0, help="multiply every fault rate (default 1)")
     args = parser.parse_args(argv)
     plan = WorkflowPlan(n=args.n, seed=args.seed).intensified(args.intensity)

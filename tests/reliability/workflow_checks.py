@@ -25,8 +25,11 @@ from typing import Any
 
 from tests.reliability.workflows import ChainSpec, ChordSpec, GroupSpec, Spec, Step, Workflow, first_step, steps_of
 
+from squall import Squall
+from squall.local import Runtime
 from squall.state.schema import TaskRecord
 from squall.states import State
+from squall.worker.deadletters import TASK_ID_ATTRIBUTE
 
 #: What a first step (or an immutable one) is given in its parent's place.
 NOTHING = "<nothing>"
@@ -210,6 +213,24 @@ class Checker:
         elif not allowed.get(cause, False):
             self._flag(f"a step is DEAD for a reason its fate does not allow ({cause}, fate {step.fate})", step.id)
         return ("dead", step.id)
+
+
+def end_state(
+    app: Squall, rt: Runtime, records: dict[str, TaskRecord], groups: list[GroupSpec], v: dict[str, list[str]]
+) -> list[str]:
+    """What must hold once the queues drained, beyond each workflow: the DLQ holds exactly the DEAD tasks that
+    were sent (a cancelled step never was), no message is left, and a group's handle reads its members in
+    header order. Returns the task ids of the dead letters."""
+    letters = [m.attributes.get(TASK_ID_ATTRIBUTE) or "<no task id>" for m in rt.dead_letters()]
+    sent_dead = {i for i, r in records.items() if r.state is State.DEAD and dead_cause(r) != "cancelled"}
+    v["DLQ contents differ from the DEAD tasks that were sent"].extend(sorted(set(letters) ^ sent_dead))
+    if rt.queued():
+        v["messages left on the source queues"].append(str(rt.queued()))
+    for group in groups:
+        members = [records.get(f"{group.id}.{i}") for i in range(len(group.members))]
+        if app.GroupResult(group.id).states() != [State.PENDING if r is None else r.state for r in members]:
+            v["GroupResult reads other states than its members' records"].append(group.id)
+    return letters
 
 
 def _after(outcome: Outcome) -> Reach:

@@ -87,23 +87,27 @@ class ContinuationFaults:
         finally:
             Workflows.succeeded, Workflows.dead = succeeded, dead  # type: ignore[method-assign]
 
-    def _wrap(self, inner: Callable[[Workflows, Envelope, Any], None], state: str) -> Any:
-        def continuation(flow: Workflows, envelope: Envelope, value: Any) -> None:
+    def _wrap(self, inner: Callable[..., None], state: str) -> Any:
+        def continuation(flow: Workflows, envelope: Envelope, value: Any, **options: Any) -> None:
             faulted = self.worker.current is not None and Workflows.carries(envelope)
             if faulted:
                 draw = self.rng.random()
                 if draw < self.crash_before:
-                    self.counts[f"worker deaths after recording {state}, before sending the next steps"] += 1
+                    self.counts["worker deaths after recording an outcome, before sending the next steps"] += 1
+                    self.counts[
+                        f"worker deaths after recording an outcome, before sending the next steps: {state}"
+                    ] += 1
                     raise Crash(f"died after recording {state} for {envelope.id}, before sending its next steps")
                 if draw < self.crash_before + self.elsewhere and finish_elsewhere(self.worker, envelope.id):
                     self.counts["second workers finishing the same task before the first sent its next steps"] += 1
             self.continuing.append(envelope.id)
             try:
-                inner(flow, envelope, value)
+                inner(flow, envelope, value, **options)
             finally:
                 self.continuing.pop()
             if faulted and self.rng.random() < self.crash_after:
-                self.counts[f"worker deaths after sending the next steps of a {state} task, before the ack"] += 1
+                self.counts["worker deaths after sending the next steps, before the ack"] += 1
+                self.counts[f"worker deaths after sending the next steps, before the ack: {state}"] += 1
                 raise Crash(f"died after continuing {envelope.id}, before acknowledging it")
 
         return continuation

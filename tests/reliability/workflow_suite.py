@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -36,7 +37,7 @@ from tests.reliability.faults import (
     sdk_backoff_on_the_fake_clock,
 )
 from tests.reliability.harness import CONCURRENCY, QUEUES, START, PoisonError, TransientError
-from tests.reliability.workflow_checks import NOTHING, Checker, Facts, result_of
+from tests.reliability.workflow_checks import NOTHING, Checker, Facts, end_state, result_of
 from tests.reliability.workflow_faults import ContinuationFaults, CounterFaults, CounterThrottles
 from tests.reliability.workflows import (
     FIRST,
@@ -53,24 +54,25 @@ from tests.reliability.workflows import (
     build,
     first_step,
     frozen_ids,
+    groups_of,
     steps_of,
 )
 
-from squall import EnqueueError, Squall, State, TaskContext, backoff, clock, local
+from squall import EnqueueError, MemberFailed, Squall, State, TaskContext, WorkflowPartlySent, backoff, clock, local
 from squall.errors import DrainError
 from squall.local import Runtime
 from squall.state.groups import get_many
 from squall.tasks import canvas
-from squall.worker.deadletters import TASK_ID_ATTRIBUTE
 from squall.worker.delivery import Delivery
 from squall.worker.execution import Executor
 from squall.worker.reconciler import Reconciler
-from squall.worker.workflows import MemberFailed
 
 #: Workflows sent per wave; the worker polls a few rounds between waves.
 WAVE = 10
 #: The queue of each task.
 QUEUE_OF = {FIRST: "default", THEN: "high", MERGE: "reports"}
+#: Workflows per Lambda throttling window (of 50-80 min, 4 batches in 5 of one queue throttled).
+WORKFLOWS_PER_WINDOW = 500
 #: How many worker invocations per task the drain may take before the run is called stuck.
 DRAIN_INVOCATIONS_PER_TASK = 40
 
@@ -126,24 +128,26 @@ class WorkflowSuite:
 
         @app.task(name="wf.first", queue=QUEUE_OF[FIRST], **options)
         def first(task: TaskContext, label: str, fate: str) -> str:
-            return self.body(task, NOTHING)
+            return self.body(task, label, NOTHING)
 
         @app.task(name="wf.then", queue=QUEUE_OF[THEN], **options)
         def then(task: TaskContext, parent: Any, label: str, fate: str) -> str:
-            return self.body(task, parent)
+            return self.body(task, label, parent)
 
         @app.task(name="wf.merge", queue=QUEUE_OF[MERGE], **options)
         def merge(task: TaskContext, results: list[Any], label: str, fate: str) -> str:
             given = [["failed", r.task_id] if isinstance(r, MemberFailed) else r for r in results]
-            return self.body(task, given)
+            return self.body(task, label, given)
 
         self.tasks = {FIRST: first, THEN: then, MERGE: merge}
 
-    def body(self, task: TaskContext, given: Any) -> str:
+    def body(self, task: TaskContext, label: str, given: Any) -> str:
         """Every task: faults first, then its fate; what it was given is noted when it runs to completion."""
         task_id, attempt = task.request.id, task.request.attempt
         step = self.steps[task_id]
         self.starts[task_id] += 1
+        if label != task_id:
+            self.violations["a step ran under another step's id"].append(task_id)
         if task_id in self.final_at:
             self.violations["a step ran after its task was final (or cancelled)"].append(task_id)
         group = self.bodies.get(task_id)
@@ -184,19 +188,24 @@ class WorkflowSuite:
                 stack += spec.members
 
     def send(self, workflow: Workflow) -> None:
-        """Freeze and send one workflow, again with the same ids whatever EnqueueError names."""
-        doc, _ = canvas.freeze(self.app, build(workflow.spec, self.tasks))
+        """Send one workflow as an application should: ``send_workflow``, then ``send_rest`` until all went."""
+        node = build(workflow.spec, self.tasks)
+        doc, _ = canvas.freeze(self.app, node)  # every id is given: the same ids send_workflow freezes
         if frozen_ids(doc) != [step.id for step in steps_of(workflow.spec)]:
             self.violations["a frozen workflow's ids differ from those given"].append(workflow.name)
-        pending = canvas.plan(self.app, doc)
         with self.side.acting(PRODUCER):
-            while pending:
+            try:
+                self.app.send_workflow(node)
+                return
+            except WorkflowPartlySent as partly:
+                rest, failed = partly, len(partly.failed)
+            while True:
+                self.failures["first messages sent again by the producer (WorkflowPartlySent.send_rest)"] += failed
                 try:
-                    self.app.send_launches(pending)
-                    pending = []
+                    rest.send_rest()
+                    return
                 except EnqueueError as exc:
-                    self.failures["first messages sent again by the producer after EnqueueError"] += len(exc.failed)
-                    pending = [launch for launch in pending if launch.signature.options.get("task_id") in exc.failed]
+                    failed = len(exc.failed)
 
     # --- the run --------------------------------------------------------------------------------------------
 
@@ -214,7 +223,10 @@ class WorkflowSuite:
             rt.on_transition(self._on_transition)
             for mapping in rt.mappings:
                 mapping.concurrency = CONCURRENCY[mapping.resource.name]
-            seeded = lambda name: random.Random(f"{plan.seed}/{name}")  # noqa: E731
+
+            def seeded(name: str) -> random.Random:
+                return random.Random(f"{plan.seed}/{name}")
+
             throttles = DynamoThrottles(seeded("dynamodb"), infra.throttle_rate, infra.exhaust_rate)
             batches = SendBatchFaults(
                 seeded("sqs"), infra.sender_fault_rate, infra.server_fault_rate, infra.ambiguous_rate
@@ -257,7 +269,8 @@ class WorkflowSuite:
             self._count_workload(workflows, report)
             weather = random.Random(f"{plan.seed}/weather")
             waves = list(range(0, len(workflows), WAVE))
-            windows = set(weather.sample(range(len(waves)), min(len(waves), infra.throttle_windows)))
+            window_count = min(len(waves), infra.throttle_windows, math.ceil(plan.n / WORKFLOWS_PER_WINDOW))
+            windows = set(weather.sample(range(len(waves)), window_count))
             with contextlib.redirect_stdout(io.StringIO()), continuations.installed():  # Powertools prints metrics
                 throttles.install(self.app.dynamodb)
                 counters.install(self.app.dynamodb)
@@ -318,8 +331,8 @@ class WorkflowSuite:
             self.outcomes[f"deliveries reconciler: {outcome.value}"] += 1
             return outcome
 
-        Executor.process = process  # type: ignore[method-assign]
-        Reconciler.process = reconcile  # type: ignore[method-assign]
+        Executor.process = process  # type: ignore[method-assign,assignment]
+        Reconciler.process = reconcile  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
@@ -340,7 +353,7 @@ class WorkflowSuite:
         count["chords (a group in the middle of a chain included)"] = len(chords)
         count["chords of more than one counting shard (over 64 members)"] = sum(len(g.members) > 64 for g in chords)
         count["group members that are chains of two"] = sum(
-            isinstance(m, ChainSpec) for w in workflows for s in _groups(w.spec) for m in s.members
+            isinstance(m, ChainSpec) for w in workflows for s in groups_of(w.spec) for m in s.members
         )
 
     # --- the invariants -------------------------------------------------------------------------------------
@@ -354,22 +367,8 @@ class WorkflowSuite:
             checker.workflow(workflow)
         for name, samples in checker.violations.items():
             self.violations[name].extend(samples)
-        v = self.violations
-        # The DLQ holds exactly the DEAD tasks that were sent (a cancelled step never was).
-        letters = [m.attributes.get(TASK_ID_ATTRIBUTE) for q in QUEUES for m in rt.dead_letters(q.name)]
-        sent_dead = {
-            i for i, r in records.items() if r.state is State.DEAD and not (r.error and r.error.type == "ChainStepDead")
-        }
-        v["DLQ contents differ from the DEAD tasks that were sent"].extend(sorted(set(letters) ^ sent_dead, key=str))
-        if rt.queued():
-            v["messages left on the source queues"].append(str(rt.queued()))
-        # A group's handle reads its members in header order.
-        for group in {g.id: g for w in workflows for g in _groups(w.spec)}.values():
-            states = self.app.GroupResult(group.id).states()
-            members = [records.get(f"{group.id}.{i}") for i in range(len(group.members))]
-            expected = [State.PENDING if r is None else r.state for r in members]
-            if states != expected:
-                v["GroupResult reads other states than its members' records"].append(group.id)
+        groups = list({g.id: g for w in workflows for g in groups_of(w.spec)}.values())
+        letters = end_state(self.app, rt, records, groups, self.violations)
         report.outcomes.update(checker.counts)
         report.outcomes.update(self.outcomes)
         report.outcomes["tasks"] = len(ids)
@@ -378,17 +377,6 @@ class WorkflowSuite:
         report.outcomes["DLQ messages"] = len(letters)
         report.outcomes["messages left on the source queues"] = rt.queued()
         report.outcomes["worker invocations"] = len(rt.invocations)
-
-
-def _groups(spec: Spec) -> Iterator[GroupSpec]:
-    if isinstance(spec, GroupSpec):
-        yield spec
-    elif isinstance(spec, ChainSpec):
-        for part in spec.steps:
-            yield from _groups(part)
-    elif isinstance(spec, ChordSpec):
-        yield spec.group
-        yield from _groups(spec.body)
 
 
 @contextlib.contextmanager

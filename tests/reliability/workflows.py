@@ -40,8 +40,9 @@ class WorkflowPlan:
     n: int = 40
     seed: int = 20261215
     #: The existing suite's infrastructure faults (crashes, timeouts, duplicates, concurrent deliveries,
-    #: throttling, send failures, Lambda throttling); its workload fields are not used here.
-    infra: FaultPlan = field(default_factory=lambda: replace(FaultPlan(), throttle_windows=3))
+    #: throttling, send failures, Lambda throttling); its workload fields are not used here. Its Lambda
+    #: throttling windows come one per 500 workflows, up to its ``throttle_windows``.
+    infra: FaultPlan = field(default_factory=FaultPlan)
     # --- the workload
     shape_weights: tuple[float, float, float, float] = (0.25, 0.2, 0.3, 0.25)  # chain, group, chord, chain+chord
     failure_rates: tuple[float, ...] = (0.0, 0.0, 0.2, 0.5)  # per-attempt failure probability, one per step
@@ -52,6 +53,7 @@ class WorkflowPlan:
     immutable_rate: float = 0.15  # per later chain step: .si(), not given its parent's result
     member_chain_rate: float = 0.2  # per group member: a chain of two
     body_chain_rate: float = 0.2  # per chord body: a chain of two
+    max_members: int = 20  # a group's or chord's members: 2 to this many
     large_chord_fraction: float = 0.005  # chords of 65-140 members (several counting shards)
     # --- workflow faults
     crash_before_send_rate: float = 0.04  # per continuation: the outcome is recorded, then the worker dies
@@ -64,7 +66,7 @@ class WorkflowPlan:
 
     def intensified(self, factor: float) -> WorkflowPlan:
         """This plan with every fault rate, the existing suite's and the workflow ones, times ``factor``."""
-        rates = ("crash_before_send_rate", "crash_after_send_rate", "finish_elsewhere_rate")
+        rates: tuple[str, ...] = ("crash_before_send_rate", "crash_after_send_rate", "finish_elsewhere_rate")
         rates += (
             "crash_between_counts_rate",
             "counter_elsewhere_rate",
@@ -139,6 +141,18 @@ def steps_of(spec: Spec) -> Iterator[Step]:
         yield from steps_of(spec.body)
 
 
+def groups_of(spec: Spec) -> Iterator[GroupSpec]:
+    """Every group of ``spec`` (a chord's included), outermost first."""
+    if isinstance(spec, GroupSpec):
+        yield spec
+    elif isinstance(spec, ChainSpec):
+        for part in spec.steps:
+            yield from groups_of(part)
+    elif isinstance(spec, ChordSpec):
+        yield spec.group
+        yield from groups_of(spec.body)
+
+
 def first_step(spec: Spec) -> Step:
     """The step that starts ``spec`` (a chain's first; a chord's or group's first member)."""
     return next(steps_of(spec))
@@ -167,13 +181,13 @@ class Drawer:
         """Every workflow, in sending order; doomed chains and chords and large chords to exact shares."""
         plan, n, rng = self.plan, self.plan.n, self.rng
         doomed = set(rng.sample(range(n), math.ceil(n * plan.doomed_fraction)))
-        large = set(rng.sample(range(n), math.ceil(n * plan.large_chord_fraction)))
+        large = set(rng.sample(range(n), math.ceil(n * plan.large_chord_fraction)))  # none at a fraction of 0
         shapes = ("chain", "group", "chord", "chain with chord")
         workflows = []
         for number in range(n):
             self._workflow, self._count = f"w{number:05d}", 0
             shape = "chord" if number in large else rng.choices(shapes, plan.shape_weights)[0]
-            members = rng.randint(65, 140) if number in large else rng.randint(2, 20)
+            members = rng.randint(65, 140) if number in large else rng.randint(2, plan.max_members)
             spec = self._shape(shape, members, number in doomed)
             workflows.append(Workflow(number, shape, spec))
         return workflows

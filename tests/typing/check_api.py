@@ -40,6 +40,8 @@ async def crawl(task: TaskContext, site: str) -> list[str]:
 def well_typed() -> None:
     result: AsyncResult[dict[str, int]] = charge.delay("o-1", 100)
     signature: Signature[dict[str, int]] = charge.s("o-1", amount=100)
+    partial: Signature[dict[str, int]] = charge.s("o-1")  # a chain step: given its parent's result first
+    del partial
     report: AsyncResult[str] = build_report.delay("2026-10")
     direct: dict[str, int] = charge("o-1", 100)
     del result, signature, report, direct
@@ -60,11 +62,11 @@ def async_tasks_carry_the_awaited_type() -> None:
 def ill_typed() -> None:
     charge.delay("o-1", "100")  # type: ignore[arg-type]
     charge.delay("o-1")  # type: ignore[call-arg]
-    charge.s(1, 2)  # type: ignore[arg-type]
+    charge.si(1, 2)  # type: ignore[arg-type]
     build_report.delay(7)  # type: ignore[arg-type]
     wrong: AsyncResult[str] = charge.delay("o-1", 1)  # type: ignore[assignment]
     fetch.delay(42)  # type: ignore[call-overload]
-    fetch.s()  # type: ignore[call-overload]
+    fetch.si()  # type: ignore[call-overload]
     crawl.delay()  # type: ignore[call-overload]
     unawaited: AsyncResult[Coroutine[Any, Any, bytes]] = fetch.delay("u")  # type: ignore[assignment]
     del wrong, unawaited

@@ -140,11 +140,15 @@ class Task(Generic[P, R]):
     # Each sending method has two typed forms: an ``async def`` task's handle carries the awaited type ``T``,
     # any other task's its return type. A plain task matches only the second, so its mistakes read as before.
 
-    @overload
-    def s(self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+    # ``s`` takes any arguments, as type checkers see it: a step of a chain (or a chord's body) is usually partial,
+    # given its parent's result first. The arguments are checked when the call is sent or frozen into a workflow;
+    # ``si`` (complete as it stands) and ``delay`` are typed against the function.
 
     @overload
-    def s(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> Signature[T]: ...
+    def s(self: Task[P, Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> Signature[T]: ...
+
+    @overload
+    def s(self: Task[P, T], *args: Any, **kwargs: Any) -> Signature[T]: ...
 
     def s(self, *args: Any, **kwargs: Any) -> Signature[Any]:
         """A signature of this call, to send later, in a batch or in a workflow.
