@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from examples.shop.tasks import app
 
+from examples.shop.tasks import app
 from squall import Squall
 
 

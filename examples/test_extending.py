@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from examples.extensions import Pause, Stopwatch
-
 from squall import Squall, State, local
 from squall.limits import MAX_RECEIVE_COUNT
 

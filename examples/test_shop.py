@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from examples.shop.tasks import build_report, charge, import_feed, sync_inventory
 
+from examples.shop.tasks import build_report, charge, import_feed, sync_inventory
 from squall import State, TaskFailed
 from squall.local import Runtime
 from squall.ops import dlq
