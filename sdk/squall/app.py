@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 from squall import config, limits
 from squall.deploy.topology import Queue, describe
 from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
+from squall.ops import revoking
 from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
 from squall.sending import delays, producer
@@ -250,11 +251,13 @@ class Squall:
     def revoke(self, task_id: str) -> delays.RevokeOutcome:
         """Cancel a task that has not started; returns what happened (see :class:`RevokeOutcome`).
 
-        A long-delayed task's schedule is deleted; a task not yet started is marked REVOKED and its message
-        acknowledged without running. A running task cannot be stopped (RUNNING); a finished one is left as
-        it is (ALREADY_FINISHED); an id with no record is marked REVOKED all the same (UNKNOWN). None raises.
+        A task not yet started is marked REVOKED and its message acknowledged without running; a long-delayed
+        task's schedule is deleted. A workflow step stops its workflow (its chain's later steps DEAD, its chord
+        member counted). A running task cannot be stopped (RUNNING); a finished one is left as it is
+        (ALREADY_FINISHED); an id with no record is marked REVOKED all the same (UNKNOWN). A call that raised
+        (AWS unreachable) is finished by calling again. See :mod:`squall.ops.revoking`.
         """
-        return delays.revoke(self, task_id)
+        return revoking.revoke(self, task_id)
 
     @property
     def schedules(self) -> Schedules:

@@ -192,22 +192,24 @@ SIGNING_SECRET_ARN = (
 )
 
 
-def test_signing_keys_reach_both_functions_and_producers_only_when_signing_is_configured(
+def test_signing_keys_reach_both_functions_producers_and_operators_only_when_signing_is_configured(
     shop: Synth, tuned: Synth
 ) -> None:
     for synth, signing in ((shop, False), (tuned, True)):
         variables = synth.properties_of(synth.stack.service.worker.function)["Environment"]["Variables"]
         reconciler = synth.properties_of(synth.stack.service.reconciler.function)["Environment"]["Variables"]
         assert reconciler == variables
-        producer = _managed_policy(synth, synth.stack.service.producer_policy)
-        sids = {s["Sid"]: s for s in producer["Properties"]["PolicyDocument"]["Statement"]}
-        if not signing:
-            assert "SQUALL_SIGNING_PARAMETER" not in variables
-            assert "ReadSigningKeys" not in sids
-            continue
-        assert variables["SQUALL_SIGNING_PARAMETER"] == "secretsmanager:squall/shop/signing"
-        assert sids["ReadSigningKeys"]["Action"] == "secretsmanager:GetSecretValue"
-        assert render(sids["ReadSigningKeys"]["Resource"]) == SIGNING_SECRET_ARN
+        # Producers sign; operators read signed schedule bodies and sign what a revoke sends (squall.ops.revoking)
+        for managed in (synth.stack.service.producer_policy, synth.stack.service.operator_policy):
+            policy = _managed_policy(synth, managed)
+            sids = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+            if not signing:
+                assert "SQUALL_SIGNING_PARAMETER" not in variables
+                assert "ReadSigningKeys" not in sids
+                continue
+            assert variables["SQUALL_SIGNING_PARAMETER"] == "secretsmanager:squall/shop/signing"
+            assert sids["ReadSigningKeys"]["Action"] == "secretsmanager:GetSecretValue"
+            assert render(sids["ReadSigningKeys"]["Resource"]) == SIGNING_SECRET_ARN
 
 
 def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_schedules(synth: Synth) -> None:
@@ -273,7 +275,18 @@ def test_operator_policy_reaches_only_this_apps_table_index_queues_and_schedules
     assert {render(r) for r in statements["InspectQueues"]["Resource"]} == sources | dead_letters
     assert {render(r) for r in statements["RedriveDeadLetters"]["Resource"]} == dead_letters
     assert {render(r) for r in statements["SendRedrivenTasks"]["Resource"]} == sources
-    assert render(statements["ManageSchedules"]["Resource"]).endswith(f":schedule/{topology.schedule_group}/*")
+    schedules = statements["ManageSchedules"]
+    # A revoke reads a long-delayed step's body, and may send its chord's body with a long delay of its own
+    assert schedules["Action"] == [
+        "scheduler:CreateSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert render(schedules["Resource"]).endswith(f":schedule/{topology.schedule_group}/*")
+    assert statements["PassSchedulerRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
     for statement in statements.values():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any("*" in action for action in actions)

@@ -145,10 +145,11 @@ A_MOVED_COPY_OF_A_FINISHED_STEP_CONTINUES_IT = (
     "whose later receives were all throttled lost them for good. Now the reconciler sends them again."
 )
 A_REVOKED_SCHEDULED_STEP_STOPS_ITS_WORKFLOW = (
-    "Open, and documented as a limitation (docs/workflows.md, 'Revoking and redriving'): revoking a workflow step "
-    "that waits on a one-time schedule (a countdown past 900 s) deletes the schedule (squall.sending.delays.revoke), "
-    "so no message ever reaches a worker and the workflow is never continued: its chain's later steps never get a "
-    "record and its chord's body is never sent, so the workflow never ends."
+    "Found while building the workflow suite, fixed since: revoking a workflow step that waited on a one-time "
+    "schedule (a countdown past 900 s) deleted the schedule, so no message ever reached a worker and the workflow "
+    "was never continued: its chain's later steps never got a record and its chord's body was never sent. Now the "
+    "revoke reads the schedule's body first and stops the workflow itself "
+    "(squall.ops.revoking, tests/test_revoking.py)."
 )
 
 
@@ -199,7 +200,6 @@ def revoked_stays_revoked(rt: Runtime, task_id: str) -> None:
     assert record.state is State.REVOKED
 
 
-@pytest.mark.xfail(strict=True, reason=A_REVOKED_SCHEDULED_STEP_STOPS_ITS_WORKFLOW)
 def test_revoking_a_scheduled_workflow_step_still_ends_its_workflow(flow_app: Squall) -> None:
     """See A_REVOKED_SCHEDULED_STEP_STOPS_ITS_WORKFLOW."""
 

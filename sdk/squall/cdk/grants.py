@@ -141,7 +141,7 @@ def producer_policy(service: SquallService) -> iam.ManagedPolicy:
 
 
 def operator_policy(service: SquallService) -> iam.ManagedPolicy:
-    """What people and tools running the squall CLI attach (the ``OperatorPolicyArn`` output).
+    """What people and tools running the squall CLI attach (the ``OperatorPolicyArn`` output); docs/deploy.md.
 
     scheduler:ListSchedules has no resource-level permissions (granted apart, docs/deploy.md); the rest is this
     app's only. No sqs:StartMessageMoveTask: SQS's own redrive brings back DEAD tasks the worker then acknowledges
@@ -149,6 +149,7 @@ def operator_policy(service: SquallService) -> iam.ManagedPolicy:
     """
     stack, group = Stack.of(service), service.topology.schedule_group
     sources, dead_letters = list(service.queues.values()), list(service.dead_letter_queues.values())
+    read_keys = _read_signing_keys(service)
     use_key = _use_key(service, KEY_USERS)
     return iam.ManagedPolicy(
         service,
@@ -172,12 +173,22 @@ def operator_policy(service: SquallService) -> iam.ManagedPolicy:
             ),
             policies.on_queues(sid="SendRedrivenTasks", actions=["sqs:SendMessage"], queues=sources),
             _read_settings(service),
+            # Get/Delete: revoking a long-delayed task (reading its body first); Update: pausing schedules;
+            # Create (and PassRole): a revoked chord member's body, sent by the revoke, may have a long delay.
             policies.on_schedules(
                 sid="ManageSchedules",
-                actions=["scheduler:GetSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"],
+                actions=[
+                    "scheduler:CreateSchedule",
+                    "scheduler:GetSchedule",
+                    "scheduler:DeleteSchedule",
+                    "scheduler:UpdateSchedule",
+                ],
                 stack=stack,
                 group=group,
             ),
+            _pass_scheduler_role(service),
+            # A revoke reads a signed schedule body and signs the chord body it may send (squall.ops.revoking).
+            *([read_keys] if read_keys is not None else []),
             *([use_key] if use_key is not None else []),
         ],
     )

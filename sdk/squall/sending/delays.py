@@ -2,8 +2,9 @@
 
 A task due more than 900 s from now is recorded PENDING with its ETA and carried by a one-time
 ``at()`` schedule named after its id (``t.<id>``, or ``t-<sha256>``), which deletes itself after firing.
-:func:`revoke` deletes that schedule, if any, and marks a task that has not started REVOKED; it says when
-the id had no record, since a task queued but not yet claimed and an id never sent look the same.
+:func:`mark_revoked` marks a task that has not started REVOKED, saying when the id had no record (a task queued
+but not yet claimed and an id never sent look the same); :func:`delete_delay` deletes its schedule, and
+:func:`scheduled_body` reads what the schedule would have sent (:mod:`squall.ops.revoking` puts the three together).
 """
 
 from __future__ import annotations
@@ -106,23 +107,30 @@ class RevokeOutcome(StrEnum):
     RUNNING = "RUNNING"  # an attempt is running and cannot be stopped; nothing changed
 
 
-def revoke(app: App, task_id: str) -> RevokeOutcome:
-    """Cancel a task that has not started: delete its long-delay schedule, if any, and mark it REVOKED.
+def scheduled_body(app: App, task_id: str) -> str | None:
+    """The body a long-delayed task's one-time schedule will send (its Target.Input), or None if it has none."""
+    settings = app.settings
+    if not settings.schedule_group:
+        return None
+    try:
+        doc = app.scheduler.get_schedule(Name=long_delay_name(task_id), GroupName=settings.schedule_group)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        return None  # the task was never long-delayed, or its schedule fired already
+    body = doc.get("Target", {}).get("Input")
+    return body if isinstance(body, str) else None
+
+
+def mark_revoked(app: App, task_id: str) -> RevokeOutcome:
+    """Mark a task that has not started REVOKED; what it was decides the outcome.
 
     Returns REVOKED, or UNKNOWN when the id had no record before: the REVOKED record is written anyway, since a
     task sent without a long delay has no record until a worker claims it, and only that record stops it. One
     read first tells the two apart (a revoke is a rare operator action). RUNNING and ALREADY_FINISHED change
-    nothing. The schedule goes first so that a schedule can never outlive the REVOKED record that stops its run.
+    nothing.
     """
     check_task_id(task_id)
-    settings = app.settings
-    if settings.schedule_group:
-        try:
-            app.scheduler.delete_schedule(Name=long_delay_name(task_id), GroupName=settings.schedule_group)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
-            # No schedule: the task was never long-delayed, or its schedule fired already.
     known = app.store.get(task_id) is not None
     current = app.store.revoke(task_id, ttl_seconds=limits.DEAD_RECORD_TTL_SECONDS)
     if current is None:
@@ -132,3 +140,15 @@ def revoke(app: App, task_id: str) -> RevokeOutcome:
     if current.state is State.STARTED:
         return RevokeOutcome.RUNNING
     return RevokeOutcome.ALREADY_FINISHED
+
+
+def delete_delay(app: App, task_id: str) -> None:
+    """Delete a long-delayed task's one-time schedule; none (never made, or fired) is not an error."""
+    settings = app.settings
+    if not settings.schedule_group:
+        return
+    try:
+        app.scheduler.delete_schedule(Name=long_delay_name(task_id), GroupName=settings.schedule_group)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
