@@ -18,6 +18,7 @@ from tests.reliability.workflows import WorkflowPlan
 
 from squall import AsyncResult, Group, Squall, State, chain, chord, group, limits, local
 from squall.local import Runtime
+from squall.ops import revoking
 from squall.state.groups import GROUP_PREFIX, GroupCounter
 from squall.state.result import group_id
 from squall.state.schema import KEY_ATTRIBUTE
@@ -39,11 +40,12 @@ CI_PLAN = WorkflowPlan(
         ambiguous_rate=0.05,
         duplicate_rate=0.03,
         worker_send_failure_rate=0.05,
-        sender_fault_rate=0.06,
+        sender_fault_rate=0.1,
     ),
     crash_before_send_rate=0.06,
     crash_after_send_rate=0.06,
     crash_between_counts_rate=0.25,
+    revoked_fraction=0.12,
 )
 #: The same, smaller and without Lambda's throttling window (small runs are otherwise mostly inside it), to show
 #: that the checks catch a broken worker.
@@ -79,6 +81,8 @@ HAPPENED = [
     "steps cancelled (after a DEAD step)",
     "steps DEAD: poison",
     "steps DEAD: budget",
+    "steps REVOKED (while waiting in a schedule)",
+    "revokes: REVOKED",
 ]
 
 
@@ -134,6 +138,17 @@ def test_the_checks_catch_a_worker_that_does_not_send_the_next_steps_again(monke
     # A worker that died after recording an outcome and before sending the next steps lost them for good.
     assert "workflow(s) that never ended (a step without a final state)" in broken.violations, broken.violations
     assert any(name.startswith("lost: ") for name in broken.violations), broken.violations
+
+
+def test_the_checks_catch_a_revoke_that_deletes_the_schedule_and_leaves_the_workflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(revoking, "_stop_workflow", lambda app, task_id, body: None)
+
+    broken = run_workflow_suite(replace(BREAK_PLAN, revoked_fraction=0.5))
+
+    # The revoked first steps' chains and chords are never continued: their later steps have no record.
+    assert "workflow(s) that never ended (a step without a final state)" in broken.violations, broken.violations
 
 
 # --- workflow bugs the suite found, one case each ---------------------------------------------------------

@@ -7,7 +7,9 @@ infrastructure) are read from their records; everything after them follows:
 
 * a reached step has a final record (none: its parent's continuation was **lost**), SUCCESS with its own result
   and given exactly its parent's result, or DEAD for a reason its fate allows;
-* a cancelled step reads DEAD, naming the DEAD step of its chain, and never ran;
+* a cancelled step reads DEAD, naming the DEAD (or revoked) step of its chain, and never ran;
+* a step the producer revoked while it waited in a schedule reads REVOKED and never ran; it stops its chain and
+  counts as a chord member, as a DEAD step does (its workflow still ends);
 * a chord's body, once every member is final: with a DEAD member and ``on_failure="dead"``, DEAD naming that
   member (the first DEAD in header order) and never run; otherwise run with every member's result (or
   ``MemberFailed``) **in header order**;
@@ -144,7 +146,8 @@ class Checker:
         cause = dead_cause(record) if record.state is State.DEAD else "not DEAD"
         if cause in ("killed", "moved"):
             return  # never claimed for a run (SQS moved it), or its decision kept failing: DEAD all the same
-        if cause != "member" or not (record.reason or "").startswith(f"chord member {member} is DEAD"):
+        state = "REVOKED" if self._stopped(member) == "was revoked" else "DEAD"
+        if cause != "member" or not (record.reason or "").startswith(f"chord member {member} is {state}"):
             self._flag(f"a chord body with a DEAD member is not DEAD naming the member ({cause})", body.id)
 
     def _step(self, step: Step, reach: Reach) -> Outcome:
@@ -157,7 +160,7 @@ class Checker:
                 self._flag("a step after a DEAD step of its chain ran", step.id)
             reason = (record.reason or "") if record else ""
             cancelled = record is not None and record.state is State.DEAD and record.error is not None
-            if not (cancelled and reason.startswith(CANCELLED) and f"({named}), is DEAD" in reason):
+            if not (cancelled and reason.startswith(CANCELLED) and f"({named}), {self._stopped(named)}" in reason):
                 self._flag("a step after a DEAD step does not read DEAD naming that step", step.id)
             return ("dead", named)
         if kind == "unknown":
@@ -168,9 +171,26 @@ class Checker:
         if record.state not in FINAL:
             self._flag(f"a reached step was left {record.state}", step.id)
             return ("unknown", None)
+        if step.fate == "revoked" or record.state is State.REVOKED:
+            return self._revoked(step, record)
         if record.state is State.SUCCESS:
             return self._succeeded(step, record, reach[1])
         return self._dead(step, record)
+
+    def _revoked(self, step: Step, record: TaskRecord) -> Outcome:
+        self.counts["steps REVOKED (while waiting in a schedule)"] += 1
+        if step.fate != "revoked":
+            self._flag("a step no one revoked reads REVOKED", step.id)
+        if record.state is not State.REVOKED:
+            self._flag("a revoked step does not read REVOKED", step.id)
+        if self.facts.starts[step.id]:
+            self._flag("a revoked step ran", step.id)
+        return ("dead", step.id)
+
+    def _stopped(self, task_id: str) -> str:
+        """How the later steps name ``task_id``, the step that stopped them: "was revoked" or "is DEAD"."""
+        record = self.facts.records.get(task_id)
+        return "was revoked" if record is not None and record.state is State.REVOKED else "is DEAD"
 
     def _succeeded(self, step: Step, record: TaskRecord, parent: Any) -> Outcome:
         facts = self.facts

@@ -38,7 +38,7 @@ from tests.reliability.faults import (
 )
 from tests.reliability.harness import CONCURRENCY, QUEUES, START, PoisonError, TransientError
 from tests.reliability.workflow_checks import NOTHING, Checker, Facts, end_state, result_of
-from tests.reliability.workflow_faults import ContinuationFaults, CounterFaults, CounterThrottles
+from tests.reliability.workflow_faults import ContinuationFaults, CounterFaults, CounterThrottles, seeded_backoff
 from tests.reliability.workflows import (
     FIRST,
     MERGE,
@@ -58,7 +58,7 @@ from tests.reliability.workflows import (
     steps_of,
 )
 
-from squall import EnqueueError, MemberFailed, Squall, State, TaskContext, WorkflowPartlySent, backoff, clock, local
+from squall import EnqueueError, MemberFailed, Squall, State, TaskContext, WorkflowPartlySent, clock, local
 from squall.errors import DrainError
 from squall.local import Runtime
 from squall.state.groups import get_many
@@ -73,6 +73,8 @@ WAVE = 10
 QUEUE_OF = {FIRST: "default", THEN: "high", MERGE: "reports"}
 #: Workflows per Lambda throttling window (of 50-80 min, 4 batches in 5 of one queue throttled).
 WORKFLOWS_PER_WINDOW = 500
+#: How many times the producer calls a revoke that raises before the run counts it a violation.
+REVOKE_CALLS = 20
 #: How many worker invocations per task the drain may take before the run is called stuck.
 DRAIN_INVOCATIONS_PER_TASK = 40
 
@@ -207,6 +209,20 @@ class WorkflowSuite:
                 except EnqueueError as exc:
                     failed = len(exc.failed)
 
+    def revoke(self, workflow: Workflow) -> None:
+        """Revoke the workflow's first step if its fate says so, calling again while the revoke raises."""
+        step = first_step(workflow.spec)
+        if step.fate != "revoked":
+            return
+        with self.side.acting(PRODUCER):
+            for _ in range(REVOKE_CALLS):
+                try:
+                    self.outcomes[f"revokes: {self.app.revoke(step.id).value}"] += 1
+                    return
+                except (BotoCoreError, ClientError, EnqueueError):
+                    self.failures["revokes that raised, called again (as an operator would)"] += 1
+        self.violations["a revoke raised every time it was called"].append(step.id)
+
     # --- the run --------------------------------------------------------------------------------------------
 
     def run(self) -> WorkflowReport:
@@ -216,7 +232,7 @@ class WorkflowSuite:
         started = time.perf_counter()
         with (
             local.run(self.app, log_level="CRITICAL", start=START) as rt,
-            _seeded_backoff(plan.seed),
+            seeded_backoff(plan.seed),
             self._watching(),
         ):
             began = rt.clock.now()
@@ -283,6 +299,7 @@ class WorkflowSuite:
                             lambda_throttles.open_window(queue, weather.uniform(50, 80) * 60)
                         for workflow in workflows[start : start + WAVE]:
                             self.send(workflow)
+                            self.revoke(workflow)
                         for _ in range(3):
                             rt.poll()
                     try:
@@ -377,17 +394,6 @@ class WorkflowSuite:
         report.outcomes["DLQ messages"] = len(letters)
         report.outcomes["messages left on the source queues"] = rt.queued()
         report.outcomes["worker invocations"] = len(rt.invocations)
-
-
-@contextlib.contextmanager
-def _seeded_backoff(seed: int) -> Iterator[None]:
-    """Retry jitter from the plan's seed, so a run repeats exactly (Squall's own draws use SystemRandom)."""
-    saved = backoff._rng
-    backoff._rng = random.Random(f"{seed}/backoff")  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        backoff._rng = saved
 
 
 def run_workflow_suite(plan: WorkflowPlan) -> WorkflowReport:

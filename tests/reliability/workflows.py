@@ -8,8 +8,10 @@ few chords have 65-140 members, so that a chord's counting spans shards.
 
 Every step's fate is drawn too: most succeed (failing 0, 20 or 50 % of their attempts, retried), some are poison
 (DEAD at once) or hopeless (DEAD once their budget is spent); a share of chains and chords is given one such
-step or member on purpose, so that stopped chains and DEAD members are common. Every id is chosen here, from the
-seed (task ids, group ids), so that a run repeats exactly and the model knows each task before it is sent.
+step or member on purpose, so that stopped chains and DEAD members are common. In a few workflows the first step
+waits an hour in a one-time schedule and is revoked by the producer as soon as it is sent (fate ``revoked``).
+Every id is chosen here, from the seed (task ids, group ids), so that a run repeats exactly and the model knows
+each task before it is sent.
 
 The specs mirror Squall's node classes one for one (:func:`build` turns a spec into a node), and the model in
 :mod:`tests.reliability.workflow_checks` reads them.
@@ -30,7 +32,9 @@ from squall.tasks.signature import Group, Node, Signature, chain, chord
 
 #: The three tasks, by the role their arguments fit: a first step, a step given its parent's result, a body.
 FIRST, THEN, MERGE = "first", "then", "merge"
-Fate = Literal["ok", "poison", "hopeless"]
+Fate = Literal["ok", "poison", "hopeless", "revoked"]
+#: How long a step to be revoked waits: past SQS's 900 s, so in a one-time EventBridge Scheduler schedule.
+REVOKE_COUNTDOWN = 3600
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class WorkflowPlan:
     body_chain_rate: float = 0.2  # per chord body: a chain of two
     max_members: int = 20  # a group's or chord's members: 2 to this many
     large_chord_fraction: float = 0.005  # chords of 65-140 members (several counting shards)
+    #: per workflow: its first step waits an hour (a one-time schedule) and the producer revokes it at once
+    revoked_fraction: float = 0.03
     # --- workflow faults
     crash_before_send_rate: float = 0.04  # per continuation: the outcome is recorded, then the worker dies
     crash_after_send_rate: float = 0.04  # per continuation: the next steps are sent, then the worker dies
@@ -182,6 +188,8 @@ class Drawer:
         plan, n, rng = self.plan, self.plan.n, self.rng
         doomed = set(rng.sample(range(n), math.ceil(n * plan.doomed_fraction)))
         large = set(rng.sample(range(n), math.ceil(n * plan.large_chord_fraction)))  # none at a fraction of 0
+        # drawn apart, so that the rest of a seed's workload is the same whatever the fraction
+        revoked = set(random.Random(f"{plan.seed}/revoked").sample(range(n), math.ceil(n * plan.revoked_fraction)))
         shapes = ("chain", "group", "chord", "chain with chord")
         workflows = []
         for number in range(n):
@@ -189,6 +197,8 @@ class Drawer:
             shape = "chord" if number in large else rng.choices(shapes, plan.shape_weights)[0]
             members = rng.randint(65, 140) if number in large else rng.randint(2, plan.max_members)
             spec = self._shape(shape, members, number in doomed)
+            if number in revoked:
+                spec = _with_fates(spec, {first_step(spec).id}, "revoked")
             workflows.append(Workflow(number, shape, spec))
         return workflows
 
@@ -276,6 +286,8 @@ def build(spec: Spec, tasks: dict[str, Any]) -> Node:
     if isinstance(spec, Step):
         task = tasks[spec.task]
         signature: Signature[Any] = task.si(spec.id, spec.fate) if spec.immutable else task.s(spec.id, spec.fate)
+        if spec.fate == "revoked":
+            signature = signature.set(countdown=REVOKE_COUNTDOWN)
         return signature if spec.terminal_of else signature.set(task_id=spec.id)
     if isinstance(spec, ChainSpec):
         links: list[Node] = []
