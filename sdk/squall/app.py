@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 
 from squall import config, limits
 from squall.deploy.topology import Queue, describe
-from squall.errors import ConfigurationError, EnqueueError, TaskDefinitionError, TaskNotRegistered
+from squall.errors import ConfigurationError, TaskDefinitionError, TaskNotRegistered
 from squall.ops import revoking
 from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
-from squall.sending import delays, producer
+from squall.sending import delays, dispatch, producer
 from squall.state import result as results
 from squall.state.result import AsyncResult
 from squall.state.store import TaskStore
@@ -173,15 +173,20 @@ class Squall:
     def send(self, signature: Signature[R], **options: Unpack[CallOptions]) -> AsyncResult[R]:
         """Send one task call; see :meth:`Task.apply_async`."""
         message = producer.prepare(signature, **options)
-        if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:
-            # Past SQS's per-message delay: a one-time EventBridge Scheduler schedule carries it.
-            delays.send_later(self, message)
-            return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
-        url = self.settings.queue(message.envelope.queue).url
-        try:
-            producer.send_one(self.sqs, url, message)
-        except Exception as exc:
-            raise EnqueueError({message.envelope.id: f"{type(exc).__name__}: {exc}"}) from exc
+        dispatch.send_one(self, message)
+        return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
+
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> AsyncResult[Any]:
+        """Send task ``name`` by name, without its code (as Celery's ``send_task``): a registered one is checked as
+        :meth:`send` checks it; another goes unchecked to ``queue`` or the default queue (see ``prepare_named``)."""
+        message = producer.prepare_named(self, name, args, kwargs, **options)
+        dispatch.send_one(self, message)
         return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
 
     def send_batch(
@@ -201,31 +206,8 @@ class Squall:
             producer.prepare(sig, task_id=task_id, queue=None, countdown=None, eta=None)
             for sig, task_id in zip(signatures, ids, strict=True)
         ]
-        self._send_prepared(messages)
+        dispatch.send_many(self, messages)
         return [AsyncResult(m.envelope.id, app=self) for m in messages]
-
-    def _send_prepared(self, messages: Sequence[producer.Outgoing]) -> None:
-        """Send checked messages: by queue in batches, long delays through the Scheduler; EnqueueError for any left."""
-        by_queue: dict[str, list[producer.Outgoing]] = {}
-        sent: list[str] = []
-        failed: dict[str, str] = {}
-        for message in messages:
-            if message.delay_seconds > limits.SQS_MAX_DELAY_SECONDS:  # a signature's own long countdown
-                try:
-                    delays.send_later(self, message)
-                    sent.append(message.envelope.id)
-                except EnqueueError as exc:
-                    failed.update(exc.failed)
-                continue
-            by_queue.setdefault(message.envelope.queue, []).append(message)
-        for queue, group in by_queue.items():
-            try:
-                sent.extend(producer.send_many(lambda: self.sqs, self.settings.queue(queue).url, group))
-            except EnqueueError as exc:
-                sent.extend(exc.sent)
-                failed.update(exc.failed)
-        if failed:
-            raise EnqueueError(failed, sent)
 
     def send_workflow(self, node: Node, **options: Unpack[CallOptions]) -> AsyncResult[Any] | results.GroupResult:
         """Send a chain, group or chord (or a signature with callbacks); see :mod:`squall.tasks.canvas`."""
@@ -238,7 +220,7 @@ class Squall:
         (after an EnqueueError, or from a worker that crashed before acknowledging) runs each once.
         """
         messages = [producer.prepare(launch.signature, workflow=launch.options, **options) for launch in launches]
-        self._send_prepared(messages)
+        dispatch.send_many(self, messages)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:
         """A handle on the task ``task_id``, to read its state and result."""

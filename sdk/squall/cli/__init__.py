@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "squall.cli.dev",
     "squall.cli.cost",
     "squall.cli.deploy",
+    "squall.cli.migrate",
 )
 
 

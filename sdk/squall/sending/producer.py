@@ -19,13 +19,15 @@ from squall.limits import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
 )
+from squall.tasks.signature import Signature
 from squall.wire.bodies import chain_for
-from squall.wire.envelope import Envelope, check_task_id
+from squall.wire.envelope import Envelope, check_task_id, valid_task_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from squall.tasks.task import Signature, Task
+    from squall.protocols import App
+    from squall.tasks.task import Task
 
 #: Times a batch entry that failed through no fault of the sender (SenderFault false) is sent again.
 SERVER_FAULT_RESENDS = 3
@@ -117,6 +119,53 @@ def prepare(
         options=dict(workflow or {}),
     )
     return Outgoing(envelope, encode_body(task, envelope), wait)
+
+
+def prepare_named(
+    app: App,
+    name: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    task_id: str | None = None,
+    queue: str | None = None,
+    countdown: float | None = None,
+    eta: dt.datetime | None = None,
+    max_retries: int | None = None,
+) -> Outgoing:
+    """A call of task ``name`` whose code this process may not have (Celery's ``send_task``, arq's by-name enqueue).
+
+    A task the app registers is prepared as :func:`prepare` does, its arguments checked. Any other name goes
+    unchecked, to ``queue`` or the app's default queue, and a worker without it dead-letters it with the reason.
+    """
+    if name in app.tasks:
+        signature: Signature[Any] = Signature(name, tuple(args), dict(kwargs or {}), app=app)
+        return prepare(signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta, max_retries=max_retries)
+    if not valid_task_name(name):
+        raise InvalidArguments(f"{name!r} is not a task name: use up to 256 ASCII letters, digits and _.:<>-")
+    queue = queue or app.default_queue
+    if queue not in app.queues:
+        raise InvalidArguments(
+            f"task {name!r}: queue {queue!r} is not one app {app.name!r} declares ({', '.join(app.queues)}); "
+            "declare it on the app and deploy"
+        )
+    now = clock.now()
+    when, wait = delay_from(countdown, eta, now)
+    envelope = Envelope(
+        id=str(uuid.uuid4()) if task_id is None else check_task_id(task_id),
+        task=name,
+        args=tuple(args),
+        kwargs=dict(kwargs or {}),
+        queue=queue,
+        created=now,
+        eta=when,
+        max_retries=check_max_retries(max_retries, name),
+    )
+    body = chain_for(app).encode(envelope.encode())
+    size = len(body.encode("utf-8"))
+    if size > SQS_MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(name, size, SQS_MAX_MESSAGE_BYTES)
+    return Outgoing(envelope, body, wait)
 
 
 def check_max_retries(value: int | None, task_name: str) -> int | None:
