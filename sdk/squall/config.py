@@ -102,7 +102,8 @@ class Settings:
         except KeyError:
             raise ConfigurationError(
                 f"queue {name!r} is not deployed for app {self.app!r}; known queues: "
-                f"{', '.join(sorted(self.queues)) or 'none'}. Declare it in Squall(queues=...) and redeploy."
+                f"{', '.join(sorted(self.queues)) or 'none'}. Declare it in Squall(queues=...) (a squall.celery app: "
+                "import the module naming it at deploy, with include=[...] or autodiscover_tasks) and redeploy."
             ) from None
 
     def queue_name_for_arn(self, arn: str) -> str | None:

@@ -261,3 +261,24 @@ def test_a_task_module_run_as_main_names_its_tasks_after_the_app(monkeypatch: py
     add.__module__ = module.__name__
     task = app.task(add)
     assert task.name == "scripted.add"
+
+
+def test_autodiscover_without_packages_reads_djangos_installed_apps(packages: Path) -> None:
+    write(packages, "django/__init__.py", "")  # a stand-in for a configured Django project
+    write(packages, "django/conf.py", """
+        class _Settings:
+            INSTALLED_APPS = ["django.contrib.admin", "orders"]
+        settings = _Settings()
+    """)  # fmt: skip
+    write(packages, "orders/__init__.py", "")
+    write(packages, "orders/tasks.py", """
+        from squall.celery import shared_task
+        @shared_task
+        def ship(order_id):
+            return order_id
+    """)  # fmt: skip
+
+    app = Celery("django-discovery")
+    app.autodiscover_tasks()
+
+    assert "orders.tasks.ship" in app.tasks

@@ -22,7 +22,7 @@ def heard() -> Iterator[list[tuple[str, Any]]]:
         signals.task_prerun: lambda sender, task_id, **kw: log.append(("prerun", sender.name)),
         signals.task_success: lambda sender, result, **kw: log.append(("success", result)),
         signals.task_failure: lambda sender, exception, **kw: log.append(("failure", str(exception))),
-        signals.task_retry: lambda sender, reason, request, **kw: log.append(("retry", str(reason))),
+        signals.task_retry: lambda sender, reason, request, **kw: log.append(("retry", str(reason.exc))),
         signals.task_postrun: lambda sender, state, retval, **kw: log.append(("postrun", state)),
     }
     for signal, receiver in receivers.items():

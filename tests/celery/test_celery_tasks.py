@@ -295,3 +295,23 @@ def test_calling_a_task_runs_it_here_directly(app: Celery) -> None:
         return x, self.request.called_directly
 
     assert echo(3) == (3, True)
+
+
+def test_forget_drops_the_result_and_a_late_copy_still_does_not_run(app: Celery, rt: Runtime) -> None:
+    runs: list[int] = []
+
+    @app.task
+    def once(x: int) -> int:
+        runs.append(x)
+        return x * 2
+
+    result = once.apply_async((4,), task_id="forget-me")
+    rt.drain()
+    assert result.get() == 8
+
+    result.forget()
+    app.AsyncResult("never-sent").forget()  # an unknown id: nothing to forget
+    once.apply_async((4,), task_id="forget-me")  # a late copy
+    rt.drain()
+
+    assert (result.state, result.result, runs) == (states.SUCCESS, None, [4])

@@ -7,6 +7,7 @@ that moment. The running task is held in a context variable, so threads and ``as
 from __future__ import annotations
 
 import contextvars
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,23 +53,31 @@ class Context:
 _running: contextvars.ContextVar[tuple[Task, Context] | None] = contextvars.ContextVar(
     "squall_celery_task", default=None
 )
-_apps: list[Celery] = []
+#: Every app made, weakly (as Celery's ``_state._apps``): an app nothing else holds goes; the current one is held.
+_apps: weakref.WeakSet[Celery] = weakref.WeakSet()
+_current: list[Celery] = []
 
 
 def set_current_app(app: Celery) -> None:
     """Make ``app`` the current one (Celery's ``set_as_current``)."""
-    _apps.append(app)
+    _apps.add(app)
+    _current[:] = [app]
+
+
+def register_app(app: Celery) -> None:
+    """Count ``app`` among the apps ``shared_task`` registers with, without making it current."""
+    _apps.add(app)
 
 
 def get_current_app() -> Celery:
-    """The app made last (Celery's default app); ImproperlyConfigured-like error if none was."""
-    if not _apps:
+    """The app made current last (Celery's default app); RuntimeError if none was."""
+    if not _current:
         raise RuntimeError("no squall.celery app exists yet: create one with Celery('name') first")
-    return _apps[-1]
+    return _current[0]
 
 
 def current_apps() -> list[Celery]:
-    """Every app made, oldest first (``shared_task`` registers with each)."""
+    """Every app alive (``shared_task`` registers with each)."""
     return list(_apps)
 
 

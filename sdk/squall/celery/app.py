@@ -133,6 +133,8 @@ class Celery(Squall):
             self.config_from_object(config_source)
         if set_as_current:
             _context.set_current_app(self)
+        else:
+            _context.register_app(self)
         for fn, options in _SHARED:
             self._declare(fn, dict(options))
 
@@ -315,12 +317,29 @@ class Celery(Squall):
         own = task.track_started if task is not None else None
         return bool(self.conf.task_track_started if own is None else own)
 
+    def ignores_result(self, name: str | None, *, failed: bool) -> bool:
+        """Whether task ``name`` keeps no result (``ignore_result``), so Celery would read PENDING after it ran;
+        a failure still counts with ``store_errors_even_if_ignored``."""
+        task = self._celery_tasks.get(name or "")
+        if task is None or not (task.ignore_result or self.conf.task_ignore_result):
+            return False
+        return not (failed and (task.store_errors_even_if_ignored or self.conf.task_store_errors_even_if_ignored))
+
     def known_exceptions(self) -> dict[str, type[BaseException]]:
-        """The exception classes the app's tasks name, by ``module.qualname`` (results rebuild them)."""
+        """The exception classes the app's tasks name, and their subclasses loaded in this process, by
+        ``module.qualname`` (results rebuild them: no class is looked up by a stored name elsewhere)."""
         known: dict[str, type[BaseException]] = {}
-        for task in self._celery_tasks.values():
-            for kind in (*task.autoretry_for, *task.dont_autoretry_for, *task.throws):
-                known[f"{kind.__module__}.{kind.__qualname__}"] = kind
+        pending: list[type[BaseException]] = [
+            kind
+            for task in self._celery_tasks.values()
+            for kind in (*task.autoretry_for, *task.dont_autoretry_for, *task.throws)
+        ]
+        while pending:
+            kind = pending.pop()
+            name = f"{kind.__module__}.{kind.__qualname__}"
+            if name not in known and kind not in (BaseException, Exception):
+                known[name] = kind
+                pending += kind.__subclasses__()
         return known
 
     # --- sending -----------------------------------------------------------------------------------------
@@ -414,6 +433,13 @@ class Celery(Squall):
     ) -> Signature[Any]:
         """A signature of task ``name``."""
         return self.celery_task(name).signature(args, kwargs, **options)
+
+    def periodic(self, expression: str, **options: Any) -> Any:
+        """Squall's ``@app.periodic`` is not the face's: a Celery app's schedules are its beat entries."""
+        raise TypeError(
+            f"app.periodic({expression!r}) on a Celery app: declare the schedule in beat_schedule or with "
+            "app.add_periodic_task(schedule, task.s(...), name=...), as in Celery"
+        )
 
     def add_periodic_task(
         self, schedule: Any, sig: Signature[Any], args: Any = (), kwargs: Any = (), name: str | None = None, **opts: Any

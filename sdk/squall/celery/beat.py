@@ -36,32 +36,32 @@ class Beat:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.added: dict[str, dict[str, Any]] = {}
         self.declaring = False
-        self._declared = False
+        self._declared: set[str] = set()
 
     def add(self, schedule: Any, sig: Signature[Any], *, name: str | None, options: dict[str, Any]) -> str:
-        """An ``add_periodic_task`` entry; returns its name."""
+        """An ``add_periodic_task`` entry, added to ``beat_schedule`` as Celery adds it; returns its name."""
         key = name or f"{sig.name}{sig.args!r}{sig.kwargs!r}"
-        self.added[key] = {"task": sig.name, "schedule": schedule, "args": sig.args, "kwargs": sig.kwargs,
-                           "options": options}  # fmt: skip
+        if self.app.conf.beat_schedule is None:
+            self.app.conf.beat_schedule = {}
+        self.app.conf.beat_schedule[key] = {"task": sig.name, "schedule": schedule, "args": sig.args,
+                                            "kwargs": sig.kwargs, "options": options}  # fmt: skip
         if self._declared:
-            self._declare_one(key, self.added[key])
+            self.declare()
         return key
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        """``beat_schedule``, then the ``add_periodic_task`` entries."""
-        return {**dict(self.app.conf.beat_schedule or {}), **self.added}
+        """The ``beat_schedule`` entries (``add_periodic_task``'s among them)."""
+        return dict(self.app.conf.beat_schedule or {})
 
     def declare(self) -> None:
-        """Declare every entry (once)."""
-        if self._declared:
-            return
+        """Declare every entry not declared yet."""
         self.declaring = True
         try:
             for name, entry in self.entries().items():
-                self._declare_one(name, entry)
-            self._declared = True
+                if name not in self._declared:
+                    self._declare_one(name, entry)
+                    self._declared.add(name)
         finally:
             self.declaring = False
 

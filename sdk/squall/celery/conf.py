@@ -32,6 +32,7 @@ READ: dict[str, Any] = {
     "task_routes": None,
     "task_default_retry_delay": 180,
     "task_ignore_result": False,
+    "task_store_errors_even_if_ignored": False,
     "task_track_started": False,
     "task_always_eager": False,
     "task_eager_propagates": False,

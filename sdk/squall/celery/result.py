@@ -11,12 +11,14 @@ from stored data). ``get()`` raises it (``propagate=False`` returns it), and wai
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from squall import clock
 from squall.celery import _context, states
 from squall.celery import exceptions as celery_exceptions
+from squall.errors import StoreError
 from squall.state.result import AsyncResult as _SquallResult
 from squall.state.result import GroupResult as _SquallGroup
 from squall.states import State
@@ -62,18 +64,23 @@ def celery_state(app: Celery, record: TaskRecord | None) -> str:
     if record is None:
         return states.PENDING
     state = record.state
+    custom = _custom(record)
+    if state in (State.SUCCESS, State.DEAD) and app.ignores_result(record.name, failed=state is State.DEAD):
+        return custom[0] if custom else states.PENDING  # nothing was stored, as Celery's ignore_result
     if state is State.DEAD:
         return states.FAILURE
-    custom = _custom(record)
     if state is State.SUCCESS and _ignored(record):
-        return custom[0] if custom else _unstarted(app, record)
+        return custom[0] if custom else _running(app, record)
     if state is State.STARTED:
-        return custom[0] if custom else _unstarted(app, record)
+        return custom[0] if custom else _running(app, record)
     return str(state.value)
 
 
-def _unstarted(app: Celery, record: TaskRecord) -> str:
-    return states.STARTED if app.tracks_started(record.name) else states.PENDING
+def _running(app: Celery, record: TaskRecord) -> str:
+    """A running task without a custom state: STARTED if tracked, else what it read before (RETRY after one)."""
+    if app.tracks_started(record.name):
+        return states.STARTED
+    return states.RETRY if record.attempt > 1 else states.PENDING
 
 
 def _custom(record: TaskRecord) -> tuple[str, Any] | None:
@@ -191,10 +198,11 @@ class AsyncResult(_SquallResult[Any]):
     wait = get
 
     def forget(self) -> None:
-        """Celery deletes the stored result; Squall keeps it until it expires (``result_expires``)."""
-        raise NotImplementedError(
-            "forget() is not supported: results expire after result_expires (a DynamoDB TTL); nothing to clean up"
-        )
+        """Drop the stored result (a SUCCESS task's; the operator policy's UpdateItem). The state stays: it is what
+        keeps a late copy of the task from running again."""
+        with contextlib.suppress(StoreError):  # no record (unknown or expired): nothing to forget, as in Celery
+            self.app.store.forget(self.id)
+        self._record = None
 
     def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None, **kwargs: Any) -> Any:
         """Cancel the task if it has not started (``terminate=True`` cannot stop a running Lambda: refused)."""

@@ -63,6 +63,7 @@ class Task:
     retry_jitter: ClassVar[bool] = True
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
     ignore_result: ClassVar[bool] = False
+    store_errors_even_if_ignored: ClassVar[bool] = False
     track_started: ClassVar[bool | None] = None
     queue: ClassVar[str | None] = None
     # Accepted, with no effect here (docs/coming-from-celery.md says why for each).
@@ -255,9 +256,9 @@ class Task:
         """Called when the body raised (and is not retried)."""
 
     def on_retry(
-        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+        self, exc: BaseException | None, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
     ) -> None:
-        """Called when the run is to be retried."""
+        """Called when the run is to be retried (``exc``: what ``retry(exc=...)`` was given, or None)."""
 
     def after_return(
         self, status: str, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
@@ -276,7 +277,7 @@ class Task:
             called_directly=False,
             delivery_info={"routing_key": given.queue, "exchange": "", "priority": None},
             timelimit=(self.time_limit, self.soft_time_limit),
-            report=lambda state, meta: squall_context.progress(
+            report=lambda state, meta: squall_context.progress_now(
                 _percent(meta), None, **{STATE_KEY: {"state": state, "meta": meta}}
             ),
         )
@@ -299,9 +300,8 @@ class Task:
                 value = {IGNORED_KEY: True}
             except Retry as exc:
                 state, einfo = states.RETRY, sys.exc_info()
-                reason = exc.exc if exc.exc is not None else exc
-                self.on_retry(reason, task_id, args, kwargs, einfo)
-                signals.task_retry.send(sender=self, request=request, reason=reason, einfo=einfo)
+                self.on_retry(exc.exc, task_id, args, kwargs, einfo)
+                signals.task_retry.send(sender=self, request=request, reason=exc, einfo=einfo)
                 raise
             except Reject as exc:
                 if exc.requeue:

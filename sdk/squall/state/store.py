@@ -347,6 +347,16 @@ class TaskStore:
         self._notify(task_id, State.REVOKED)
         return None
 
+    def forget(self, task_id: str) -> bool:
+        """Drop a SUCCESS task's stored result and progress (Celery's ``forget``); whether there was one.
+
+        The record itself stays until it expires: it is what acknowledges a late copy of the task unrun.
+        """
+        values: dict[str, Any] = {":now": x.num(clock.now())}
+        update = "SET #updated_at = :now REMOVE #result, #progress"
+        response = self._update(task_id, update, "#state = :success", values)
+        return not isinstance(response, TaskRecord)
+
     def redrive(self, task_id: str, *, max_redrives: int, seen: int = 0, ttl_seconds: int) -> Redrive:
         """Reset a dead-lettered task to PENDING with a fresh attempt budget, before its message goes back.
 

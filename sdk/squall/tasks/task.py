@@ -60,15 +60,28 @@ class Request:
 class TaskContext:
     """What a ``bind=True`` task receives first: its request, and ways to report progress and retry."""
 
-    def __init__(self, request: Request, report: Callable[[Progress], None]) -> None:
+    def __init__(
+        self,
+        request: Request,
+        report: Callable[[Progress], None],
+        report_now: Callable[[Progress], None] | None = None,
+    ) -> None:
         self.request = request
         self._report = report
+        self._report_now = report_now or report
 
     def progress(self, percent: float, message: str | None = None, **meta: Any) -> None:
         """Report progress (0-100). Writes are coalesced; the last report lands with the final state."""
         if not 0 <= percent <= 100:
             raise ValueError(f"progress percent must be 0-100, got {percent}")
         self._report(Progress(float(percent), message, codec.to_json_ready(meta, "progress meta")))
+
+    def progress_now(self, percent: float, message: str | None = None, **meta: Any) -> None:
+        """Report progress with a write of its own, not coalesced (a write unit each call: Celery's
+        ``update_state``, which ``squall.celery`` maps here, stores every call)."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress percent must be 0-100, got {percent}")
+        self._report_now(Progress(float(percent), message, codec.to_json_ready(meta, "progress meta")))
 
     def retry(
         self, countdown: float | None = None, exc: BaseException | None = None, max_retries: int | None = None

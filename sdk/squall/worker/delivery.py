@@ -61,13 +61,14 @@ class ProgressBuffer:
         self.pending: Progress | None = None
         self.last_write: float | None = None
 
-    def report(self, progress: Progress) -> None:
+    def report(self, progress: Progress, *, immediate: bool = False) -> None:
+        """Write ``progress`` if the interval has passed since the last write (or ``immediate``), else keep it."""
         size = len(progress.to_json().encode("utf-8"))
         if size > limits.MAX_PROGRESS_BYTES:
             # Refused to the task, never stored: a report this large would crowd the result out of the item.
             raise EncodeError("progress", f"{size:,} bytes, over the {limits.MAX_PROGRESS_BYTES:,}-byte limit")
         now = clock.now()
-        if self.last_write is None or now - self.last_write >= limits.PROGRESS_MIN_INTERVAL_SECONDS:
+        if immediate or self.last_write is None or now - self.last_write >= limits.PROGRESS_MIN_INTERVAL_SECONDS:
             self.store.progress(self.task_id, self.token, progress)
             self.last_write, self.pending = now, None
         else:

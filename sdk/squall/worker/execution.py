@@ -14,6 +14,7 @@ keeping it would let the redrive policy, the retention period or the 12-hour in-
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
 from squall import backoff, clock, limits
@@ -199,7 +200,9 @@ class Executor:
         context: TaskContext | None = None
         if options.bind:
             at = (envelope.id, task.name, attempt, envelope.queue, args, envelope.kwargs, envelope.eta)
-            context = TaskContext(Request(*at, delivery.receive_count), buffer.report)
+            context = TaskContext(
+                Request(*at, delivery.receive_count), buffer.report, functools.partial(buffer.report, immediate=True)
+            )
         try:
             if self.extensions.extensions:
                 run = lambda: calling.call(task, args, envelope.kwargs, context)  # noqa: E731

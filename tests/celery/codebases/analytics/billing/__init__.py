@@ -1,0 +1,1 @@
+"""The product's billing app."""

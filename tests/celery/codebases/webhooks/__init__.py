@@ -1,0 +1,1 @@
+"""An e-commerce platform's webhook deliveries (in the style of Saleor's ``webhook/transport/asynchronous``)."""
