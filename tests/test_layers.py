@@ -29,6 +29,7 @@ ABOVE_THE_APP = (
     "squall.testing",
     "squall.handler",
     "squall.cdk",
+    "squall.celery",
     "squall.functions",
     "squall",
 )

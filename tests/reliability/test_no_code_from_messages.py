@@ -37,6 +37,11 @@ UNSAFE_ATTRIBUTE_CALLS = {("yaml", "load"), ("yaml", "unsafe_load"), ("yaml", "f
 IMPORT_BY_NAME_ALLOWED = {
     ("squall/app.py", "load_app"): "the app named by SQUALL_APP, set by whoever deployed the stack",
     ("squall/cli/__init__.py", "main"): "the CLI's own command modules, a constant list",
+    # squall.celery, as Celery: task modules and settings the app's own code names (include=, imports,
+    # autodiscover_tasks, config_from_object), never a message's.
+    ("squall/celery/app.py", "finalize"): "the task modules the app's code names (include=, the imports setting)",
+    ("squall/celery/app.py", "_import_discovered"): "<package>.tasks of the packages the app's code names",
+    ("squall/celery/conf.py", "_resolve"): "the settings module the app's code names (config_from_object)",
 }
 
 
