@@ -730,7 +730,7 @@ class Suite:
         plan, report = self.plan, Report(self.plan)
         rng = random.Random(plan.seed)
         started = time.perf_counter()
-        with local.run(self.app, log_level="CRITICAL") as rt, _seeded_backoff(plan.seed), self.deliveries.watching(rt):
+        with local.run(self.app, log_level="CRITICAL") as rt, seeded_backoff(plan.seed), self.deliveries.watching(rt):
             rt.clock.set(START)  # the same instants every run: float rounding then repeats too
             rt.on_transition(self._on_transition)
             began = rt.clock.now()
@@ -1071,7 +1071,7 @@ def _ledger_ids(client: Any) -> set[str]:
 
 
 @contextlib.contextmanager
-def _seeded_backoff(seed: int) -> Iterator[None]:
+def seeded_backoff(seed: int) -> Iterator[None]:
     """Retry jitter from the plan's seed, so a run repeats exactly (Squall's own draws use SystemRandom)."""
     saved = backoff._rng
     backoff._rng = random.Random(f"{seed}/backoff")  # type: ignore[assignment]

@@ -26,7 +26,7 @@ from typing import Any
 
 from tests.reliability.faults import Crash, DynamoThrottles, WorkerFaults, write_task_id
 
-from squall import backoff, limits
+from squall import limits
 from squall.local.esm import FakeLambdaContext
 from squall.state.groups import GROUP_PREFIX
 from squall.state.result import group_size
@@ -162,14 +162,3 @@ class CounterFaults:
         continuing = self.continuations.continuing
         if continuing and draw > 1 - self.elsewhere and finish_elsewhere(self.worker, continuing[-1]):
             self.counts["second workers counting the same member between its two counts"] += 1
-
-
-@contextmanager
-def seeded_backoff(seed: int) -> Iterator[None]:
-    """Retry jitter from the plan's seed, so a run repeats exactly (Squall's own draws use SystemRandom)."""
-    saved = backoff._rng
-    backoff._rng = random.Random(f"{seed}/backoff")  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        backoff._rng = saved

@@ -36,9 +36,9 @@ from tests.reliability.faults import (
     WorkerFaults,
     sdk_backoff_on_the_fake_clock,
 )
-from tests.reliability.harness import CONCURRENCY, QUEUES, START, PoisonError, TransientError
+from tests.reliability.harness import CONCURRENCY, QUEUES, START, PoisonError, TransientError, seeded_backoff
 from tests.reliability.workflow_checks import NOTHING, Checker, Facts, end_state, result_of
-from tests.reliability.workflow_faults import ContinuationFaults, CounterFaults, CounterThrottles, seeded_backoff
+from tests.reliability.workflow_faults import ContinuationFaults, CounterFaults, CounterThrottles
 from tests.reliability.workflows import (
     FIRST,
     MERGE,
