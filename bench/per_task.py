@@ -98,6 +98,20 @@ def _ignore_result(app: Squall) -> Enqueue:
     return lambda app, rt, n: app.send_batch([fire_and_forget.s(i) for i in range(n)])
 
 
+#: Runs of the untracked scenario's task: it has no record to read its outcome from.
+_UNTRACKED_RUNS: Counter[str] = Counter()
+
+
+def _untracked(app: Squall) -> Enqueue:
+    _UNTRACKED_RUNS.clear()
+
+    @app.task(name="bench.untracked", track=False)
+    def untracked(i: int) -> None:
+        _UNTRACKED_RUNS["ran, untracked"] += 1
+
+    return lambda app, rt, n: app.send_batch([untracked.s(i) for i in range(n)])
+
+
 def _progress(app: Squall) -> Enqueue:
     @app.task(name="bench.reporting", bind=True)
     def reporting(task: TaskContext, i: int) -> int:
@@ -166,6 +180,12 @@ class _Unavailable(Exception):
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("noop", "no-op, with result", cost.Workload(), _noop),
     Scenario("ignore_result", "no-op, ignore_result=True", cost.Workload(ignore_result=True), _ignore_result),
+    Scenario(
+        "untracked",
+        "no-op, track=False",
+        cost.Workload(tracked=False, duration_ms=cost.UNTRACKED_DURATION_MS),
+        _untracked,
+    ),
     Scenario("progress", "10 progress reports over 1 s", cost.Workload(progress=10, duration_ms=1000), _progress),
     Scenario("retry", "one retry, then success", cost.Workload(retries=1), _retry_once),
     Scenario(
@@ -221,6 +241,8 @@ def _measure(scenario: Scenario, n: int) -> Measured:
             return measured
         measured.deliveries = (scenario.drive or (lambda rt, n: rt.drain()))(rt, n)
         measured.states = Counter(finished.get(r.id, str(State.PENDING)) for r in results)
+        if scenario.key == "untracked":  # nothing is written: count the runs instead
+            measured.states = Counter(_UNTRACKED_RUNS)
         measured.sqs = Counter(counter.sqs)
         measured.dynamodb_writes = counter.dynamodb_writes
         measured.write_units = counter.write_units + counter.index_write_units
@@ -254,7 +276,9 @@ def tables(results: list[Measured]) -> list[Table]:
         u = m.usage()
         measured_cost = cost.price_per_million(u, m.workload.arch)
         model = cost.estimate(m.workload)
-        ok = m.states.get(str(State.SUCCESS), 0)
+        # An untracked task has no state: its runs are counted instead.
+        state = "ran, untracked" if m.key == "untracked" else str(State.SUCCESS)
+        ok = m.states.get(state, 0)
         rows.append(
             [
                 m.label,
@@ -278,7 +302,7 @@ def tables(results: list[Measured]) -> list[Table]:
                 m.label,
                 *(money(v) for v in measured_cost.values()),
                 money(sum(measured_cost.values())),
-                f"{ok}/{m.n} SUCCESS; {m.sqs['idle_receive']} idle receives, {m.emulator_calls} emulator calls; "
+                f"{ok}/{m.n} {state}; {m.sqs['idle_receive']} idle receives, {m.emulator_calls} emulator calls; "
                 f"largest item {m.largest_item} B",
             ]
         )

@@ -147,6 +147,27 @@ def test_the_bench_measures_exactly_the_counts_the_model_uses(scenario: per_task
     measured = per_task.measure(scenario, 20)
 
     assert measured.unavailable is None
-    assert measured.states == {"SUCCESS": measured.n}
+    # An untracked task has no state to read: the bench counts its runs
+    assert measured.states == {"ran, untracked" if scenario.key == "untracked" else "SUCCESS": measured.n}
     assert per_task.model_mismatches(measured) == {}
     assert measured.largest_item <= 1024  # so each write is one unit, as the model assumes
+
+
+def test_an_untracked_task_makes_no_writes_and_meets_its_twenty_cent_target() -> None:
+    estimate = cost.estimate(cost.Workload(tracked=False, duration_ms=cost.UNTRACKED_DURATION_MS))
+
+    assert estimate.usage.dynamodb_writes == estimate.usage.dynamodb_write_units == 0
+    assert estimate.per_million["dynamodb"] == 0
+    assert estimate.total_per_million <= 0.20
+    # Retries of an untracked task cost messages and deliveries, still no writes
+    retried = cost.usage(cost.Workload(tracked=False, retries=1))
+    assert retried.dynamodb_write_units == 0 and retried.sqs_send == pytest.approx(1.1)
+
+
+def test_limiter_writes_are_charged_per_delivery() -> None:
+    plain = cost.usage(cost.Workload())
+    limited = cost.usage(cost.Workload(limiter_writes=1, retries=1))
+    assert limited.dynamodb_write_units - cost.usage(cost.Workload(retries=1)).dynamodb_write_units == 2
+    assert cost.usage(cost.Workload(limiter_writes=3)).dynamodb_writes == plain.dynamodb_writes + 3
+    with pytest.raises(ValueError, match="limiter_writes"):
+        cost.Workload(limiter_writes=-1)

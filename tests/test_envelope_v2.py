@@ -192,7 +192,7 @@ def test_bodies_the_sdk_writes_are_valid_against_the_schema() -> None:
         redrives=3,
         max_retries=4,
     )
-    carrying = dataclasses.replace(envelope, options={"flow_key": "tenant-7"}, required=frozenset({"max_retries"}))
+    carrying = dataclasses.replace(envelope, options={"trace_hint": "tenant-7"}, required=frozenset({"max_retries"}))
 
     # Then each body is valid against the schema
     for written in (envelope.encode(), envelope.encode(version=V2), carrying.encode()):
@@ -233,7 +233,7 @@ def test_envelope_round_trips_through_a_version_2_body() -> None:
         eta=1_763_900_900.0,
         redrives=2,
         max_retries=5,
-        options={"flow_key": "tenant-7", "expires": dt.datetime(2026, 1, 3, tzinfo=dt.UTC)},
+        options={"trace_hint": "tenant-7", "expires": dt.datetime(2026, 1, 3, tzinfo=dt.UTC)},
         required=frozenset({"max_retries"}),
     )
 
@@ -253,8 +253,8 @@ def test_version_1_is_written_while_no_option_needs_version_2() -> None:
     plain = Envelope(id="a", task="t", created=1.0, max_retries=3)
 
     assert json.loads(plain.encode())["v"] == V1
-    assert json.loads(dataclasses.replace(plain, options={"flow_key": "x"}).encode())["v"] == V2
-    assert json.loads(dataclasses.replace(plain, options={"flow_key": None}).encode())["v"] == V1
+    assert json.loads(dataclasses.replace(plain, options={"trace_hint": "x"}).encode())["v"] == V2
+    assert json.loads(dataclasses.replace(plain, options={"trace_hint": None}).encode())["v"] == V1
 
 
 def test_v1_and_v2_bodies_of_one_call_decode_to_the_same_envelope() -> None:
@@ -266,7 +266,7 @@ def test_v1_and_v2_bodies_of_one_call_decode_to_the_same_envelope() -> None:
 
 
 def test_version_1_cannot_carry_options() -> None:
-    envelope = Envelope(id="a", task="t", created=1.0, options={"flow_key": "x"})
+    envelope = Envelope(id="a", task="t", created=1.0, options={"trace_hint": "x"})
 
     with pytest.raises(EncodeError, match="version 1 carries no options"):
         envelope.encode(version=V1)
@@ -277,7 +277,7 @@ def test_version_1_cannot_carry_options() -> None:
     [
         pytest.param({"options": {"Flow": 1}}, "option name 'Flow'", id="bad-name"),
         pytest.param({"options": {"max_retries": 1}}, "max_retries field", id="max-retries-as-an-option"),
-        pytest.param({"required": frozenset({"flow_key"})}, "'required' names option 'flow_key'", id="not-given"),
+        pytest.param({"required": frozenset({"trace_hint"})}, "'required' names option 'trace_hint'", id="not-given"),
         pytest.param({"max_retries": MAX_RETRIES_CEILING + 1}, "option 'max_retries' must be", id="bad-budget"),
     ],
 )
@@ -290,12 +290,12 @@ def test_encode_refuses_options_decode_would_refuse(changes: dict[str, Any], wor
 
 def test_unknown_optional_option_is_ignored_and_carried_along() -> None:
     # Given a version 2 body with an option this SDK does not know, not required
-    decoded = Envelope.decode(body(options={"flow_key": "tenant-7"}))
+    decoded = Envelope.decode(body(options={"trace_hint": "tenant-7"}))
 
     # Then it decodes, and a re-encoding (a retry, a redrive) keeps the option
     assert decoded.task == "v2.charge"
     retried = dataclasses.replace(decoded, eta=60.0)
-    assert json.loads(retried.encode())["options"] == {"flow_key": "tenant-7"}
+    assert json.loads(retried.encode())["options"] == {"trace_hint": "tenant-7"}
 
 
 def test_unknown_required_option_is_refused_naming_it() -> None:
@@ -308,25 +308,25 @@ def test_unknown_required_option_is_refused_naming_it() -> None:
 
 def test_declared_option_is_checked_and_understood_when_required(declared: Callable[..., Option]) -> None:
     # Given an extension that declares a required option of its own
-    declared("flow_key", lambda v: None if isinstance(v, str) else f"must be a str, got {v!r}", required=True)
+    declared("trace_hint", lambda v: None if isinstance(v, str) else f"must be a str, got {v!r}", required=True)
 
     # When an envelope carries it
-    written = Envelope(id="a", task="t", created=1.0, options={"flow_key": "tenant-7"}).encode()
+    written = Envelope(id="a", task="t", created=1.0, options={"trace_hint": "tenant-7"}).encode()
 
     # Then the encoder marks it required, and this worker understands it
-    assert json.loads(written)["required"] == ["flow_key"]
-    assert Envelope.decode(written).options == {"flow_key": "tenant-7"}
-    with pytest.raises(DecodeError, match="option 'flow_key' must be a str, got 7"):
-        Envelope.decode(body(options={"flow_key": 7}, required=["flow_key"]))
-    with pytest.raises(EncodeError, match="option 'flow_key' must be a str"):
-        Envelope(id="a", task="t", options={"flow_key": 7}).encode()
+    assert json.loads(written)["required"] == ["trace_hint"]
+    assert Envelope.decode(written).options == {"trace_hint": "tenant-7"}
+    with pytest.raises(DecodeError, match="option 'trace_hint' must be a str, got 7"):
+        Envelope.decode(body(options={"trace_hint": 7}, required=["trace_hint"]))
+    with pytest.raises(EncodeError, match="option 'trace_hint' must be a str"):
+        Envelope(id="a", task="t", options={"trace_hint": 7}).encode()
 
 
 def test_a_check_that_raises_refuses_the_value_instead_of_escaping(declared: Callable[..., Option]) -> None:
-    declared("flow_key", lambda v: str(1 / 0))
+    declared("trace_hint", lambda v: str(1 / 0))
 
-    with pytest.raises(DecodeError, match="option 'flow_key' could not be checked"):
-        Envelope.decode(body(options={"flow_key": "x"}))
+    with pytest.raises(DecodeError, match="option 'trace_hint' could not be checked"):
+        Envelope.decode(body(options={"trace_hint": "x"}))
 
 
 @pytest.mark.parametrize("name", ["", "Link", "1x", "a-b", "x" * 65, codec.TAG])
@@ -343,7 +343,7 @@ def test_an_option_is_declared_once(declared: Callable[..., Option]) -> None:
 def test_v2_schedule_template_decodes_once_the_scheduler_fills_it_in() -> None:
     # Given a version 2 envelope made a template as the schedule path makes one (id and created left open)
     envelope = Envelope(
-        id=scheduling.firing_id("d.nightly", scheduling.SCHEDULED_TIME), task="t", options={"flow_key": "x"}
+        id=scheduling.firing_id("d.nightly", scheduling.SCHEDULED_TIME), task="t", options={"trace_hint": "x"}
     )
     doc = json.loads(envelope.encode())
     doc["created"] = scheduling.SCHEDULED_TIME
@@ -355,7 +355,7 @@ def test_v2_schedule_template_decodes_once_the_scheduler_fills_it_in() -> None:
     # Then
     assert fired.id == "d.nightly@2026-11-23T09:00:00Z"
     assert fired.created == dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC).timestamp()
-    assert fired.options == {"flow_key": "x"}
+    assert fired.options == {"trace_hint": "x"}
 
 
 # --- through the worker ----------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ def test_worker_dead_letters_a_message_with_a_required_option_it_does_not_unders
 def test_worker_runs_a_version_2_message_ignoring_an_unknown_optional_option(
     rt: Runtime, tasks: SimpleNamespace, send_raw: Callable[..., str]
 ) -> None:
-    send_raw(body(id="hinted-1", created=rt.clock.now(), options={"flow_key": "tenant-7"}))
+    send_raw(body(id="hinted-1", created=rt.clock.now(), options={"trace_hint": "tenant-7"}))
 
     rt.drain()
 

@@ -92,7 +92,7 @@ def test_set_adds_per_call_options_and_the_later_delay_wins(tasks: SimpleNamespa
         pytest.param({"task_id": "has spaces"}, "option 'task_id' must be a task id", id="task-id"),
         pytest.param({"queue": ""}, "option 'queue' must be a queue name", id="queue"),
         pytest.param({"max_retries": 901}, "option 'max_retries' must be an integer from 0 to 900", id="budget"),
-        pytest.param({"priority": 1}, "option 'priority' is not one this SDK knows", id="unknown"),
+        pytest.param({"routing_key": 1}, "option 'routing_key' is not one this SDK knows", id="unknown"),
     ],
 )
 def test_unusable_options_are_refused_naming_them(tasks: SimpleNamespace, options: dict[str, Any], words: str) -> None:
@@ -154,7 +154,7 @@ def test_document_json_is_valid_against_the_published_schema(tasks: SimpleNamesp
     # Then what each writes is valid, and a document with an unknown key is not
     for signature in signatures:
         assert list(validator.iter_errors(json.loads(signature.to_json()))) == []
-    assert list(validator.iter_errors({"task": "shop.charge", "priority": 1})) != []
+    assert list(validator.iter_errors({"task": "shop.charge", "routing_key": 1})) != []
     assert list(validator.iter_errors({"task": "shop.charge", "options": {"countdown": 1, "eta": {}}})) != []
 
 
@@ -187,7 +187,7 @@ def test_to_json_names_an_argument_the_codec_cannot_carry(app: Squall) -> None:
         pytest.param({"task": "t", "args": "o-1"}, "field 'args' must be a list", id="args"),
         pytest.param({"task": "t", "kwargs": [1]}, "field 'kwargs' must be an object", id="kwargs"),
         pytest.param({"task": "t", "options": [1]}, "field 'options' must be an object", id="options"),
-        pytest.param({"task": "t", "options": {"priority": 9}}, "option 'priority' is not one", id="unknown-option"),
+        pytest.param({"task": "t", "options": {"routing_key": 9}}, "option 'routing_key' is not one", id="unknown-option"),
         pytest.param({"task": "t", "options": {"countdown": -5}}, "option 'countdown'", id="bad-option"),
         pytest.param({"task": "t", "options": {"countdown": 1, "eta": dt.datetime.now(dt.UTC)}}, "both", id="both"),
         pytest.param({"task": "t", "link": []}, "key 'link' is not one of a signature", id="unknown-key"),

@@ -18,7 +18,7 @@ from squall.tasks.extensions import Call, Extension
 from squall.tasks.options import CORE_OPTIONS, TaskOptionArgs, TaskOptions
 
 
-def rate_problem(value: object) -> str | None:
+def quota_problem(value: object) -> str | None:
     """A rate like '10/s' or '5/m'."""
     if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]*/[sm]", value):
         return None
@@ -26,16 +26,16 @@ def rate_problem(value: object) -> str | None:
 
 
 class RateLimit(Extension):
-    """Declares the task option ``rate_limit`` and records what each run's task asked for."""
+    """Declares the task option ``quota`` and records what each run's task asked for."""
 
     name = "rate-limit"
-    task_options = {"rate_limit": rate_problem}
+    task_options = {"quota": quota_problem}
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, object]] = []
 
     def around_call(self, call: Call, proceed: Callable[[], Any]) -> Any:
-        self.seen.append((call.task.name, call.task.options.extra.get("rate_limit")))
+        self.seen.append((call.task.name, call.task.options.extra.get("quota")))
         return proceed()
 
 
@@ -78,38 +78,38 @@ def test_an_unknown_option_is_refused_naming_it_and_the_options_that_exist(app: 
 
 
 def test_an_extension_option_passed_as_a_keyword_is_refused_with_where_it_goes(limited: Squall) -> None:
-    with pytest.raises(TaskDefinitionError, match=r"'rate_limit' is an extension's option: pass it as extra="):
-        limited.task(name="t", rate_limit="10/s")(lambda: None)  # type: ignore[call-overload]
+    with pytest.raises(TaskDefinitionError, match=r"'quota' is an extension's option: pass it as extra="):
+        limited.task(name="t", quota="10/s")(lambda: None)  # type: ignore[call-overload]
 
 
 def test_an_extension_option_is_kept_on_the_task_options_read_only(limited: Squall) -> None:
-    @limited.task(name="t", max_retries=5, extra={"rate_limit": "10/s", "trace_tags": {"team": ["a", 1]}})
+    @limited.task(name="t", max_retries=5, extra={"quota": "10/s", "trace_tags": {"team": ["a", 1]}})
     def t() -> None: ...
 
     assert t.options.max_retries == 5
-    assert t.options.extra == {"rate_limit": "10/s", "trace_tags": {"team": ["a", 1]}}
+    assert t.options.extra == {"quota": "10/s", "trace_tags": {"team": ["a", 1]}}
     with pytest.raises(TypeError):
-        t.options.extra["rate_limit"] = "1/s"  # type: ignore[index]
+        t.options.extra["quota"] = "1/s"  # type: ignore[index]
 
 
 def test_an_option_no_extension_declares_is_refused_naming_the_declared_ones(limited: Squall) -> None:
     with pytest.raises(TaskDefinitionError) as caught:
-        limited.task(name="t", extra={"rate_limt": "10/s"})(lambda: None)
+        limited.task(name="t", extra={"quota_": "10/s"})(lambda: None)
 
     message = str(caught.value)
-    assert "no extension of this app declares task option 'rate_limt'; declared: rate_limit, trace_tags" in message
+    assert "no extension of this app declares task option 'quota_'; declared: quota, trace_tags" in message
 
 
 def test_an_extension_option_is_refused_on_an_app_without_that_extension(app: Squall) -> None:
-    with pytest.raises(TaskDefinitionError, match=r"declares task option 'rate_limit'; declared: none"):
-        app.task(name="t", extra={"rate_limit": "10/s"})(lambda: None)
+    with pytest.raises(TaskDefinitionError, match=r"declares task option 'quota'; declared: none"):
+        app.task(name="t", extra={"quota": "10/s"})(lambda: None)
 
 
 def test_an_extension_option_its_check_refuses_is_refused_with_the_problem(limited: Squall) -> None:
     with pytest.raises(TaskDefinitionError) as caught:
-        limited.task(name="t", extra={"rate_limit": "fast"})(lambda: None)
+        limited.task(name="t", extra={"quota": "fast"})(lambda: None)
 
-    assert str(caught.value) == "task 't': option 'rate_limit' must be a rate like '10/s' or '5/m', got 'fast'"
+    assert str(caught.value) == "task 't': option 'quota' must be a rate like '10/s' or '5/m', got 'fast'"
     assert "t" not in limited.tasks
 
 
@@ -121,13 +121,13 @@ def test_an_extension_option_that_is_not_plain_json_is_refused(limited: Squall, 
 
 def test_extra_that_is_not_a_mapping_is_refused(limited: Squall) -> None:
     with pytest.raises(TaskDefinitionError, match=r"extra must map extension option names to values"):
-        limited.task(name="t", extra=["rate_limit"])(lambda: None)  # type: ignore[arg-type]
+        limited.task(name="t", extra=["quota"])(lambda: None)  # type: ignore[arg-type]
 
 
 def test_two_extensions_declaring_one_option_are_refused_naming_both() -> None:
     class Other(Extension):
         name = "other"
-        task_options = {"rate_limit": rate_problem}
+        task_options = {"quota": quota_problem}
 
     app = Squall("options", extensions=[RateLimit(), Other()])
 
@@ -143,7 +143,7 @@ def test_two_extensions_declaring_one_option_are_refused_naming_both() -> None:
 def test_an_extension_declaring_an_unusable_option_name_is_refused(option: str, problem: str) -> None:
     class Clashing(Extension):
         name = "clashing"
-        task_options = {option: rate_problem}
+        task_options = {option: quota_problem}
 
     with pytest.raises(TaskDefinitionError, match=problem):
         Squall("options", extensions=[Clashing()]).task(lambda: None)
@@ -151,7 +151,7 @@ def test_an_extension_declaring_an_unusable_option_name_is_refused(option: str, 
 
 def test_the_core_validations_still_name_their_option(limited: Squall) -> None:
     with pytest.raises(TaskDefinitionError, match=r"max_retries must be an int"):
-        limited.task(name="t", max_retries=-1, extra={"rate_limit": "10/s"})(lambda: None)
+        limited.task(name="t", max_retries=-1, extra={"quota": "10/s"})(lambda: None)
     with pytest.raises(TaskDefinitionError, match=r"names queue 'nope', which app 'options' does not declare"):
         limited.task(name="t", queue="nope")(lambda: None)
 
@@ -161,7 +161,7 @@ def test_the_worker_extension_reads_the_option_the_task_declared() -> None:
     limiter = RateLimit()
     app = Squall("options", extensions=[limiter])
 
-    @app.task(name="limited", extra={"rate_limit": "5/m"})
+    @app.task(name="limited", extra={"quota": "5/m"})
     def limited(x: int) -> int:
         return x
 

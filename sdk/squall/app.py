@@ -174,7 +174,7 @@ class Squall:
         """Send one task call; see :meth:`Task.apply_async`."""
         message = producer.prepare(signature, **options)
         dispatch.send_one(self, message)
-        return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
+        return self._handle(message)
 
     def send_task(
         self,
@@ -187,7 +187,7 @@ class Squall:
         :meth:`send` checks it; another goes unchecked to ``queue`` or the default queue (see ``prepare_named``)."""
         message = producer.prepare_named(self, name, args, kwargs, **options)
         dispatch.send_one(self, message)
-        return AsyncResult(message.envelope.id, app=self, eta=message.envelope.eta)
+        return self._handle(message)
 
     def send_batch(
         self, signatures: Iterable[Signature[Any]], *, task_ids: Sequence[str] | None = None
@@ -207,7 +207,14 @@ class Squall:
             for sig, task_id in zip(signatures, ids, strict=True)
         ]
         dispatch.send_many(self, messages)
-        return [AsyncResult(m.envelope.id, app=self) for m in messages]
+        return [self._handle(m) for m in messages]
+
+    def _handle(self, message: producer.Outgoing) -> AsyncResult[Any]:
+        """The handle on a sent task (one that says so when its task keeps no record)."""
+        envelope = message.envelope
+        task = self.tasks.get(envelope.task)
+        untracked = envelope.task if task is not None and not task.options.track else None
+        return AsyncResult(envelope.id, app=self, eta=envelope.eta, untracked=untracked)
 
     def send_workflow(self, node: Node, **options: Unpack[CallOptions]) -> AsyncResult[Any] | results.GroupResult:
         """Send a chain, group or chord (or a signature with callbacks); see :mod:`squall.tasks.canvas`."""

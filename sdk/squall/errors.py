@@ -142,6 +142,18 @@ class TaskRevoked(SquallError):
         self.task_id = task_id
 
 
+class TaskUntracked(SquallError, LookupError):
+    """The task is declared ``track=False``: no state or result of it is kept, so there is nothing to read."""
+
+    def __init__(self, task_id: str, task_name: str | None = None) -> None:
+        named = f" of {task_name}" if task_name else ""
+        super().__init__(
+            f"task {task_id}{named} is untracked (track=False): no state, result or progress is kept for it; "
+            "declare the task with track=True (the default) to read them"
+        )
+        self.task_id = task_id
+
+
 class ScheduleNotFound(SquallError, LookupError):
     """No dynamic schedule of this name exists in the app's schedule group."""
 

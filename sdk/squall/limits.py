@@ -18,6 +18,9 @@ SQS_MAX_BATCH_ENTRIES = 10
 SQS_MAX_BATCH_BYTES = 1_048_576
 #: Most message attributes on one message.
 SQS_MAX_MESSAGE_ATTRIBUTES = 10
+#: Longest MessageGroupId (SendMessage, "MessageGroupId": up to 128 alphanumeric and punctuation characters),
+#: on FIFO queues and, since 2025, on standard queues, where it names a tenant of a fair queue.
+SQS_MAX_MESSAGE_GROUP_ID_CHARS = 128
 #: Longest visibility timeout, in seconds (12 hours); ChangeMessageVisibility restarts the clock.
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 #: Longest message retention, in seconds (14 days).
@@ -45,6 +48,9 @@ ESM_MAX_MAX_CONCURRENCY = 1000
 
 #: Largest item, in bytes (attribute names count too).
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+#: Writes per second one partition (so one item) takes: 1,000 write units ("Best practices for designing and
+#: using partition keys effectively", partition throughput). A limiter's state is one item per task and key.
+DYNAMODB_ITEM_WRITES_PER_SECOND = 1000
 #: Bytes per write request unit; a write of a larger item costs ceil(size / 1 KB) units.
 DYNAMODB_WRITE_UNIT_BYTES = 1024
 #: Bytes per read request unit of a strongly consistent read (an eventually consistent one costs half).
@@ -66,6 +72,14 @@ MAX_GROUP_MEMBERS = 10_000
 MAX_WORKFLOW_TASKS = 20_000
 
 # --- Squall's own defaults -------------------------------------------------------------------------------
+
+#: The shortest spacing a rate limit may ask for (so at most 500 admissions a second on one limiter item): half
+#: of what one DynamoDB item takes (DYNAMODB_ITEM_WRITES_PER_SECOND), the rest left for contended writes.
+MIN_RATE_INTERVAL_SECONDS = 1 / 500
+#: The largest ``burst`` a rate limit may allow, and the largest ``concurrency_limit`` (the slots of one limiter
+#: item are listed in it: 1,000 stay far below DynamoDB's 400 KB item).
+MAX_RATE_BURST = 1000
+MAX_CONCURRENCY_LIMIT = 1000
 
 #: Envelope format version written by this SDK; the worker refuses others.
 ENVELOPE_VERSION = 1

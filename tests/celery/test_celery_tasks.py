@@ -315,3 +315,29 @@ def test_forget_drops_the_result_and_a_late_copy_still_does_not_run(app: Celery,
     rt.drain()
 
     assert (result.state, result.result, runs) == (states.SUCCESS, None, [4])
+
+
+def test_rate_limit_and_expires_are_enforced_by_squall(app: Celery) -> None:
+    starts: list[float] = []
+
+    @app.task(rate_limit="2/s")
+    def sync(i: int) -> int:
+        starts.append(clock.now())
+        return i
+
+    @app.task(expires=60)
+    def remind(i: int) -> int:
+        return i
+
+    declared = app.tasks[sync.name].options
+    assert (declared.rate_limit, app.tasks[remind.name].options.expires) == ("2/s", 60.0)
+    with local.run(app) as rt:
+        late = remind.apply_async((1,), countdown=120)  # due after its task's 60 s expiry
+        by_call = sync.apply_async((0,), expires=5, countdown=30)
+        for i in range(1, 5):
+            sync.delay(i)
+        rt.drain()
+
+        assert late.state == states.REVOKED and by_call.state == states.REVOKED
+        assert len(starts) == 4
+        assert all(b - a >= 0.5 - 1e-6 for a, b in itertools.pairwise(starts))  # 2/s: half a second apart

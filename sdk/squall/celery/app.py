@@ -53,7 +53,7 @@ NO_EFFECT_OPTIONS = frozenset(
      "headers", "add_to_parent", "shadow", "ignore_result", "reply_to", "mandatory", "delivery_mode"}
 )  # fmt: skip
 #: Options that mean something and are not enforced yet (logged once): flow control and time limits to come.
-NOT_YET_OPTIONS = frozenset({"expires", "priority", "time_limit", "soft_time_limit", "rate_limit"})
+NOT_YET_OPTIONS = frozenset({"priority", "time_limit", "soft_time_limit"})
 _SHARED: list[tuple[Callable[..., Any], dict[str, Any]]] = []
 
 
@@ -293,6 +293,7 @@ class Celery(Squall):
                 "autoretry_for": (),  # Celery's retry rules are the face's own: see squall.celery.task
                 "ignore_result": bool(task.ignore_result or self.conf.task_ignore_result),
                 "result_ttl": max(1, int(_seconds(self.conf.result_expires))),
+                **_flow_options(task, self.conf.task_default_rate_limit),
             },
             name=name,
             bind=True,
@@ -350,10 +351,10 @@ class Celery(Squall):
         """Squall's options for a Celery call: the delay, the routed queue; the rest checked or noted once."""
         options = dict(options)
         call: CallOptions = {}
-        for key in ("countdown", "eta", "task_id"):
+        for key in ("countdown", "eta", "task_id", "expires"):
             value = options.pop(key, None)
             if value is not None:
-                call[key] = self.aware(value) if key == "eta" else value
+                call[key] = self.aware(value) if isinstance(value, dt.datetime) else value
         queue = options.pop("queue", None)
         if route or queue is not None:
             call["queue"] = self.route(name, args, kwargs, queue)
@@ -481,6 +482,18 @@ def _check_task_options(name: str, options: dict[str, Any]) -> None:
     for key in options:
         if key in NOT_YET_OPTIONS and options[key] is not None:
             _note_once(f"task option {key}", f"task option {key}= is accepted and not enforced yet")
+
+
+def _flow_options(task: CeleryTask, default_rate: Any) -> dict[str, Any]:
+    """Squall's flow-control options for a Celery task: its ``rate_limit`` (Celery's syntax; a number is per
+    second) and ``expires`` (seconds), enforced globally by Squall's limiter and worker."""
+    options: dict[str, Any] = {}
+    rate = task.rate_limit if task.rate_limit is not None else default_rate
+    if rate is not None:
+        options["rate_limit"] = rate if isinstance(rate, str) else f"{rate:g}/s"
+    if task.expires is not None:
+        options["expires"] = float(task.expires)
+    return options
 
 
 def gen_task_name(app: Celery | None, name: str, module: str) -> str:

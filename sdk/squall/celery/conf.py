@@ -47,11 +47,12 @@ READ: dict[str, Any] = {
     "result_serializer": "json",
     "accept_content": ("json",),
     "result_accept_content": None,
+    # Read: the rate limit of every task that sets none (enforced globally by Squall's limiter).
+    "task_default_rate_limit": None,
     # Accepted; not enforced yet (listed ≈ in docs/coming-from-celery.md): the worker's Lambda timeout is the
-    # hard limit of every task, and rates, expiry and priorities come with flow control.
+    # hard limit of every task, and priorities map onto priority lanes.
     "task_time_limit": None,
     "task_soft_time_limit": None,
-    "task_default_rate_limit": None,
     "task_default_priority": None,
 }
 

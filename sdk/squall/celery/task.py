@@ -71,11 +71,12 @@ class Task:
     reject_on_worker_lost: ClassVar[bool | None] = None
     serializer: ClassVar[str | None] = None
     routing_key: ClassVar[str | None] = None
-    # Accepted, not enforced yet (logged once when declared).
+    #: Enforced by Squall's limiter (global across workers) and worker: see docs/flow-control.md.
     rate_limit: ClassVar[str | None] = None
+    expires: ClassVar[float | None] = None
+    # Accepted, not enforced yet (logged once when declared).
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
-    expires: ClassVar[float | None] = None
     priority: ClassVar[int | None] = None
 
     #: The Squall task this one is registered as.

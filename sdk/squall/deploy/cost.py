@@ -75,13 +75,16 @@ EMF_BYTES_PER_INVOCATION = 200
 #: Custom metrics the worker and the reconciler can publish (one per outcome: TaskSucceeded, TaskRetried,
 #: ..., MovedTaskDead, ..., and TaskErrored), each billed per month once it has been emitted; the model
 #: charges all of them, an upper bound (tests/test_cost.py checks the number against squall.handler).
-WORKER_CUSTOM_METRICS = 15
+WORKER_CUSTOM_METRICS = 17
 
 # --- Assumptions (not measurable on a laptop; each is a parameter) -----------------------------------
 
 #: Billed Lambda milliseconds per delivery of a no-op task at 128 MB: two in-region DynamoDB UpdateItem
 #: round trips (~5-8 ms each) plus Python at 1/14 of a vCPU. An assumption; pass your own measurement.
 DEFAULT_DURATION_MS = 20.0
+#: The same for an untracked (``track=False``) no-op: no DynamoDB round trip, so Python and the SQS event
+#: alone, about a third of it. An assumption too; pass your own measurement.
+UNTRACKED_DURATION_MS = 7.0
 #: Concurrent pollers an idle SQS event source keeps long-polling, and their wait, in seconds. AWS does
 #: not publish these; 5 pollers x 20 s waits is the commonly observed behaviour (an assumption).
 ESM_IDLE_POLLERS = 5
@@ -162,6 +165,11 @@ class Workload:
     ignore_result: bool = False
     #: Queues, each with its own event source polling it (idle polling is per queue).
     queues: int = 1
+    #: False: ``track=False`` tasks, with no record (no claim, no finish: zero DynamoDB writes of their own).
+    tracked: bool = True
+    #: Limiter writes per delivery: 1 for a rate limit, 2 for a concurrency limit (take and give back), 3 for
+    #: both, in the uncontended case (docs/flow-control.md gives the measured figures under contention).
+    limiter_writes: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -183,6 +191,8 @@ class Workload:
             problems.append(f"producer_batch must be 1-{SEND_BATCH_ENTRIES}, got {self.producer_batch}")
         if self.queues < 1:
             problems.append(f"queues must be >= 1, got {self.queues}")
+        if self.limiter_writes < 0:
+            problems.append(f"limiter_writes must be >= 0, got {self.limiter_writes}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -239,13 +249,14 @@ def usage(workload: Workload) -> Usage:
     calls_per_batch = math.ceil(w.batch_size / limits.SQS_MAX_BATCH_ENTRIES)
     fired = w.delayed_fraction + w.periodic_fraction
     direct = 1 - fired
-    writes = (
+    own = (
         CLAIM_WRITES * deliveries
         + FINISH_WRITES
         + RETRY_WRITES * w.retries
         + progress_writes(w.progress, w.duration_ms)
         + HOLD_WRITES_PER_LONG_DELAY * w.delayed_fraction
     )
+    writes = (own if w.tracked else 0.0) + w.limiter_writes * deliveries
     invocations = deliveries / w.batch_size
     return Usage(
         sqs_send=direct / w.producer_batch
@@ -256,7 +267,7 @@ def usage(workload: Workload) -> Usage:
         sqs_delete=deliveries * DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
         sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * w.retries,
         dynamodb_writes=writes,
-        dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries,
+        dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries * w.tracked,
         dynamodb_read_units=float(WORKER_READ_UNITS),
         scheduler_calls=w.delayed_fraction * SCHEDULER_CALLS_PER_LONG_DELAY,
         scheduler_invocations=fired * SCHEDULER_INVOCATIONS_PER_FIRING,

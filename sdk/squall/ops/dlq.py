@@ -309,7 +309,9 @@ def _body(bodies: CodecChain, letter: DeadLetter, redrives: int) -> str:
         return letter.body
     try:
         envelope = Envelope.decode(bodies.decode(letter.body))
-        envelope = dataclasses.replace(envelope, redrives=redrives)
+        # A fresh attempt budget, as the reset record has: an untracked task counts attempts in its envelope.
+        options = {name: value for name, value in envelope.options.items() if name != "attempt"}
+        envelope = dataclasses.replace(envelope, redrives=redrives, options=options)
         if bodies.signs:
             envelope = dataclasses.replace(envelope, eta=max(envelope.eta or 0.0, clock.now()))
         return bodies.encode(envelope.encode())

@@ -74,7 +74,11 @@ def send_later(app: App, message: Outgoing) -> None:
         "Description": f"Squall task {envelope.task} id {envelope.id}"[:512],
         "Target": target(settings, envelope.queue, message.body),
     }
+    task = app.tasks.get(envelope.task)
     try:
+        if task is not None and not task.options.track:  # no record is kept: the schedule alone carries it
+            app.scheduler.create_schedule(**request)
+            return
         current = app.store.hold(
             envelope.id,
             name=envelope.task,

@@ -19,12 +19,14 @@ from squall.limits import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
 )
+from squall.tasks import flow, lanes
 from squall.tasks.signature import Signature
 from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope, check_task_id, valid_task_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
     from squall.protocols import App
     from squall.tasks.task import Task
@@ -45,9 +47,20 @@ class Outgoing:
     delay_seconds: int
 
     @property
+    def group(self) -> dict[str, str]:
+        """SendMessage's ``MessageGroupId`` for this message, when it has one (else nothing to add)."""
+        return message_group(self.envelope)
+
+    @property
     def size(self) -> int:
         """Bytes SQS counts for this message."""
         return len(self.body.encode("utf-8"))
+
+
+def message_group(envelope: Envelope) -> dict[str, str]:
+    """``{"MessageGroupId": ...}`` for an envelope with a message group id (a tenant, or a FIFO group), else {}."""
+    group = envelope.options.get("message_group_id")
+    return {"MessageGroupId": group} if isinstance(group, str) else {}
 
 
 def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> tuple[float | None, int]:
@@ -85,6 +98,10 @@ def prepare(
     countdown: float | None = None,
     eta: dt.datetime | None = None,
     max_retries: int | None = None,
+    expires: float | dt.datetime | None = None,
+    flow_key: str | None = None,
+    priority: str | None = None,
+    message_group_id: str | None = None,
     workflow: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent.
@@ -99,13 +116,35 @@ def prepare(
     if countdown is None and eta is None:
         countdown, eta = given.get("countdown"), given.get("eta")
     max_retries = given.get("max_retries") if max_retries is None else max_retries
+    expires = given.get("expires") if expires is None else expires
+    flow_key = given.get("flow_key") if flow_key is None else flow_key
+    priority = given.get("priority") if priority is None else priority
+    message_group_id = given.get("message_group_id") if message_group_id is None else message_group_id
     task = signature.task
+    if workflow and not task.options.track:
+        raise InvalidArguments(
+            f"task {task.name!r} is untracked (track=False): a workflow needs each step's record (results, "
+            "counts); declare it with track=True to use it in a workflow"
+        )
     body = (workflow or {}).get("chord_body")
     # A chord body is given its members' results first, by the worker that runs it.
     shape = (None, *signature.args) if body is not None and body.get("prepend", True) else signature.args
     task.bind_arguments(shape, signature.kwargs)
     now = clock.now()
     when, wait = delay_from(countdown, eta, now)
+    options = dict(workflow or {})
+    options.update(
+        flow.call_options(
+            task,
+            signature.args,
+            signature.kwargs,
+            now,
+            expires=expires,
+            flow_key=flow_key,
+            message_group_id=message_group_id,
+        )
+    )
+    options.update(lanes.call_options(task, queue or task.options.queue, priority))
     # A wait past SQS_MAX_DELAY_SECONDS is kept as is: the app sends it through EventBridge Scheduler.
     envelope = Envelope(
         id=str(uuid.uuid4()) if task_id is None else check_task_id(task_id),
@@ -116,7 +155,7 @@ def prepare(
         created=now,
         eta=when,
         max_retries=check_max_retries(max_retries, task.name),
-        options=dict(workflow or {}),
+        options=options,
     )
     return Outgoing(envelope, encode_body(task, envelope), wait)
 
@@ -132,6 +171,7 @@ def prepare_named(
     countdown: float | None = None,
     eta: dt.datetime | None = None,
     max_retries: int | None = None,
+    **flow_options: Any,
 ) -> Outgoing:
     """A call of task ``name`` whose code this process may not have (Celery's ``send_task``, arq's by-name enqueue).
 
@@ -140,9 +180,23 @@ def prepare_named(
     """
     if name in app.tasks:
         signature: Signature[Any] = Signature(name, tuple(args), dict(kwargs or {}), app=app)
-        return prepare(signature, task_id=task_id, queue=queue, countdown=countdown, eta=eta, max_retries=max_retries)
+        return prepare(
+            signature,
+            task_id=task_id,
+            queue=queue,
+            countdown=countdown,
+            eta=eta,
+            max_retries=max_retries,
+            **flow_options,
+        )
     if not valid_task_name(name):
         raise InvalidArguments(f"{name!r} is not a task name: use up to 256 ASCII letters, digits and _.:<>-")
+    given = {key: value for key, value in flow_options.items() if value is not None}
+    if given:
+        raise InvalidArguments(
+            f"task {name!r} is not registered in this process, so {', '.join(map(repr, sorted(given)))} cannot be "
+            "applied to it; import the task's module (or send without these options)"
+        )
     queue = queue or app.default_queue
     if queue not in app.queues:
         raise InvalidArguments(
@@ -200,7 +254,8 @@ def send_one(sqs: SQSClient, url: str, message: Outgoing) -> None:
             f"a delay of {message.delay_seconds} s is longer than SQS's {SQS_MAX_DELAY_SECONDS} s; "
             "send it with app.send, which uses EventBridge Scheduler"
         )
-    sqs.send_message(QueueUrl=url, MessageBody=message.body, DelaySeconds=message.delay_seconds)
+    request: dict[str, Any] = {"QueueUrl": url, "MessageBody": message.body, "DelaySeconds": message.delay_seconds}
+    sqs.send_message(**request | message.group)
 
 
 def chunks(messages: Sequence[Outgoing]) -> list[list[Outgoing]]:
@@ -219,6 +274,19 @@ def chunks(messages: Sequence[Outgoing]) -> list[list[Outgoing]]:
     return batches
 
 
+def entry(key: str, message: Outgoing) -> SendMessageBatchRequestEntryTypeDef:
+    """One SendMessageBatch entry for ``message``, with its MessageGroupId when it has one."""
+    item: SendMessageBatchRequestEntryTypeDef = {
+        "Id": key,
+        "MessageBody": message.body,
+        "DelaySeconds": message.delay_seconds,
+    }
+    group = message.group.get("MessageGroupId")
+    if group is not None:
+        item["MessageGroupId"] = group
+    return item
+
+
 def send_many(sqs_for: Callable[[], SQSClient], url: str, messages: Sequence[Outgoing]) -> list[str]:
     """Send messages to one queue in batches; return the ids sent, raise EnqueueError for the rest.
 
@@ -234,10 +302,7 @@ def send_many(sqs_for: Callable[[], SQSClient], url: str, messages: Sequence[Out
             try:
                 response = sqs_for().send_message_batch(
                     QueueUrl=url,
-                    Entries=[
-                        {"Id": key, "MessageBody": m.body, "DelaySeconds": m.delay_seconds}
-                        for key, m in pending.items()
-                    ],
+                    Entries=[entry(key, m) for key, m in pending.items()],
                 )
             except Exception as exc:
                 why = {key: f"{type(exc).__name__}: {exc} (it may have been sent)" for key in pending}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from squall import clock
-from squall.errors import ResultTimeout, TaskFailed, TaskRevoked
+from squall.errors import ResultTimeout, TaskFailed, TaskRevoked, TaskUntracked
 from squall.state import groups
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import FINAL_STATES, State
@@ -29,9 +29,12 @@ _SETTLED_STATES = frozenset({State.SUCCESS, State.REVOKED})
 class AsyncResult(Generic[R]):
     """The state and outcome of task ``id``. An unknown or expired id reads PENDING, as in Celery."""
 
-    def __init__(self, id: str, *, app: App, eta: float | None = None) -> None:
+    def __init__(self, id: str, *, app: App, eta: float | None = None, untracked: str | None = None) -> None:
         self.id = id
         self.app = app
+        #: The task's name when it is declared ``track=False`` (known to the handle its send returned): reading its
+        #: state raises :class:`~squall.errors.TaskUntracked` instead of reading PENDING for ever.
+        self.untracked = untracked
         #: In a workflow, the step before this one (an AsyncResult or a GroupResult), as it was sent.
         self.parent: AsyncResult[Any] | GroupResult | None = None
         self._record: TaskRecord | None = None
@@ -51,6 +54,8 @@ class AsyncResult(Generic[R]):
 
         Every other state is read each time, DEAD included: ``squall.ops.dlq.redrive`` can bring a DEAD task back.
         """
+        if self.untracked is not None:
+            raise TaskUntracked(self.id, self.untracked)
         if self._record is None or self._record.state not in _SETTLED_STATES:
             self._record = self.app.store.get(self.id)
         return self._record
@@ -62,7 +67,7 @@ class AsyncResult(Generic[R]):
         Read from the task's record: long delays (over 900 s) record it when sent, shorter ones when the
         worker claims the task. Before that, the handle returned by ``delay``/``apply_async`` knows it.
         """
-        record = self.refresh()
+        record = None if self.untracked is not None else self.refresh()
         when = record.eta if record is not None and record.eta is not None else self._eta
         return None if when is None else datetime.fromtimestamp(when, UTC)
 

@@ -24,7 +24,7 @@ token              S     the claiming attempt's secret; every later write of tha
 result             S     the JSON result (absent with ignore_result)
 error              M     {type, message, traceback}: strings, never rebuilt into exceptions
 progress           S     JSON {"percent", "message", "meta"}
-reason             S     why it is DEAD
+reason             S     why it is DEAD (or REVOKED, for an expired task)
 redrives           N     times brought back from the DLQ
 expires_at         N     DynamoDB TTL; reads treat an expired item as absent
 ix_pk, ix_sk       S     keys of the sparse listing index (see :data:`INDEX_NAME`); set only

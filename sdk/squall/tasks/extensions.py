@@ -110,6 +110,8 @@ class ExtensionChain:
 
     def __init__(self, extensions: Iterable[Extension]) -> None:
         self.extensions = tuple(extensions)
+        #: Those that override ``around_call``: the others are not wrapped around each run.
+        self.wrapping = tuple(e for e in self.extensions if type(e).around_call is not Extension.around_call)
         #: Failures by (extension name, point).
         self.failures: Counter[tuple[str, str]] = Counter()
 
@@ -133,7 +135,7 @@ class ExtensionChain:
     def call(self, call: Call, run: Callable[[], Any]) -> Any:
         """Run ``run`` wrapped by every extension's ``around_call`` (the first extension outermost)."""
         wrapped = run
-        for extension in reversed(self.extensions):
+        for extension in reversed(self.wrapping):
             wrapped = self._isolated(extension, call, wrapped)
         return wrapped()
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from squall import limits
 from squall.errors import TaskDefinitionError
+from squall.tasks import flow
 from squall.wire.codec import MAX_DEPTH, short_repr
 from squall.wire.envelope import valid_task_name
 
@@ -56,6 +57,13 @@ class TaskOptionArgs(TypedDict, total=False):
     ignore_result: bool
     result_ttl: int
     expected_duration: float | None
+    rate_limit: str | None
+    burst: int
+    concurrency_limit: int | None
+    flow_key: str | None
+    expires: float | None
+    track: bool
+    tenant_key: str | None
     extra: Mapping[str, JSONValue]
 
 
@@ -86,6 +94,21 @@ class TaskOptions:
     #: Seconds one run is expected to take at most: a record is not started with less time left in the
     #: invocation (it goes back to the queue without spending an attempt). None: the longest run seen so far.
     expected_duration: float | None = None
+    #: A global rate limit (Celery's syntax, "100/s", "5/m", "1/h"), shared by every worker: per flow key when
+    #: ``flow_key`` is given. None: unlimited. See squall.tasks.flow and docs/flow-control.md.
+    rate_limit: str | None = None
+    #: Admissions a rate limit may let through at once after an idle spell (1: evenly spaced, no burst).
+    burst: int = 1
+    #: Runs of this task (per flow key) at one time across every worker. None: unlimited.
+    concurrency_limit: int | None = None
+    #: The argument whose value keys the limits (one budget per value); None: one budget for the task.
+    flow_key: str | None = None
+    #: Seconds after sending when the task expires: a delivery after it is REVOKED as expired, never run.
+    expires: float | None = None
+    #: False: no DynamoDB record at all (no state, no result, no claim): at-least-once from the envelope alone.
+    track: bool = True
+    #: The argument whose value names the call's tenant: the SQS message group id of a fair queue.
+    tenant_key: str | None = None
     #: The options the app's extensions declare, by name (read-only; checked by :func:`task_options`).
     extra: Mapping[str, JSONValue] = field(default_factory=lambda: _EMPTY, hash=False)
 
@@ -119,6 +142,9 @@ class TaskOptions:
                 f"{limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS:g} s (Lambda's longest timeout "
                 "less the margin kept for writes)"
             )
+        flow_problem = flow.task_problem(self)
+        if flow_problem is not None:
+            raise TaskDefinitionError(f"task {self.name!r}: {flow_problem}")
         if self.result_ttl < 1:
             raise TaskDefinitionError(f"task {self.name!r}: result_ttl must be at least 1 second")
         for label, kinds in (("autoretry_for", self.autoretry_for), ("dont_autoretry_for", self.dont_autoretry_for)):

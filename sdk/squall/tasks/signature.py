@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, cast
 
 from squall.errors import ConfigurationError, DecodeError, InvalidArguments
+from squall.tasks import flow
 from squall.wire import codec
 from squall.wire.envelope import max_retries_problem, valid_queue_name, valid_task_id, valid_task_name
 
@@ -61,6 +62,14 @@ class CallOptions(TypedDict, total=False):
     queue: str | None
     #: The retry budget of this call, instead of the task's own.
     max_retries: int | None
+    #: When this call expires (seconds from send, or an aware datetime), instead of the task's ``expires``.
+    expires: float | dt.datetime | None
+    #: The key of this call's rate and concurrency limits, instead of the one its ``flow_key`` argument gives.
+    flow_key: str | None
+    #: The priority lane of a queue declared with lanes (its name), instead of the queue's first lane.
+    priority: str | None
+    #: The SQS message group id: the tenant on a fair (standard) queue; instead of the task's ``tenant_key``.
+    message_group_id: str | None
 
 
 def _countdown_problem(value: object) -> str | None:
@@ -94,6 +103,10 @@ _OPTION_CHECKS: dict[str, Callable[[object], str | None]] = {
     "task_id": _task_id_problem,
     "queue": _queue_problem,
     "max_retries": max_retries_problem,
+    "expires": flow.call_expires_problem,
+    "flow_key": flow.key_problem,
+    "priority": flow.key_problem,
+    "message_group_id": flow.key_problem,
 }
 
 

@@ -117,8 +117,20 @@ class Task(Generic[P, R]):
                     f"task {self.name!r} has bind=True but takes no parameter to receive the task context"
                 )
             self._signature = self._signature.replace(parameters=params[1:])
+        for label, argument in (("flow_key", options.flow_key), ("tenant_key", options.tenant_key)):
+            if argument is not None and argument not in self._signature.parameters:
+                raise TaskDefinitionError(
+                    f"task {self.name!r}: option {label!r} names argument {argument!r}, which the task does not "
+                    f"take; name one of: {', '.join(self._signature.parameters) or '(it takes none)'}"
+                )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+
+    def argument(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The value a call gives parameter ``name`` (its default when the call gives none); arguments bound."""
+        bound = self.bind_arguments(args, kwargs)
+        bound.apply_defaults()
+        return bound.arguments[name]
 
     def __repr__(self) -> str:
         return f"<task {self.name} queue={self.options.queue}>"

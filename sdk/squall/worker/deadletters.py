@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from squall import limits
+from squall.errors import StoreError
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -39,12 +40,14 @@ def send_to_dlq(
     task_id: str | None,
     receive_count: int,
     forwarded: Mapping[str, dict[str, Any]] = {},  # read only
+    note: bool = True,
 ) -> None:
     """Put ``body`` in logical ``queue``'s DLQ with the reason; ``forwarded`` are the message's own attributes.
 
     ``forwarded`` is in the Lambda event's shape (camelCase, binary as base64); sender-set ``squall.*``
     attributes among them are dropped. Once sent, a DEAD task's record notes it (``lettered_at``), so that a
-    later copy of its message is acknowledged without a second letter; callers record DEAD first.
+    later copy of its message is acknowledged without a second letter; callers record DEAD first. ``note``
+    False writes nothing (an untracked task has no record to note it on).
     """
     address = app.settings.queue(queue)
     ours = {
@@ -60,11 +63,11 @@ def send_to_dlq(
     ]
     attributes = fitting_attributes(body, candidates)
     app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=body, MessageAttributes=attributes)
-    if task_id is None:
+    if task_id is None or not note:
         return
     try:
         app.store.lettered(task_id)
-    except ClientError as exc:  # the letter is in the DLQ: a later copy of the message only adds another
+    except (ClientError, StoreError) as exc:  # the letter is in the DLQ: a later copy only adds another
         logger.warning("task %s: could not note its dead letter (%s); a later copy may add a second", task_id, exc)
 
 

@@ -29,6 +29,8 @@ class Outcome(Enum):
     HELD = "held"  # an extension's before_claim deferred it: keep, back when it said
     KEYS_UNAVAILABLE = "keys_unavailable"  # the signing keys could not be read: keep, tried again in a minute
     RESENT = "resent"  # kept as a fresh copy (its last receive, or a wait SQS cannot hold): delete this one
+    EXPIRED = "expired"  # past its expires: REVOKED as expired (if tracked), never run: delete
+    UNTRACKED_DONE = "untracked_done"  # a track=False task ran and returned: delete (no record is kept)
 
     @property
     def keeps_message(self) -> bool:

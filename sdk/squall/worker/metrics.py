@@ -26,6 +26,8 @@ OUTCOME_METRICS = {
     Outcome.HELD: "TaskHeld",
     Outcome.KEYS_UNAVAILABLE: "SigningKeysUnavailable",
     Outcome.RESENT: "TaskResent",
+    Outcome.EXPIRED: "TaskExpired",
+    Outcome.UNTRACKED_DONE: "UntrackedTaskSucceeded",
 }
 #: Metric name for each reconciler outcome (what SQS's redrive policy moved).
 RECONCILED_METRICS = {

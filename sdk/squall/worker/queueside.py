@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from squall import clock, limits
 from squall.errors import ConfigurationError
+from squall.sending.producer import message_group
 from squall.worker import deadletters
 from squall.worker.delivery import Delivery, Outcome
 from squall.worker.resend import send_again
@@ -50,6 +51,7 @@ class QueueSide:
             delay=seconds,
             key=f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}",
             attributes=deadletters.forwardable(delivery.attributes),
+            group=message_group(envelope) if envelope is not None else None,
         )
         return Outcome.RESENT
 
@@ -78,8 +80,8 @@ class QueueSide:
             VisibilityTimeout=whole,
         )
 
-    def send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None) -> None:
-        """Put the received message in its queue's DLQ with the reason."""
+    def send_to_dlq(self, delivery: Delivery, reason: str, task_id: str | None, *, note: bool = True) -> None:
+        """Put the received message in its queue's DLQ with the reason (``note``: on the task's record too)."""
         deadletters.send_to_dlq(
             self.app,
             self.queue_name(delivery),
@@ -88,4 +90,5 @@ class QueueSide:
             task_id=task_id,
             receive_count=delivery.receive_count,
             forwarded=delivery.attributes,
+            note=note,
         )

@@ -45,12 +45,14 @@ def send_again(
     delay: float,
     key: str,
     attributes: Mapping[str, Any] | None = None,
+    group: Mapping[str, str] | None = None,
 ) -> None:
     """Send ``body`` to logical ``queue`` as a new message that becomes visible ``delay`` seconds from now.
 
     ``key`` names this re-send (the task id and what it is for): a repeated call with the same key makes at
     most one schedule. ``attributes`` (SendMessage's shape) travel with an SQS message; a schedule cannot
-    carry message attributes, so they are dropped on that path. AWS errors propagate.
+    carry message attributes, so they are dropped on that path. ``group`` is SendMessage's ``MessageGroupId``
+    (a fair queue's tenant), kept on the SQS path. AWS errors propagate.
     """
     settings = app.settings
     wait = max(0.0, delay)
@@ -64,6 +66,8 @@ def send_again(
         }
         if attributes:
             request["MessageAttributes"] = dict(attributes)
+        if group:
+            request.update(group)
         app.sqs.send_message(**request)
         return
     try:
