@@ -140,6 +140,7 @@ class Squall:
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
         enabled: bool = True,
+        expires: float | None = None,
     ) -> periodic.PeriodicDecorator:
         """Run a task on a schedule: ``@app.periodic("cron(0 9 ? * MON-FRI *)", timezone="Europe/Berlin")``.
 
@@ -159,6 +160,7 @@ class Squall:
             start=start,
             end=end,
             enabled=enabled,
+            expires=expires,
         )
 
     def get_task(self, name: str) -> Task[..., Any]:

@@ -194,7 +194,12 @@ def test_beat_schedule_and_add_periodic_task_become_periodic_schedules_in_the_ap
     app = Celery("beat-app", timezone="Europe/Berlin")
     app.conf.beat_schedule = {
         "nightly cleanup": {"task": "beat.cleanup", "schedule": crontab(hour=3, minute=0), "args": (7,)},
-        "every-5-minutes": {"task": "beat.cleanup", "schedule": timedelta(minutes=5), "kwargs": {"days": 1}},
+        "every-5-minutes": {
+            "task": "beat.cleanup",
+            "schedule": timedelta(minutes=5),
+            "kwargs": {"days": 1},
+            "options": {"expires": timedelta(minutes=4)},
+        },
     }
 
     @app.task(name="beat.cleanup")
@@ -203,7 +208,7 @@ def test_beat_schedule_and_add_periodic_task_become_periodic_schedules_in_the_ap
 
     @app.on_after_configure.connect
     def setup(sender: Celery, **kwargs: object) -> None:
-        sender.add_periodic_task(60.0, cleanup.s(2), name="each minute")
+        sender.add_periodic_task(60.0, cleanup.s(2), name="each minute", expires=30)
 
     declared = {name.split("-")[0]: s for name, s in app.periodic_schedules.items()}
     assert sorted(declared) == ["each_minute", "every", "nightly_cleanup"]
@@ -215,6 +220,8 @@ def test_beat_schedule_and_add_periodic_task_become_periodic_schedules_in_the_ap
     assert declared["every"].expression.text == "rate(5 minutes)"
     assert declared["every"].kwargs == {"days": 1}
     assert (declared["each_minute"].expression.text, declared["each_minute"].args) == ("rate(1 minute)", (2,))
+    # An entry's expires: each firing expires that long after its scheduled time (REVOKED, never run)
+    assert [declared[n].expires for n in ("each_minute", "every", "nightly_cleanup")] == [30.0, 240.0, None]
 
 
 def test_a_beat_entry_that_cannot_be_deployed_is_refused_naming_it() -> None:

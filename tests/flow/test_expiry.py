@@ -188,3 +188,22 @@ def test_a_periodic_firing_of_a_task_with_expires_expires_after_its_scheduled_ti
             expired_reason(rt, task_id)
         rt.advance(hours=1, run=True)  # the next firing is received in time and runs
         assert runs == [1]
+
+
+def test_a_periodic_schedules_own_expires_outlasts_a_late_firing_only_that_long(app: Squall) -> None:
+    runs: list[float] = []
+
+    @app.periodic("rate(1 hour)", name="digest", expires=600)
+    def digest() -> None:
+        runs.append(1)
+
+    with pytest.raises(TaskDefinitionError, match="option 'expires'"):
+        app.periodic("rate(1 hour)", name="bad", expires=0)
+    with local.run(app) as rt:
+        rt.advance(minutes=5)
+        rt.drain()  # the firing at creation, received 5 minutes late: within its 10 minutes
+        assert runs == [1]
+        rt.advance(minutes=70)  # the next firing, 15 minutes before it is received
+        rt.drain()
+        assert runs == [1]
+        assert rt.queued() == 0 and rt.dead_letters() == []

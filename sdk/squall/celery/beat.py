@@ -11,6 +11,7 @@ imported: an entry naming a task no module declares is refused then, naming both
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("squall.celery")
 
 #: Beat entry options that change what a firing does and that a schedule cannot carry yet (logged once).
-_ENTRY_OPTIONS_NOT_YET = frozenset({"expires", "priority", "time_limit", "soft_time_limit"})
+_ENTRY_OPTIONS_NOT_YET = frozenset({"priority", "time_limit", "soft_time_limit"})
 
 
 class Beat:
@@ -98,7 +99,17 @@ class Beat:
             start=None,
             end=None,
             enabled=True,
+            expires=_seconds_or_none(options.get("expires")),
         )(task)
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    """A beat entry's ``expires``: seconds (a number or a timedelta) after the firing's scheduled time."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)
 
 
 _NOTHING = object()

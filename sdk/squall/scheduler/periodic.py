@@ -22,6 +22,7 @@ from squall.errors import (
     TaskDefinitionError,
 )
 from squall.scheduler import firings, schedule_expr
+from squall.tasks import flow
 from squall.tasks.task import Task, default_task_name
 from squall.wire.bodies import CodecChain, codecs_of
 
@@ -99,6 +100,9 @@ class PeriodicSchedule:
     start: datetime | None = None
     end: datetime | None = None
     enabled: bool = True
+    #: Seconds after its scheduled time when a firing expires (REVOKED as expired if received later); None:
+    #: the task's own ``expires``.
+    expires: float | None = None
 
     @property
     def schedule_name(self) -> str:
@@ -136,9 +140,13 @@ def declare_periodic(
     start: datetime | None,
     end: datetime | None,
     enabled: bool,
+    expires: float | None = None,
 ) -> PeriodicDecorator:
     """Check a periodic declaration now, and return the decorator that registers it (see Squall.periodic)."""
     parsed = check_expression(expression, recurring=True)
+    problem = flow.expires_seconds_problem(expires)
+    if problem is not None:
+        raise TaskDefinitionError(f"periodic schedule {name or expression!r}: option 'expires' {problem}")
     check_timezone(timezone)
     check_window(flexible_window_minutes)
     start, end = check_dates(start, end)
@@ -175,6 +183,7 @@ def declare_periodic(
                 start,
                 end,
                 enabled,
+                None if expires is None else float(expires),
             )
             task.bind_arguments(periodic.args, periodic.kwargs)
             schedule_input(app, periodic)  # refuses arguments JSON cannot carry, or too large an input
@@ -209,8 +218,9 @@ def schedule_input(app: App, periodic: PeriodicSchedule) -> str:
     """
     if periodic.task.app is not app:
         raise TaskDefinitionError(f"periodic schedule {periodic.name!r} belongs to another app")
+    options = {} if periodic.expires is None else {"expires_after": periodic.expires}
     template = envelope_template(
-        periodic.schedule_name, periodic.task, periodic.args, periodic.kwargs, periodic.task.options.queue
+        periodic.schedule_name, periodic.task, periodic.args, periodic.kwargs, periodic.task.options.queue, options
     )
     return encoded_input(CodecChain(codecs_of(app)), periodic.task, template)
 

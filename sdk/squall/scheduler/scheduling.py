@@ -181,11 +181,21 @@ def firing_id(schedule_name: str, scheduled_time: str) -> str:
 
 
 def envelope_template(
-    schedule_name: str, task: Task[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], queue: str
+    schedule_name: str,
+    task: Task[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    queue: str,
+    options: Mapping[str, Any] | None = None,
 ) -> str:
     """The Input of a recurring schedule: an envelope whose id and ``created`` the Scheduler completes."""
     envelope = Envelope(
-        id=firing_id(schedule_name, SCHEDULED_TIME), task=task.name, args=tuple(args), kwargs=dict(kwargs), queue=queue
+        id=firing_id(schedule_name, SCHEDULED_TIME),
+        task=task.name,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        queue=queue,
+        options=dict(options or {}),
     )
     doc = json.loads(envelope.encode(arg_names=task.positional_names(len(args))))
     doc["created"] = SCHEDULED_TIME  # the envelope reads a Scheduler time as epoch seconds

@@ -174,6 +174,8 @@ def _attempt_problem(value: object) -> str | None:
 # know them runs the task unlimited, which is what it did before they existed.
 #: When the task expires (epoch seconds): a delivery after it is REVOKED as expired, never run.
 declare_option("expires_at", _epoch_problem)
+#: Seconds after ``created`` when the task expires: what a periodic schedule's firings carry (``expires=``).
+declare_option("expires_after", expires_seconds_problem)
 #: The call's flow key, overriding the one the task's ``flow_key`` argument gives.
 declare_option("flow_key", key_problem)
 #: The SQS message group id (a tenant on a standard queue, the order group on a FIFO one), kept by retries.
@@ -194,9 +196,10 @@ def call_options(
 ) -> dict[str, Any]:
     """The envelope options one call of ``task`` carries for flow control (those given, checked).
 
-    ``expires`` becomes option ``expires_at``, an epoch second (the call's, else the task's); ``flow_key`` travels only when the call
-    gives one (the worker reads the task's ``flow_key`` argument otherwise); the message group id is the call's,
-    else the value of the task's ``tenant_key`` argument. InvalidArguments names an unusable value.
+    ``expires`` becomes option ``expires_at``, an epoch second (the call's, else the task's); ``flow_key``
+    travels only when the call gives one (the worker reads the task's ``flow_key`` argument otherwise); the
+    message group id is the call's, else the value of the task's ``tenant_key`` argument. InvalidArguments
+    names an unusable value.
     """
     name = task.name
     for label, value, check in (

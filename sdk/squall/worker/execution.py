@@ -135,8 +135,9 @@ class Executor:
                 return self.outcomes.reject(delivery, reason, "EtaTooFar", envelope=envelope)
             return self.queue.keep(delivery, envelope, wait, Outcome.EARLY)
         expires = envelope.options.get("expires_at")
-        if expires is None and task.options.expires is not None:  # a schedule's firing, a send by name
-            expires = envelope.created + task.options.expires
+        if expires is None:  # a schedule's firing, a send by name: relative to when it was made
+            after = envelope.options.get("expires_after", task.options.expires)
+            expires = None if after is None else envelope.created + after
         if expires is not None and now >= expires:
             return self.outcomes.expire(delivery, envelope, task, expires)
         if self.queue.near_last_receive(delivery):
