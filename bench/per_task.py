@@ -49,6 +49,8 @@ class Measured:
     largest_item: int = 0
     index_write_units: int = 0
     emulator_calls: int = 0
+    #: Reads of limit overrides (per worker and time, not per task): reported apart, like idle receives.
+    limiter_config_reads: int = 0
     states: Counter[str] = field(default_factory=Counter)
     unavailable: str | None = None
 
@@ -110,6 +112,14 @@ def _untracked(app: Squall) -> Enqueue:
         _UNTRACKED_RUNS["ran, untracked"] += 1
 
     return lambda app, rt, n: app.send_batch([untracked.s(i) for i in range(n)])
+
+
+def _rate_limited(app: Squall) -> Enqueue:
+    @app.task(name="bench.rate_limited", rate_limit="500/s")
+    def limited(i: int) -> int:
+        return i
+
+    return lambda app, rt, n: app.send_batch([limited.s(i) for i in range(n)])
 
 
 def _progress(app: Squall) -> Enqueue:
@@ -186,6 +196,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         cost.Workload(tracked=False, duration_ms=cost.UNTRACKED_DURATION_MS),
         _untracked,
     ),
+    Scenario("rate_limited", "no-op, rate_limit='500/s'", cost.Workload(limiter_writes=1), _rate_limited),
     Scenario("progress", "10 progress reports over 1 s", cost.Workload(progress=10, duration_ms=1000), _progress),
     Scenario("retry", "one retry, then success", cost.Workload(retries=1), _retry_once),
     Scenario(
@@ -230,6 +241,15 @@ def _measure(scenario: Scenario, n: int) -> Measured:
         counter.attach(app.dynamodb, peek=peek)
         scheduler = app.client("scheduler")
         counter.attach(scheduler)
+        # A limited task's worker reads its limits' overrides at most every LIMITS_CACHE_SECONDS: a cost per
+        # worker and time, like idle polling, not per task. Counted apart (and out of the read units).
+        config_reads = Counter[str]()
+
+        def limiter_config_read(params: dict[str, Any], **_: Any) -> None:
+            if params.get("Key", {}).get("pk", {}).get("S", "").startswith("limit#config#"):
+                config_reads["reads"] += 1
+
+        app.dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem", limiter_config_read)
         # Final states as the worker writes them: a result read back later may have expired (result_ttl), as
         # 1000 hourly firings span six weeks of fake time.
         finished: dict[str, str] = {}
@@ -247,7 +267,8 @@ def _measure(scenario: Scenario, n: int) -> Measured:
         measured.dynamodb_writes = counter.dynamodb_writes
         measured.write_units = counter.write_units + counter.index_write_units
         measured.index_write_units = counter.index_write_units
-        measured.read_units = counter.read_units
+        measured.read_units = counter.read_units - config_reads["reads"]  # the counter counts 1 unit a GetItem
+        measured.limiter_config_reads = config_reads["reads"]
         measured.scheduler_calls = counter.service_calls("scheduler")
         measured.scheduler_invocations = len(rt.scheduler.fired) if rt.scheduler is not None else 0
         measured.emulator_calls = counter.emulator_calls()
@@ -303,7 +324,8 @@ def tables(results: list[Measured]) -> list[Table]:
                 *(money(v) for v in measured_cost.values()),
                 money(sum(measured_cost.values())),
                 f"{ok}/{m.n} {state}; {m.sqs['idle_receive']} idle receives, {m.emulator_calls} emulator calls; "
-                f"largest item {m.largest_item} B",
+                + (f"{m.limiter_config_reads} limit-override reads; " if m.limiter_config_reads else "")
+                + f"largest item {m.largest_item} B",
             ]
         )
     n = results[0].n if results else 0

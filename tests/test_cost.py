@@ -161,7 +161,8 @@ def test_an_untracked_task_makes_no_writes_and_meets_its_twenty_cent_target() ->
     assert estimate.total_per_million <= 0.20
     # Retries of an untracked task cost messages and deliveries, still no writes
     retried = cost.usage(cost.Workload(tracked=False, retries=1))
-    assert retried.dynamodb_write_units == 0 and retried.sqs_send == pytest.approx(1.1)
+    assert retried.dynamodb_write_units == 0
+    assert retried.sqs_send == pytest.approx(1.1)
 
 
 def test_limiter_writes_are_charged_per_delivery() -> None:
@@ -171,3 +172,12 @@ def test_limiter_writes_are_charged_per_delivery() -> None:
     assert cost.usage(cost.Workload(limiter_writes=3)).dynamodb_writes == plain.dynamodb_writes + 3
     with pytest.raises(ValueError, match="limiter_writes"):
         cost.Workload(limiter_writes=-1)
+
+
+def test_cost_command_prices_untracked_and_limited_tasks() -> None:
+    untracked = CliRunner().invoke(cli, ["cost", "--untracked", "--duration-ms", "7", "--json"])
+    limited = CliRunner().invoke(cli, ["cost", "--limiter-writes", "1", "--json"])
+
+    assert untracked.exit_code == 0, untracked.output
+    assert json.loads(untracked.output)["per_million_tasks_usd"]["total"] <= 0.20
+    assert json.loads(limited.output)["per_million_tasks_usd"]["total"] == pytest.approx(1.43 + 0.625, abs=0.01)

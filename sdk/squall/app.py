@@ -11,6 +11,7 @@ from squall import config, limits
 from squall.deploy.topology import Queue, describe
 from squall.errors import ConfigurationError, TaskDefinitionError, TaskNotRegistered
 from squall.ops import revoking
+from squall.ops.limits import Limits
 from squall.scheduler import periodic
 from squall.scheduler.schedules import Schedules
 from squall.sending import delays, dispatch, producer
@@ -249,6 +250,11 @@ class Squall:
         (AWS unreachable) is finished by calling again. See :mod:`squall.ops.revoking`.
         """
         return revoking.revoke(self, task_id)
+
+    @property
+    def limits(self) -> Limits:
+        """Runtime control of the tasks' rate and concurrency limits (:class:`squall.ops.limits.Limits`)."""
+        return Limits(self)
 
     @property
     def schedules(self) -> Schedules:

@@ -80,6 +80,21 @@ MIN_RATE_INTERVAL_SECONDS = 1 / 500
 #: item are listed in it: 1,000 stay far below DynamoDB's 400 KB item).
 MAX_RATE_BURST = 1000
 MAX_CONCURRENCY_LIMIT = 1000
+#: How far ahead a rate slot may be reserved and waited for inside the invocation, in seconds. A delivery whose
+#: slot is further away goes back to its queue until about then (SQS delays and visibility are whole seconds,
+#: so waiting out the last second here is what lets a backlog drain at the limit, not below it); the wait is
+#: billed Lambda time, which bounds it.
+RATE_HORIZON_SECONDS = 1.0
+#: Conditional writes one admission tries (a lost race returns the current state) before it defers.
+LIMITER_TRIES = 4
+#: Seconds a runtime change of a task's limits (squall.ops.limits) may take to reach a worker: its cache.
+LIMITS_CACHE_SECONDS = 10.0
+#: A paused key's deliveries come back this often, in seconds, to see whether it was resumed.
+PAUSED_RECHECK_SECONDS = 30.0
+#: The longest a delivery waiting for a concurrency slot stays away before it asks again, in seconds.
+CONCURRENCY_RECHECK_SECONDS = 10.0
+#: A delivery whose limiter write failed (throttled, refused) comes back after 1-2 times this, in seconds.
+LIMITER_ERROR_RETRY_SECONDS = 2.0
 
 #: Envelope format version written by this SDK; the worker refuses others.
 ENVELOPE_VERSION = 1
@@ -237,3 +252,16 @@ ESM_UNCAPPED_CONCURRENCY = 1250
 #: busy queue takes at most this many of the Region's shared executions. Ten keeps a dozen queues well inside
 #: the default 1,000 and still runs 100 records at a time per queue at the default batch size of 10.
 DEFAULT_MAX_CONCURRENCY = 10
+#: Concurrent invocations an SQS event source starts with once messages are available (five batches at a
+#: time), and how many more it adds a minute while messages remain (up to 300). A lane whose MaximumConcurrency
+#: is at most the first figure has its whole share at once; a larger share is reached at the second's pace.
+ESM_INITIAL_CONCURRENCY = 5
+ESM_SCALE_UP_PER_MINUTE = 300
+
+# --- priority lanes (squall.deploy.lanes; docs/flow-control.md, "Priorities") ----------------------------
+
+#: Most lanes one queue may have. Each lane is one more SQS queue, DLQ and event source (an idle event source
+#: costs its empty receives every month); ten is as many levels as Celery's priorities 0-9.
+MAX_LANES = 10
+#: Longest lane name, in characters (lowercase letters, digits, '-' and '_'); it joins the queue's physical name.
+MAX_LANE_NAME_CHARS = 20

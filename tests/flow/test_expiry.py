@@ -62,7 +62,8 @@ def expired_reason(rt: Runtime, task_id: str) -> str:
     record = rt.app.store.get(task_id)
     assert record is not None
     assert record.state is State.REVOKED
-    assert record.reason is not None and "expired" in record.reason
+    assert record.reason is not None
+    assert "expired" in record.reason
     return record.reason
 
 
@@ -79,9 +80,12 @@ def test_a_task_received_after_its_expiry_is_revoked_as_expired_and_never_run(
     assert late.state is State.REVOKED
     assert "send it again with a later expires" in expired_reason(rt, late.id)
     assert on_time.get(timeout=0) == "on time"
-    assert rt.dead_letters() == [] and rt.queued() == 0
+    assert rt.dead_letters() == []
+    assert rt.queued() == 0
     record = rt.app.store.get(late.id)
-    assert record is not None and record.name == tasks.note.name and record.queue == "default"
+    assert record is not None
+    assert record.name == tasks.note.name
+    assert record.queue == "default"
 
 
 def test_the_task_option_applies_to_every_call_and_a_call_overrides_it(rt: Runtime, tasks: SimpleNamespace) -> None:
@@ -120,7 +124,8 @@ def test_a_retry_due_after_the_expiry_is_not_run_again(rt: Runtime, tasks: Simpl
 
     assert tasks.runs == ["retried"]  # once: the retry expired
     expired_reason(rt, result.id)
-    assert rt.dead_letters() == [] and rt.queued() == 0
+    assert rt.dead_letters() == []
+    assert rt.queued() == 0
 
 
 def test_a_long_delayed_task_whose_schedule_fires_after_its_expiry_is_not_run(
@@ -147,8 +152,10 @@ def test_a_chain_whose_head_expires_ends_without_running_its_later_steps(rt: Run
     assert handle.state is not State.SUCCESS
     assert rt.queued() == 0
     record = rt.app.store.get(handle.id)
-    assert record is not None and record.state in (State.DEAD, State.REVOKED)
-    assert record.reason is not None and "was revoked" in record.reason
+    assert record is not None
+    assert record.state in (State.DEAD, State.REVOKED)
+    assert record.reason is not None
+    assert "was revoked" in record.reason
     assert [m.attributes[REASON_ATTRIBUTE] for m in rt.dead_letters()] == []
 
 
@@ -206,4 +213,5 @@ def test_a_periodic_schedules_own_expires_outlasts_a_late_firing_only_that_long(
         rt.advance(minutes=70)  # the next firing, 15 minutes before it is received
         rt.drain()
         assert runs == [1]
-        assert rt.queued() == 0 and rt.dead_letters() == []
+        assert rt.queued() == 0
+        assert rt.dead_letters() == []

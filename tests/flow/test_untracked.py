@@ -93,7 +93,8 @@ def test_untracked_tasks_make_zero_dynamodb_writes_from_send_to_success(
 
     assert sorted(label for label, _ in tasks.runs) == sorted([f"p{i}" for i in range(20)] + ["later"])
     assert writes(dynamodb_calls) == 0, dynamodb_calls
-    assert rt.queued() == 0 and rt.dead_letters() == []
+    assert rt.queued() == 0
+    assert rt.dead_letters() == []
 
 
 def test_the_counter_sees_a_tracked_task_write(rt: Runtime, tasks: SimpleNamespace, dynamodb_calls: Counter) -> None:
@@ -113,7 +114,8 @@ def test_retries_take_their_budget_and_backoff_from_the_envelope(
 
     assert tasks.runs == [("twice", 1), ("twice", 2), ("twice", 3)]
     assert rt.clock.now() - start >= 5 + 10  # backoff 5 s then 10 s, from the attempt in the envelope
-    assert rt.dead_letters() == [] and rt.queued() == 0
+    assert rt.dead_letters() == []
+    assert rt.queued() == 0
     assert writes(dynamodb_calls) == 0
 
 
@@ -155,7 +157,7 @@ def test_a_handle_on_an_untracked_task_says_it_is_untracked(rt: Runtime, tasks: 
 
 
 def test_an_untracked_task_cannot_be_a_workflow_step(rt: Runtime, tasks: SimpleNamespace) -> None:
-    with pytest.raises(InvalidArguments, match="untracked .*workflow needs each step's record"):
+    with pytest.raises(InvalidArguments, match=r"untracked .*workflow needs each step's record"):
         chain(tasks.ping.si("a"), tasks.tracked.si("b")).apply_async()
     with pytest.raises(InvalidArguments, match="untracked"):
         tasks.ping.apply_async(("a",), link=tasks.tracked.si("b"))
@@ -172,4 +174,5 @@ def test_a_redriven_untracked_task_gets_a_fresh_attempt_budget(rt: Runtime, task
 
     assert len(report.moved) == 1, report
     assert [attempt for _, attempt in tasks.runs] == [1, 2, 3, 4, 1]  # its fifth run succeeds, as attempt 1
-    assert rt.dead_letters() == [] and rt.queued() == 0
+    assert rt.dead_letters() == []
+    assert rt.queued() == 0

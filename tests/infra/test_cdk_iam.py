@@ -272,6 +272,9 @@ def test_operator_policy_reaches_only_this_apps_table_index_queues_and_schedules
         f"<{table_id}.Arn>",
         f"<{table_id}.Arn>/index/{topology.table.index_name}",
     }
+    # squall limits: overrides and pauses are UpdateItems (above); `limits show` scans for a task's keys
+    assert statements["ShowLimitKeys"]["Action"] == "dynamodb:Scan"
+    assert render(statements["ShowLimitKeys"]["Resource"]) == f"<{table_id}.Arn>"
     assert {render(r) for r in statements["InspectQueues"]["Resource"]} == sources | dead_letters
     assert {render(r) for r in statements["RedriveDeadLetters"]["Resource"]} == dead_letters
     assert {render(r) for r in statements["SendRedrivenTasks"]["Resource"]} == sources

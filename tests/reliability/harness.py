@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import math
 import random
@@ -60,10 +61,13 @@ from squall import (
 )
 from squall.errors import DrainError
 from squall.local import Runtime, motoshim
+from squall.state.limiter import LimiterItems, Reservation
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.state.store import TaskStore
+from squall.tasks.flow import parse_rate
 from squall.wire import signing as sig
 from squall.wire.envelope import Envelope
+from squall.worker import limiter
 from squall.worker.deadletters import REASON_ATTRIBUTE, TASK_ID_ATTRIBUTE
 from squall.worker.delivery import Delivery, Outcome
 from squall.worker.execution import Executor
@@ -103,6 +107,9 @@ class Kind:
     #: kind that declares its duration.
     overrun: float = 0.0
     is_async: bool = False
+    #: Flow control: a global rate limit and a concurrency limit, shared by every worker.
+    rate_limit: str | None = None
+    concurrency_limit: int | None = None
 
 
 KINDS = (
@@ -112,6 +119,7 @@ KINDS = (
     Kind("long", "reports", 13, 0.04, retry_backoff=3600, retry_backoff_max=36_000, retry_jitter=False),
     Kind("slow", "default", 4, 0.21, durations=(0.0, 55.0)),
     Kind("timed", "high", 4, 0.21, expected_duration=40, durations=(0.0, 40.0), overrun=0.1),
+    Kind("limited", "default", 4, 0.1, durations=(0.0, 3.0), rate_limit="2/s", concurrency_limit=1),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 
@@ -367,6 +375,10 @@ class Suite:
         # What the bodies saw.
         self.running: Counter[str] = Counter()
         self.overlaps = 0
+        # Flow control: bodies of each kind running at once (the most seen), and the rate slots the limiter gave.
+        self.kind_running: Counter[str] = Counter()
+        self.kind_most: Counter[str] = Counter()
+        self.rate_slots: dict[str, list[float]] = defaultdict(list)
         self.runs: dict[str, list[Run]] = defaultdict(list)
         self.run_started: dict[str, list[float]] = defaultdict(list)
         self.refused: Counter[str] = Counter()  # ledger writes refused: the effect was applied before
@@ -403,6 +415,8 @@ class Suite:
                 "retry_jitter": kind.retry_jitter,
                 "dont_autoretry_for": (PoisonError,),
                 "expected_duration": kind.expected_duration,
+                "rate_limit": kind.rate_limit,
+                "concurrency_limit": kind.concurrency_limit,
             }
             if kind.is_async:
 
@@ -440,6 +454,9 @@ class Suite:
         self._started(task_id, attempt)
         run = self.runs[task_id][-1]
         self.running[task_id] += 1
+        kind = plan.kind.name
+        self.kind_running[kind] += 1
+        self.kind_most[kind] = max(self.kind_most[kind], self.kind_running[kind])
         try:
             if self.running[task_id] > 1:
                 self.overlaps += 1
@@ -475,6 +492,7 @@ class Suite:
             return "done"
         finally:
             self.running[task_id] -= 1
+            self.kind_running[kind] -= 1
 
     def _started(self, task_id: str, attempt: int) -> None:
         if task_id in self.final_at:
@@ -730,7 +748,12 @@ class Suite:
         plan, report = self.plan, Report(self.plan)
         rng = random.Random(plan.seed)
         started = time.perf_counter()
-        with local.run(self.app, log_level="CRITICAL") as rt, seeded_backoff(plan.seed), self.deliveries.watching(rt):
+        with (
+            local.run(self.app, log_level="CRITICAL") as rt,
+            seeded_backoff(plan.seed),
+            self.deliveries.watching(rt),
+            recording_rate_slots(self.rate_slots),
+        ):
             rt.clock.set(START)  # the same instants every run: float rounding then repeats too
             rt.on_transition(self._on_transition)
             began = rt.clock.now()
@@ -897,6 +920,17 @@ class Suite:
         rerun_large = {i for i, n in self.too_large_returned.items() if n > 1 and i not in refused_final | stopped}
         check(not rerun_large, "a too-large result was computed again", rerun_large)
         check(self.overlaps == 0, f"{self.overlaps} body run(s) overlapped another run of the same task")
+        # I8: flow control: never more runs at once than a kind's concurrency limit; its rate slots spaced.
+        for kind in KINDS:
+            if kind.concurrency_limit is not None:
+                most = self.kind_most[kind.name]
+                check(most <= kind.concurrency_limit, f"{most} runs of {kind.name} at once, over its limit")
+            if kind.rate_limit is not None:
+                interval = parse_rate(kind.rate_limit).interval
+                slots = sorted(self.rate_slots[f"reliability.{kind.name}"])
+                close = [f"{b - a:.4f} s" for a, b in itertools.pairwise(slots) if b - a < interval - 1e-6]
+                check(not close, f"rate slots of {kind.name} closer than its limit's {interval} s", close[:5])
+        report.measures["rate slots given (limited kinds)"] = f"{sum(len(v) for v in self.rate_slots.values()):,}"
         ran_twice = self.worker.counts["concurrent deliveries acknowledged while the task ran"]
         check(ran_twice == 0, f"{ran_twice} concurrent delivery(ies) acknowledged while the task ran")
         check(not self.enqueue_lies, "EnqueueError misreported", self.enqueue_lies)
@@ -1072,13 +1106,32 @@ def _ledger_ids(client: Any) -> set[str]:
 
 @contextlib.contextmanager
 def seeded_backoff(seed: int) -> Iterator[None]:
-    """Retry jitter from the plan's seed, so a run repeats exactly (Squall's own draws use SystemRandom)."""
-    saved = backoff._rng
+    """Retry and deferral jitter from the plan's seed, so a run repeats exactly (Squall's own use SystemRandom)."""
+    saved, saved_limiter = backoff._rng, limiter._rng
     backoff._rng = random.Random(f"{seed}/backoff")  # type: ignore[assignment]
+    limiter._rng = random.Random(f"{seed}/limiter")  # type: ignore[assignment]
     try:
         yield
     finally:
-        backoff._rng = saved
+        backoff._rng, limiter._rng = saved, saved_limiter
+
+
+@contextlib.contextmanager
+def recording_rate_slots(slots: dict[str, list[float]]) -> Iterator[None]:
+    """Record every rate slot the limiter hands out (its reservation's start), by task."""
+    original = LimiterItems.reserve
+
+    def reserve(self: LimiterItems, task: str, key: str, **kwargs: Any) -> Reservation:
+        got = original(self, task, key, **kwargs)
+        if got.start is not None:
+            slots[task].append(got.start)
+        return got
+
+    LimiterItems.reserve = reserve  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LimiterItems.reserve = original  # type: ignore[method-assign]
 
 
 def run_suite(plan: FaultPlan) -> Report:

@@ -70,6 +70,7 @@ HAPPENED = [
     "deliveries worker: deferred",
     "deliveries worker: resent",
     "deliveries worker: keys_unavailable",
+    "deliveries worker: held",  # the limiter deferred it (rate or concurrency): no attempt spent
     "deliveries reconciler: dead",
     "DEAD: moved by the redrive policy, then reconciled",
     "DEAD: result too large",
@@ -381,3 +382,17 @@ def test_a_dead_letter_whose_note_failed_is_sent_again_by_the_next_copy(app: Squ
         noted = result.record
         assert noted is not None
         assert noted.lettered_at is not None
+
+
+def test_the_flow_control_checks_catch_a_limiter_that_hands_out_slots_too_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    from squall import clock
+    from squall.state.limiter import LimiterItems, Reservation
+
+    # A limiter that gives every delivery a slot now, whatever the item says: the rate check must see it
+    def reserve(self: LimiterItems, task: str, key: str, **_: object) -> Reservation:
+        return Reservation(clock.now(), clock.now())
+
+    monkeypatch.setattr(LimiterItems, "reserve", reserve)
+    report = run_suite(FaultPlan(n=80, seed=7))
+
+    assert [name for name in report.violations if name.startswith("rate slots of limited closer")], report.table()

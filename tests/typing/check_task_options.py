@@ -32,12 +32,12 @@ def ill_typed(x: int) -> int:
     return x
 
 
-@app.task(rate_limit="10/s")  # type: ignore[call-overload, untyped-decorator]  # an extension's option belongs in extra={...}
+@app.task(quota="10/s")  # type: ignore[call-overload, untyped-decorator]  # an extension's option belongs in extra={...}
 def outside_extra(x: int) -> int:
     return x
 
 
-@app.task(extra={"rate_limit": object()})  # type: ignore[dict-item]  # extension options are JSON values
+@app.task(extra={"quota": object()})  # type: ignore[dict-item]  # extension options are JSON values
 def not_json(x: int) -> int:
     return x
 
@@ -48,3 +48,8 @@ def options_keep_the_task_typed() -> None:
     charge.delay("o-1", "100")  # type: ignore[arg-type]
     report.delay(7)  # type: ignore[arg-type]
     del charged, built
+
+
+@app.task(rate_limit="10/s", concurrency_limit=2, flow_key="x", expires=60, track=False)  # flow control: core options
+def limited(x: int) -> int:
+    return x

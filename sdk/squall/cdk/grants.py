@@ -163,6 +163,9 @@ def operator_policy(service: SquallService) -> iam.ManagedPolicy:
                 table=service.table,
                 index_name=service.topology.table.index_name,
             ),
+            # squall limits: overrides and pauses are UpdateItems (above) of the limiter's items; `limits show`
+            # finds a task's keys with a scan (an operator's read: the worker never scans).
+            policies.on_task_records(sid="ShowLimitKeys", actions=["dynamodb:Scan"], table=service.table),
             policies.on_queues(
                 sid="InspectQueues", actions=["sqs:GetQueueAttributes"], queues=[*sources, *dead_letters]
             ),

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "squall.cli.cost",
     "squall.cli.deploy",
     "squall.cli.migrate",
+    "squall.cli.limits",
 )
 
 

@@ -64,6 +64,14 @@ _LINES = {
 @click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True)
 @click.option("--queues", type=click.IntRange(min=1), default=1, show_default=True, help="For idle polling.")
 @click.option("--ignore-result", is_flag=True, help="Tasks declared with ignore_result=True.")
+@click.option("--untracked", is_flag=True, help="Tasks declared with track=False (no record; pass --duration-ms).")
+@click.option(
+    "--limiter-writes",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Limiter writes per delivery: 1 with rate_limit, 2 with concurrency_limit, 3 with both.",
+)
 @click.option(
     "--chain-links",
     type=click.FloatRange(min=0),
@@ -101,6 +109,8 @@ def cost_command(
     arch: cost.Arch,
     queues: int,
     ignore_result: bool,
+    untracked: bool,
+    limiter_writes: float,
     chain_links: float,
     chain_batch: int | None,
     chord_members: float,
@@ -128,6 +138,8 @@ def cost_command(
             producer_batch=producer_batch,
             ignore_result=ignore_result,
             queues=queues,
+            tracked=not untracked,
+            limiter_writes=limiter_writes,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
