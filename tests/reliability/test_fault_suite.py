@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.reliability.harness import FaultPlan, Report, run_suite
+from tests.reliability.harness import START, FaultPlan, Report, run_suite
 
 from squall import ConfigurationError, Squall, State, Task, TaskContext, local
 from squall.limits import MAX_RECEIVE_COUNT
@@ -384,13 +384,12 @@ def test_a_dead_letter_whose_note_failed_is_sent_again_by_the_next_copy(app: Squ
         assert noted.lettered_at is not None
 
 
-def test_the_flow_control_checks_catch_a_limiter_that_hands_out_slots_too_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    from squall import clock
+def test_the_flow_control_checks_catch_a_limiter_handing_out_slots_too_close(monkeypatch: pytest.MonkeyPatch) -> None:
     from squall.state.limiter import LimiterItems, Reservation
 
-    # A limiter that gives every delivery a slot now, whatever the item says: the rate check must see it
-    def reserve(self: LimiterItems, task: str, key: str, **_: object) -> Reservation:
-        return Reservation(clock.now(), clock.now())
+    # A limiter that gives every delivery the same slot, whatever the item says: the rate check must see it
+    def reserve(self: LimiterItems, task: str, key: str, *, now: float, **_: object) -> Reservation:
+        return Reservation(START, None)
 
     monkeypatch.setattr(LimiterItems, "reserve", reserve)
     report = run_suite(FaultPlan(n=80, seed=7))
