@@ -187,7 +187,7 @@ def test_to_json_names_an_argument_the_codec_cannot_carry(app: Squall) -> None:
         pytest.param({"task": "t", "args": "o-1"}, "field 'args' must be a list", id="args"),
         pytest.param({"task": "t", "kwargs": [1]}, "field 'kwargs' must be an object", id="kwargs"),
         pytest.param({"task": "t", "options": [1]}, "field 'options' must be an object", id="options"),
-        pytest.param({"task": "t", "options": {"routing_key": 9}}, "option 'routing_key' is not one", id="unknown-option"),
+        pytest.param({"task": "t", "options": {"routing_key": 9}}, "is not one", id="unknown-option"),
         pytest.param({"task": "t", "options": {"countdown": -5}}, "option 'countdown'", id="bad-option"),
         pytest.param({"task": "t", "options": {"countdown": 1, "eta": dt.datetime.now(dt.UTC)}}, "both", id="both"),
         pytest.param({"task": "t", "link": []}, "key 'link' is not one of a signature", id="unknown-key"),
