@@ -429,7 +429,8 @@ class WorkerFaults:
                 draw = self.rng.random()
                 crash_at = self.rng.randrange(len(records)) if draw < self.crash_rate else None
                 late = draw > 1 - self.timeout_rate
-                timeout_at = self.rng.randrange(len(records)) if late else None
+                # Early in the batch, so that the body is reached (later records may be handed back unrun)
+                timeout_at = self.rng.randrange(min(len(records), 3)) if late else None
                 for record in records:
                     if self.rng.random() < self.duplicate_rate:
                         delay = self.rng.choice((0, 0, 5, 60, 600, 900))
@@ -473,7 +474,8 @@ class WorkerFaults:
         if invocation.crash_at == index:
             self.counts["worker crashes after k records of a batch"] += 1
             raise Crash(f"crashed after {index} records")
-        if invocation.timeout_at == index:
+        # At the chosen record or the first body after it (a record the limiter held starts no body).
+        if invocation.timeout_at is not None and index >= invocation.timeout_at:
             self._injected = True
             remaining = invocation.context.get_remaining_time_in_millis() / 1000
             clock.sleep(remaining + limits.LEASE_SLACK_SECONDS + 1)  # the emulator stops it at the deadline
