@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock, limits
 from squall.errors import EncodeError, ItemTooLarge, LeaseLost, MessageTooLarge
-from squall.sending.producer import encode_body, message_group
+from squall.sending.producer import encode_body
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import State
 from squall.tasks.task import Task
 from squall.wire import codec
-from squall.worker.deadletters import forwardable
 from squall.worker.delivery import Delivery, Outcome
-from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -105,15 +103,7 @@ class Outcomes:
         self._seen.update(state=State.RETRY, error=error)
         # RETRY is recorded first: if this send fails, the record error keeps the received message, which
         # comes back and waits (claim "early") until the attempt is due.
-        send_again(
-            self.app,
-            queue=self.queue.queue_name(delivery),
-            body=body,
-            delay=delay,
-            key=f"{envelope.id}#retry#{due:.3f}",
-            attributes=forwardable(delivery.attributes),
-            group=message_group(envelope),
-        )
+        self.queue.send_new(delivery, envelope, body, delay, f"{envelope.id}#retry#{due:.3f}")
         return Outcome.RETRYING
 
     def expire(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any], expires: float) -> Outcome:

@@ -44,16 +44,22 @@ class QueueSide:
     def resend(self, delivery: Delivery, envelope: Envelope | None, seconds: float, why: str) -> Outcome:
         """Send the message, as received, again as a new message ``seconds`` from now; this copy is deleted."""
         ident = envelope.id if envelope is not None else delivery.message_id
+        key = f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}"
+        self.send_new(delivery, envelope, delivery.body, seconds, key)
+        return Outcome.RESENT
+
+    def send_new(self, delivery: Delivery, envelope: Envelope | None, body: str, seconds: float, key: str) -> None:
+        """Send ``body`` to the delivery's queue as a new message ``seconds`` from now, with the delivery's own
+        attributes and message group (a retry, a fresh copy); ``key`` names this send (see send_again)."""
         send_again(
             self.app,
             queue=self.queue_name(delivery),
-            body=delivery.body,
+            body=body,
             delay=seconds,
-            key=f"{ident}#{why}#{delivery.message_id}#{delivery.receive_count}",
+            key=key,
             attributes=deadletters.forwardable(delivery.attributes),
             group=message_group(envelope) if envelope is not None else None,
         )
-        return Outcome.RESENT
 
     def queue_name(self, delivery: Delivery) -> str:
         """The logical queue the delivery came from; ConfigurationError for a queue that is not the app's."""

@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock, limits
 from squall.errors import EncodeError, MessageTooLarge
-from squall.sending.producer import encode_body, message_group
+from squall.sending.producer import encode_body
 from squall.state.schema import ErrorInfo
 from squall.tasks.task import Request, Task, TaskContext
 from squall.worker import decisions
-from squall.worker.deadletters import forwardable
 from squall.worker.delivery import Delivery, Outcome
-from squall.worker.resend import send_again
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -79,15 +77,7 @@ class Untracked:
             reason = f"{decision.error.type}: {decision.error.message} (its retry cannot be sent: {exc})"
             return self._dead(delivery, envelope, reason, decision.error)
         self._seen.update(error=decision.error)
-        send_again(
-            self.app,
-            queue=self.queue.queue_name(delivery),
-            body=body,
-            delay=delay,
-            key=f"{envelope.id}#untracked-retry#{attempt}",
-            attributes=forwardable(delivery.attributes),
-            group=message_group(envelope),
-        )
+        self.queue.send_new(delivery, envelope, body, delay, f"{envelope.id}#untracked-retry#{attempt}")
         return Outcome.RETRYING
 
     def _dead(self, delivery: Delivery, envelope: Envelope, reason: str, error: ErrorInfo | None) -> Outcome:
