@@ -375,6 +375,7 @@ class Squall:
             queues=queues,
             schedule_group=topology.schedule_group,
             endpoint_url=endpoint,
+            lanes=topology.lanes,
         )
 
     def _read_parameter(self, name: str, region: str) -> str | None:

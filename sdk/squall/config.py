@@ -23,6 +23,8 @@ ENV_APP = "SQUALL_APP"
 ENV_SIGNING = "SQUALL_SIGNING_PARAMETER"
 ENV_STAGE = "SQUALL_STAGE"
 _APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+#: Joins a queue's name and its lane's in the name a lane goes by (``emails:high``); no queue name holds it.
+LANE_SEPARATOR = ":"
 #: A stage joins the app name in every physical name (``squall-<app>-<stage>-...``): no '-', so the stage is
 #: always the last part of the prefix.
 _STAGE = re.compile(r"[a-z0-9]{1,16}")
@@ -52,9 +54,27 @@ def deployment_name(app: str, stage: str | None = None) -> str:
     return app if stage is None else f"{app}-{stage}"
 
 
+def resource_prefix(app: str, stage: str | None = None) -> str:
+    """The documented default naming: ``squall-<app>``, or ``squall-<app>-<stage>`` for a staged deployment."""
+    return f"squall-{deployment_name(app, stage)}"
+
+
 def parameter_name(app: str, stage: str | None = None) -> str:
     """The SSM parameter holding an app's published settings: ``/squall/<app>[/<stage>]/config``."""
     return f"/squall/{app}/config" if stage is None else f"/squall/{app}/{stage}/config"
+
+
+def lane_key(queue: str, lane: str) -> str:
+    """The name one lane of a queue goes by among the settings' queues: ``<queue>:<lane>``."""
+    return f"{queue}{LANE_SEPARATOR}{lane}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lanes:
+    """The priority lanes of one queue: their names, highest first, and the lane a call without priority takes."""
+
+    names: tuple[str, ...]
+    default: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +110,58 @@ class Settings:
     intake_url: str = ""
     intake_arn: str = ""
     endpoint_url: str | None = None
+    #: The queues declared with priority lanes, by name. Each lane is a queue of its own in ``queues``, under
+    #: ``<queue>:<lane>`` (:func:`lane_key`); the queue's own name is not there.
+    lanes: Mapping[str, Lanes] = field(default_factory=dict)
     _by_arn: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_arn.update({address.arn: name for name, address in self.queues.items()})
 
     def queue(self, name: str) -> QueueAddress:
-        """The address of logical queue ``name``; ConfigurationError names the known queues if absent."""
-        try:
-            return self.queues[name]
-        except KeyError:
+        """The address of queue ``name`` (a queue with lanes: its default lane's; a lane: ``<queue>:<lane>``);
+        ConfigurationError names the known queues if absent."""
+        address = self.queues.get(name)
+        if address is not None:
+            return address
+        lanes = self.lanes.get(name)
+        if lanes is not None:
+            return self.address(name, lanes.default)
+        known = sorted({*self.queues, *self.lanes})
+        raise ConfigurationError(
+            f"queue {name!r} is not deployed for app {self.app!r}; known queues: "
+            f"{', '.join(known) or 'none'}. Declare it in Squall(queues=...) (a squall.celery app: "
+            "import the module naming it at deploy, with include=[...] or autodiscover_tasks) and redeploy."
+        )
+
+    def address(self, queue: str, lane: str | None = None) -> QueueAddress:
+        """The address a message of ``queue`` on ``lane`` goes to (None: the queue's, or its default lane's)."""
+        if lane is None:
+            return self.queue(queue)
+        lanes = self.lanes.get(queue)
+        if lanes is None or lane not in lanes.names:
+            self.queue(queue)  # an unknown queue says so first
+            deployed = f"its lanes are {', '.join(lanes.names)}" if lanes else "it has no lanes"
             raise ConfigurationError(
-                f"queue {name!r} is not deployed for app {self.app!r}; known queues: "
-                f"{', '.join(sorted(self.queues)) or 'none'}. Declare it in Squall(queues=...) (a squall.celery app: "
-                "import the module naming it at deploy, with include=[...] or autodiscover_tasks) and redeploy."
-            ) from None
+                f"queue {queue!r} of app {self.app!r} has no lane {lane!r} deployed ({deployed}); declare the lane "
+                "on the queue and redeploy"
+            )
+        return self.queues[lane_key(queue, lane)]
+
+    def has_queue(self, name: str) -> bool:
+        """Whether ``name`` is a deployed queue, a queue with lanes, or a lane (``<queue>:<lane>``)."""
+        return name in self.queues or name in self.lanes
+
+    def deployed(self, name: str | None = None) -> list[str]:
+        """The names in ``queues`` that ``name`` covers: every one (None), a queue's lanes, or ``name`` itself;
+        ConfigurationError names the known queues for an unknown one."""
+        if name is None:
+            return list(self.queues)
+        lanes = self.lanes.get(name)
+        if lanes is not None and name not in self.queues:
+            return [lane_key(name, lane) for lane in lanes.names]
+        self.queue(name)
+        return [name]
 
     def queue_name_for_arn(self, arn: str) -> str | None:
         """The logical name of the queue with this ARN, if it is one of the app's."""
@@ -132,6 +189,12 @@ class Settings:
             "scheduler_dlq_arn": self.scheduler_dlq_arn,
             "intake_url": self.intake_url,
             "intake_arn": self.intake_arn,
+            # Only when some queue has lanes: a document without them reads as before, by any version.
+            **(
+                {"lanes": {q: {"names": list(v.names), "default": v.default} for q, v in self.lanes.items()}}
+                if self.lanes
+                else {}
+            ),
         }
 
     @classmethod
@@ -144,6 +207,15 @@ class Settings:
             missing.extend(f"queues.{name}.{k}" for k in gaps)
             if not gaps:
                 queues[name] = QueueAddress(q["url"], q["arn"], q["dlq_url"], q["dlq_arn"], int(q["max_receive_count"]))
+        lanes: dict[str, Lanes] = {}
+        for name, declared in dict(doc.get("lanes") or {}).items():
+            names = tuple(declared.get("names") or ())
+            default = declared.get("default")
+            missing.extend(f"queues.{lane_key(name, lane)}" for lane in names if lane_key(name, lane) not in queues)
+            if not names or default not in names:
+                missing.append(f"lanes.{name}.default")
+            else:
+                lanes[name] = Lanes(names, default)
         if missing:
             raise ConfigurationError(
                 f"Squall settings from {source} lack: {', '.join(missing)}. Redeploy the stack, or fix {source}.",
@@ -161,6 +233,7 @@ class Settings:
             intake_url=doc.get("intake_url", ""),
             intake_arn=doc.get("intake_arn", ""),
             endpoint_url=endpoint_url,
+            lanes=lanes,
         )
 
 

@@ -81,9 +81,9 @@ MIN_RATE_INTERVAL_SECONDS = 1 / 500
 MAX_RATE_BURST = 1000
 MAX_CONCURRENCY_LIMIT = 1000
 #: How far ahead a rate slot may be reserved and waited for inside the invocation, in seconds. A delivery whose
-#: slot is further away goes back to its queue until about then (SQS delays and visibility are whole seconds,
-#: so waiting out the last second here is what lets a backlog drain at the limit, not below it); the wait is
-#: billed Lambda time, which bounds it.
+#: slot is further away goes back to its queue until within this of it. SQS delays and visibility are whole
+#: seconds, so a deferral lands anywhere in a second: at least 1 s is what brings it back before its slot, and
+#: lets a backlog drain at the limit, not below it. The wait is billed Lambda time, which keeps it at 1 s.
 RATE_HORIZON_SECONDS = 1.0
 #: Conditional writes one admission tries (a lost race returns the current state) before it defers.
 LIMITER_TRIES = 4

@@ -45,6 +45,11 @@ def tasks(app: Squall) -> SimpleNamespace:
         starts["bursty"].append(clock.now())
         return i
 
+    @app.task(rate_limit="6/m")
+    def slow(i: int) -> int:
+        starts["slow"].append(clock.now())
+        return i
+
     @app.task(rate_limit="5/s", track=False)
     def untracked(i: int) -> int:
         starts["untracked"].append(clock.now())
@@ -55,7 +60,9 @@ def tasks(app: Squall) -> SimpleNamespace:
         starts["free"].append(clock.now())
         return i
 
-    return SimpleNamespace(charge=charge, sync=sync, bursty=bursty, untracked=untracked, free=free, starts=starts)
+    return SimpleNamespace(
+        charge=charge, sync=sync, bursty=bursty, slow=slow, untracked=untracked, free=free, starts=starts
+    )
 
 
 def limiter_writes(rt: Runtime) -> Counter[str]:
@@ -139,6 +146,34 @@ def test_a_burst_lets_that_many_through_at_once_then_spaces_the_rest(rt: Runtime
     assert starts[2] - starts[0] < 0.01  # three at once
     assert min(gaps(starts[2:])) >= 0.5 - EPSILON  # then 2/s
     assert starts[-1] - starts[0] >= 4 * 0.5 - EPSILON
+
+
+@pytest.mark.parametrize("app", [1], indirect=True)
+def test_a_rate_slower_than_the_horizon_waits_on_the_queue_and_starts_on_time(
+    rt: Runtime, tasks: SimpleNamespace
+) -> None:
+    sent = rt.clock.now()
+    rt.app.send_batch([tasks.slow.s(i) for i in range(4)])
+
+    rt.drain()
+
+    starts = sorted(tasks.starts["slow"])
+    assert min(gaps(starts)) >= 10 - EPSILON  # 6/m: one every 10 s
+    assert starts[-1] - sent <= 3 * 10 + 1  # the slots are taken as they come, not missed
+    assert len(rt.invocations) <= 4 * 4  # deferred to the slot, not polled for it
+
+
+def test_a_key_whose_item_went_away_is_idle_again(rt: Runtime, tasks: SimpleNamespace) -> None:
+    tasks.slow.delay(0)
+    rt.drain()
+    # The item expires (TTL) or is deleted while the worker still remembers its tat, 10 s ahead
+    rt.app.dynamodb.delete_item(TableName=rt.settings.table, Key={"pk": {"S": f"limit#rate#{tasks.slow.name}#*"}})
+    later = tasks.slow.delay(1)
+
+    rt.drain()
+
+    assert later.state is State.SUCCESS
+    assert tasks.starts["slow"][-1] - tasks.starts["slow"][0] <= 10 + 1  # not deferred for ever
 
 
 def test_a_throttled_limiter_write_defers_and_never_admits_past_the_limit(rt: Runtime, tasks: SimpleNamespace) -> None:

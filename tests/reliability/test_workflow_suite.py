@@ -24,10 +24,13 @@ from squall.state.result import group_id
 from squall.state.schema import KEY_ATTRIBUTE
 from squall.worker.workflows import Workflows
 
-#: Ten workflows of up to five members, with the faults that strike per body or per batch made common.
+#: Sixteen workflows of up to five members, with the faults that strike per body or per batch made common. At this
+#: size whether every shape, ending and fault occurs depends on the seed (seed 4 never sends a bare group; at seeds
+#: 3, 5, 6 and 8 of the smaller break plan no member is counted twice early enough to fill a chord): seed 7 has
+#: them all, which the first two tests check, so a change that moves the draws fails loudly rather than quietly.
 CI_PLAN = WorkflowPlan(
     n=16,
-    seed=2,
+    seed=7,
     max_members=5,
     large_chord_fraction=0.0,
     doomed_fraction=0.5,

@@ -47,6 +47,7 @@ def estimated_document_bytes(topology: Topology) -> int:
         scheduler_dlq_arn=arn(topology.scheduler_dlq_name),
         intake_url=url(topology.intake.name),
         intake_arn=arn(topology.intake.name),
+        lanes=topology.lanes,
     )
     return len(json.dumps(settings.to_document(), separators=(",", ":")))
 
@@ -73,12 +74,14 @@ def check_names(topology: Topology) -> None:
     ]
     for name, most, what in limited:
         if len(name) > most:
-            queue = next((q.name for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
+            queue = next((q for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
             periodic = next((s.periodic_name for s in topology.schedules if name == s.name), None)
             shorten = (
                 f"the periodic task name {periodic!r}"
                 if periodic
-                else f"the app name {topology.app!r}" + (f" or the queue name {queue!r}" if queue else "")
+                else f"the app name {topology.app!r}"
+                + (f" or the queue name {queue.queue!r}" if queue and not queue.lane else "")
+                + (f", the queue name {queue.queue!r} or the lane name {queue.lane!r}" if queue and queue.lane else "")
             )
             raise ConfigurationError(
                 f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"
@@ -111,7 +114,7 @@ def concurrency_warning(topology: Topology) -> str | None:
     uncapped = [q.name for q in topology.queues if q.max_concurrency is None]
     if peak < limits.LAMBDA_DEFAULT_REGIONAL_CONCURRENCY:
         return None
-    reason = f"queues {uncapped} have no max_concurrency" if uncapped else "the queues' max_concurrency add up"
+    reason = f"queues {uncapped} have no max_concurrency" if uncapped else "its queues' and lanes' caps add up"
     return (
         f"app {topology.app!r}: its event sources may run {peak} concurrent invocations ({reason}), as many as "
         f"the {limits.LAMBDA_DEFAULT_REGIONAL_CONCURRENCY} a Region's functions share by default: lower "

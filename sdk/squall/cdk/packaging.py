@@ -75,8 +75,8 @@ PROJECT_DEBRIS = (
 )
 #: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
 #: package): the CLI and the operations behind it (``ops``: listing, the DLQ), the local runtime, the cost
-#: model (and its workflow part) and its price list, the CDK constructs (``cdk``: they run at synth), the test
-#: helpers, and the type checkers' marker.
+#: model (its workflow part, its item sizes) and its price list, the CDK constructs (``cdk``: they run at
+#: synth), the test helpers, and the type checkers' marker.
 NOT_RUN = (
     "cli",
     "local",
@@ -85,6 +85,7 @@ NOT_RUN = (
     "cdk",
     "deploy/cost.py",
     "deploy/workflow_cost.py",
+    "deploy/item_sizes.py",
     "deploy/prices.json",
     "testing.py",
     "py.typed",

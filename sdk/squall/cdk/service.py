@@ -89,7 +89,8 @@ class SquallService(Construct):
     through SQS and DynamoDB only); ``vpc`` places both functions in a VPC (they then reach SQS, DynamoDB, SSM and
     EventBridge Scheduler through its NAT or VPC endpoints).
 
-    Every resource is a public attribute: ``queues`` and ``dead_letter_queues`` (SQS queues by logical name),
+    Every resource is a public attribute: ``queues`` and ``dead_letter_queues`` (SQS queues by logical name; a
+    queue with priority lanes has one of each per lane, named ``<queue>:<lane>``),
     ``table``, ``functions`` (``"worker"``, ``"reconciler"``), ``intake``, ``scheduler``, ``parameter``,
     ``producer_policy``, ``operator_policy``, ``alarm_topic``, ``dashboard``, ``extension_resources``.
     """
@@ -171,7 +172,14 @@ class SquallService(Construct):
             self,
             "Scheduler",
             topology=self.topology,
-            queues=self.queues,
+            # A queue with lanes is scheduled onto its default lane (a periodic task names the queue, not a lane).
+            queues={
+                **self.queues,
+                **{
+                    name: self.queues[config.lane_key(name, lanes.default)]
+                    for name, lanes in self.topology.lanes.items()
+                },
+            },
             removal_policy=removal,
             encryption_key=encryption_key,
         )
@@ -210,6 +218,7 @@ class SquallService(Construct):
             scheduler_dlq_arn=self.scheduler.dead_letter_queue.queue_arn,
             intake_url=self.intake.queue_url,
             intake_arn=self.intake.queue_arn,
+            lanes=self.topology.lanes,
         )
         document = Stack.of(self).to_json_string(self.settings.to_document())
         size = check_document_size(self.topology)

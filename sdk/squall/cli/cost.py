@@ -62,7 +62,16 @@ _LINES = {
     help="Tasks per send request: 10 with send_batch, 1 with delay().",
 )
 @click.option("--arch", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True)
-@click.option("--queues", type=click.IntRange(min=1), default=1, show_default=True, help="For idle polling.")
+@click.option(
+    "--queues", type=click.IntRange(min=0), default=1, show_default=True, help="Queues without lanes (idle polling)."
+)
+@click.option(
+    "--lanes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Lanes of the queues with priority lanes: each is one more idle event source.",
+)
 @click.option("--ignore-result", is_flag=True, help="Tasks declared with ignore_result=True.")
 @click.option("--untracked", is_flag=True, help="Tasks declared with track=False (no record; pass --duration-ms).")
 @click.option(
@@ -108,6 +117,7 @@ def cost_command(
     producer_batch: int,
     arch: cost.Arch,
     queues: int,
+    lanes: int,
     ignore_result: bool,
     untracked: bool,
     limiter_writes: float,
@@ -138,6 +148,7 @@ def cost_command(
             producer_batch=producer_batch,
             ignore_result=ignore_result,
             queues=queues,
+            lanes=lanes,
             tracked=not untracked,
             limiter_writes=limiter_writes,
         )

@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
 from squall import limits
+from squall.deploy.item_sizes import attribute_value_bytes, item_bytes, number_bytes, write_units
+
+#: Re-exported: the benchmarks and tests count item sizes through the cost model.
+__all__ = ["attribute_value_bytes", "item_bytes", "number_bytes", "write_units"]
 
 # --- Per-task counts, as measured by bench/per_task.py -------------------------------------------------
 
@@ -85,8 +88,12 @@ DEFAULT_DURATION_MS = 20.0
 #: The same for an untracked (``track=False``) no-op: no DynamoDB round trip, so Python and the SQS event
 #: alone, about a third of it. An assumption too; pass your own measurement.
 UNTRACKED_DURATION_MS = 7.0
-#: Concurrent pollers an idle SQS event source keeps long-polling, and their wait, in seconds. AWS does
-#: not publish these; 5 pollers x 20 s waits is the commonly observed behaviour (an assumption).
+#: Concurrent pollers an idle SQS event source keeps long-polling, and their wait, in seconds. AWS publishes
+#: no request rate: it says the pollers long-poll (their empty receives are billed), and that when traffic is
+#: low Lambda scales back to five concurrent batches, and to as few as two only without MaximumConcurrency,
+#: which every Squall event source sets (Lambda Developer Guide, "Configuring scaling behavior for SQS event
+#: source mappings"). Five pollers each making one 20-s long poll (SQS's longest wait) is that reading, and
+#: the commonly observed behaviour: 657,450 receives a month per event source, $0.26 (an assumption).
 ESM_IDLE_POLLERS = 5
 ESM_LONG_POLL_SECONDS = 20
 #: Seconds in an average month (365.25 / 12 days).
@@ -163,8 +170,11 @@ class Workload:
     #: Tasks per send request: 10 with ``send_batch``, 1 with ``delay()``.
     producer_batch: int = SEND_BATCH_ENTRIES
     ignore_result: bool = False
-    #: Queues, each with its own event source polling it (idle polling is per queue).
+    #: Queues without lanes, each with its own event source polling it (idle polling is per event source).
     queues: int = 1
+    #: Priority lanes of the queues declared with lanes (``Queue(lanes=...)``): each lane is an SQS queue with
+    #: an event source of its own, so each adds one idle event source; such a queue counts here, not in ``queues``.
+    lanes: int = 0
     #: False: ``track=False`` tasks, with no record (no claim, no finish: zero DynamoDB writes of their own).
     tracked: bool = True
     #: Limiter writes per delivery: 1 for a rate limit, 2 for a concurrency limit (take and give back), 3 for
@@ -189,8 +199,8 @@ class Workload:
             problems.append(f"batch_size must be 1-{limits.ESM_MAX_BATCH_SIZE}, got {self.batch_size}")
         if not 1 <= self.producer_batch <= SEND_BATCH_ENTRIES:
             problems.append(f"producer_batch must be 1-{SEND_BATCH_ENTRIES}, got {self.producer_batch}")
-        if self.queues < 1:
-            problems.append(f"queues must be >= 1, got {self.queues}")
+        if self.queues < 0 or self.lanes < 0 or self.queues + self.lanes < 1:
+            problems.append(f"queues and lanes must be >= 0 with one at least, got {self.queues} and {self.lanes}")
         if self.limiter_writes < 0:
             problems.append(f"limiter_writes must be >= 0, got {self.limiter_writes}")
         if problems:
@@ -314,6 +324,11 @@ class Estimate:
         }
 
 
+def event_sources(workload: Workload) -> int:
+    """The event sources that poll even when idle: one per queue and per lane, and the reconciler's."""
+    return workload.queues + workload.lanes + 1
+
+
 def idle_receives_per_queue_month() -> float:
     """ReceiveMessage calls an idle event source makes on one queue in a month (an assumption)."""
     return ESM_IDLE_POLLERS * SECONDS_PER_MONTH / ESM_LONG_POLL_SECONDS
@@ -344,8 +359,8 @@ def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
     million = 1_000_000
     per_million = price_per_million(u, workload.arch, p)
     fixed = {
-        # One event source per queue, and one on the intake queue the reconciler drains.
-        "idle_polling": (workload.queues + 1) * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
+        # One event source per queue and per lane, and one on the intake queue the reconciler drains.
+        "idle_polling": event_sources(workload) * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
         "custom_metrics": WORKER_CUSTOM_METRICS * p["cloudwatch_custom_metric_month"].each,
     }
     tasks = workload.tasks_per_month
@@ -355,52 +370,3 @@ def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
     monthly["scheduler"] = billed_invocations * scheduler.each
     monthly.update(fixed)
     return Estimate(workload, u, per_million, fixed, monthly, p.as_of)
-
-
-# --- DynamoDB item sizes (Amazon DynamoDB Developer Guide, "Item sizes and formats") -----------------
-
-
-def attribute_value_bytes(value: dict[str, Any]) -> int:
-    """Bytes DynamoDB counts for one attribute value in the low-level typed format ({"S": ...})."""
-    (kind, data), *_ = value.items()
-    if kind == "S":
-        return len(str(data).encode("utf-8"))
-    if kind == "N":
-        return number_bytes(str(data))
-    if kind == "B":
-        return len(data)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(s.encode("utf-8")) for s in data)
-    if kind == "NS":
-        return sum(number_bytes(n) for n in data)
-    if kind == "BS":
-        return sum(len(b) for b in data)
-    if kind == "L":
-        return 3 + sum(1 + attribute_value_bytes(v) for v in data)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode("utf-8")) + attribute_value_bytes(v) for k, v in data.items())
-    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
-
-
-def number_bytes(text: str) -> int:
-    """A number's size: one byte per two significant digits, plus one."""
-    digits = Decimal(text).normalize().as_tuple().digits
-    significant = len("".join(map(str, digits)).strip("0")) or 1
-    return math.ceil(significant / 2) + 1
-
-
-def item_bytes(item: dict[str, dict[str, Any]] | None) -> int:
-    """An item's size: each attribute's name (UTF-8) plus its value."""
-    if not item:
-        return 0
-    return sum(len(name.encode("utf-8")) + attribute_value_bytes(value) for name, value in item.items())
-
-
-def write_units(before: int, after: int) -> int:
-    """Write units of one write: 1 per started KB of the larger of the item before and after (minimum 1).
-
-    A conditional write that fails is charged the same way, on the item as it stands.
-    """
-    return max(1, math.ceil(max(before, after) / limits.DYNAMODB_WRITE_UNIT_BYTES))

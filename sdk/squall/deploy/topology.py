@@ -7,11 +7,20 @@ cloud and the laptop cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from squall import config, limits
-from squall.errors import ConfigurationError, TaskDefinitionError
+from squall.config import resource_prefix
+from squall.deploy import lanes as lane_rules
+from squall.deploy.extensions import (
+    ExtensionBucketResource,
+    ExtensionTableResource,
+    bucket_name,
+    extension_resources,
+    table_name,
+)
+from squall.errors import TaskDefinitionError
 from squall.scheduler.periodic import ScheduleResource, schedule_resources
 from squall.state.schema import (
     INDEX_NAME,
@@ -21,15 +30,33 @@ from squall.state.schema import (
     KEY_ATTRIBUTE,
     TTL_ATTRIBUTE,
 )
-from squall.tasks.resources import ExtensionBucket, ExtensionTable
 
 if TYPE_CHECKING:
     from squall.protocols import App
 
+#: Re-exported: extensions and the stack name their resources through this module.
+__all__ = [
+    "ExtensionBucketResource",
+    "ExtensionTableResource",
+    "IntakeResource",
+    "Queue",
+    "QueueResource",
+    "TableResource",
+    "Topology",
+    "WorkerSizing",
+    "bucket_name",
+    "describe",
+    "extension_resources",
+    "resource_prefix",
+    "table_name",
+    "visibility_timeout",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Queue:
-    """A queue an app declares, with how its worker event source polls it."""
+    """A queue an app declares, with how its worker event source polls it, and its priority lanes if any
+    (``Queue("emails", lanes=("high", "low"))``: one SQS queue and event source per lane, squall.deploy.lanes)."""
 
     name: str
     #: Records per worker invocation (ESM BatchSize); above 10 needs a batching window.
@@ -39,8 +66,19 @@ class Queue:
     #: Most concurrent worker invocations for this queue (ESM ScalingConfig.MaximumConcurrency), 2-1000;
     #: ``None`` asks for no cap, which lets the queue take the Region's shared concurrency (limits.py).
     max_concurrency: int | None = limits.DEFAULT_MAX_CONCURRENCY
+    #: Priority lanes, highest first: one SQS queue and event source each (squall.deploy.lanes). () for none.
+    lanes: tuple[str, ...] = ()
+    #: Each lane's MaximumConcurrency; None splits ``max_concurrency`` evenly between the lanes.
+    lane_concurrency: Mapping[str, int] | None = None
+    #: The lane of a call without ``priority=``; None: the lowest (the last listed).
+    default_lane: str | None = None
+    #: Each lane's share as deployed (derived from the three above).
+    lane_shares: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        lanes = lane_rules.checked_lanes(self.name, self.lanes)
+        object.__setattr__(self, "lanes", lanes)
+        object.__setattr__(self, "default_lane", lane_rules.checked_default(self.name, lanes, self.default_lane))
         if not self.name.replace("-", "").replace("_", "").isalnum() or len(self.name) > 40:
             raise TaskDefinitionError(f"queue name {self.name!r}: use 1-40 letters, digits, '-' or '_'")
         if not 1 <= self.batch_size <= limits.ESM_MAX_BATCH_SIZE:
@@ -65,6 +103,8 @@ class Queue:
                 f"{limits.ESM_MIN_MAX_CONCURRENCY}-{limits.ESM_MAX_MAX_CONCURRENCY} (default "
                 f"{limits.DEFAULT_MAX_CONCURRENCY}), or None for no cap"
             )
+        shares = lane_rules.shares(self.name, lanes, self.lane_concurrency, self.max_concurrency)
+        object.__setattr__(self, "lane_shares", shares)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +138,9 @@ class QueueResource:
     batch_size: int
     batching_window: int
     max_concurrency: int | None
+    #: The declared queue this is (``name`` is ``<queue>:<lane>`` for a lane), and the lane, if one.
+    queue: str = ""
+    lane: str | None = None
 
     def queue_attributes(self, intake_arn: str) -> dict[str, str]:
         """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values).
@@ -173,32 +216,6 @@ class TableResource:
 
 
 @dataclass(frozen=True, slots=True)
-class ExtensionTableResource:
-    """A table an extension declared, as deployed: ``table_name`` is ``squall-<app>-<name>``, on AWS and locally."""
-
-    #: The declaring extension's ``name``.
-    extension: str
-    table_name: str
-    declared: ExtensionTable
-
-
-@dataclass(frozen=True, slots=True)
-class ExtensionBucketResource:
-    """A bucket an extension declared, as deployed, in the account regional namespace: S3 names it
-    ``<name_prefix>-<account id>-<region>-an`` and no other account can take that name (a predictable name
-    in the global namespace could be claimed first). ``name_prefix`` is ``squall-<app>-<name>``.
-    """
-
-    extension: str
-    name_prefix: str
-    declared: ExtensionBucket
-
-    def bucket_name(self, account: str, region: str) -> str:
-        """The bucket's name in ``account`` and ``region``, as S3 composes it."""
-        return f"{self.name_prefix}-{account}-{region}{limits.S3_ACCOUNT_REGIONAL_SUFFIX}"
-
-
-@dataclass(frozen=True, slots=True)
 class Topology:
     """Everything one app deploys."""
 
@@ -220,13 +237,27 @@ class Topology:
     extension_buckets: tuple[ExtensionBucketResource, ...] = ()
     #: The deployment's stage, which every name above carries (None: unstaged).
     stage: str | None = None
+    #: (queue, default lane) of each queue declared with lanes.
+    default_lanes: tuple[tuple[str, str], ...] = ()
 
     def queue(self, name: str) -> QueueResource:
-        """The resource of logical queue ``name``."""
+        """The resource of logical queue ``name`` (a lane: ``<queue>:<lane>``)."""
         for queue in self.queues:
             if queue.name == name:
                 return queue
         raise KeyError(name)
+
+    @property
+    def lanes(self) -> dict[str, config.Lanes]:
+        """The queues with priority lanes: their lanes, highest first, and default lane (for the settings)."""
+        found: dict[str, list[str]] = {}
+        defaults: dict[str, str] = {}
+        for resource in self.queues:
+            if resource.lane is not None:
+                found.setdefault(resource.queue, []).append(resource.lane)
+        for name, default in self.default_lanes:
+            defaults[name] = default
+        return {name: config.Lanes(tuple(names), defaults[name]) for name, names in found.items()}
 
 
 def visibility_timeout(sizing: WorkerSizing, batching_window: int) -> int:
@@ -247,11 +278,6 @@ def check_fits(app: App, sizing: WorkerSizing) -> None:
             )
 
 
-def resource_prefix(app: str, stage: str | None = None) -> str:
-    """The documented default naming: ``squall-<app>``, or ``squall-<app>-<stage>`` for a staged deployment."""
-    return f"squall-{config.deployment_name(app, stage)}"
-
-
 def describe(
     app: App,
     sizing: WorkerSizing | None = None,
@@ -266,24 +292,17 @@ def describe(
     stage = stage if stage is not None else app.stage
     prefix = resource_prefix(app.name, stage)
     check_fits(app, sizing)
-    queues = []
+    queues: list[QueueResource] = []
     for declared in app.queues.values():
         queue = replace(declared, **dict((overrides or {}).get(declared.name, {})))  # type: ignore[arg-type]
-        queues.append(
-            QueueResource(
-                name=queue.name,
-                queue_name=f"{prefix}-{queue.name}",
-                dlq_name=f"{prefix}-{queue.name}-dlq",
-                visibility_timeout=visibility_timeout(sizing, queue.batching_window),
-                retention=limits.DEFAULT_QUEUE_RETENTION_SECONDS,
-                dlq_retention=limits.DLQ_RETENTION_SECONDS,
-                max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
-                max_receive_count=limits.MAX_RECEIVE_COUNT,
-                batch_size=queue.batch_size,
-                batching_window=queue.batching_window,
-                max_concurrency=queue.max_concurrency,
-            )
-        )
+        queues.extend(queue_resources(queue, prefix, sizing))
+    lane_rules.check_unique(
+        [
+            *((name, f"queue {q.name!r}") for q in queues for name in (q.queue_name, q.dlq_name)),
+            (f"{prefix}-moved", "the intake queue"),
+            (f"{prefix}-scheduler-dlq", "the scheduler's DLQ"),
+        ]
+    )
 
     table = TableResource(name=f"{prefix}-tasks")
     tables, buckets = extension_resources(app, reserved=(table.name,), stage=stage)
@@ -299,6 +318,7 @@ def describe(
         schedules=schedule_resources(app),
         scheduler_dlq_name=f"{prefix}-scheduler-dlq",
         scheduler_role_name=f"{prefix}-scheduler",
+        default_lanes=tuple((q.name, q.default_lane) for q in app.queues.values() if q.default_lane is not None),
         intake=IntakeResource(
             name=f"{prefix}-moved",
             function_name=f"{prefix}-reconciler",
@@ -313,87 +333,39 @@ def describe(
     )
 
 
-# --- what extensions declare ---------------------------------------------------------------------------------
-
-#: The most S3 appends to a bucket's prefix in the account regional namespace: -<account id>-<region>-an.
-_BUCKET_SUFFIX_CHARS = (
-    2 + limits.AWS_ACCOUNT_ID_CHARS + limits.AWS_MAX_REGION_CODE_CHARS + len(limits.S3_ACCOUNT_REGIONAL_SUFFIX)
-)
-
-
-def extension_resources(
-    app: App, *, reserved: tuple[str, ...] = (), stage: str | None = None
-) -> tuple[tuple[ExtensionTableResource, ...], tuple[ExtensionBucketResource, ...]]:
-    """Name what the app's extensions declare, and refuse what AWS would: ConfigurationError names what to change.
-
-    ``reserved`` are table names the app uses already (its task table); ``stage`` defaults to the app's.
-    """
-    prefix = resource_prefix(app.name, stage if stage is not None else app.stage)
-    tables: list[ExtensionTableResource] = []
-    buckets: list[ExtensionBucketResource] = []
-    owners: dict[str, str] = {}
-    for extension in app.extensions:
-        try:  # the declarations check themselves (squall.tasks.resources): say whose they are
-            declarations = tuple(extension.resources())
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"extension {extension.name!r}: {exc}") from None
-        for declared in declarations:
-            if not isinstance(declared, (ExtensionTable, ExtensionBucket)):
-                raise ConfigurationError(
-                    f"extension {extension.name!r} declares {declared!r}; declare ExtensionTable or ExtensionBucket"
-                )
-            kind = "bucket" if isinstance(declared, ExtensionBucket) else "table"
-            what = f"extension {extension.name!r} declares {kind} {declared.name!r}"
-            if declared.name in owners:
-                raise ConfigurationError(
-                    f"{what}, a name extension {owners[declared.name]!r} declares already: give each its own name"
-                )
-            owners[declared.name] = extension.name
-            physical = f"{prefix}-{declared.name}"
-            if isinstance(declared, ExtensionBucket):
-                longest = len(physical) + _BUCKET_SUFFIX_CHARS
-                if longest > limits.S3_MAX_BUCKET_NAME_CHARS:
-                    raise ConfigurationError(
-                        f"{what}: its name {physical}-<account id>-<region>-an reaches {longest} characters, over "
-                        f"S3's {limits.S3_MAX_BUCKET_NAME_CHARS}: shorten the bucket name or the app name {app.name!r}"
-                    )
-                buckets.append(ExtensionBucketResource(extension.name, physical, declared))
-                continue
-            if physical in reserved:
-                raise ConfigurationError(f"{what}: the app's own table is named {physical!r}; choose another name")
-            if len(physical) > limits.DYNAMODB_MAX_TABLE_NAME_CHARS:
-                raise ConfigurationError(
-                    f"{what}: its name {physical!r} is {len(physical)} characters, over DynamoDB's "
-                    f"{limits.DYNAMODB_MAX_TABLE_NAME_CHARS}: shorten the table name"
-                )
-            tables.append(ExtensionTableResource(extension.name, physical, declared))
-    return tuple(tables), tuple(buckets)
-
-
-def table_name(app: App, name: str) -> str:
-    """The deployed name of the table an extension of ``app`` declares as ``name``."""
-    tables, _ = extension_resources(app)
-    for table in tables:
-        if table.declared.name == name:
-            return table.table_name
-    raise _undeclared(app, "table", name, [t.declared.name for t in tables])
-
-
-def bucket_name(app: App, name: str) -> str:
-    """The deployed name of the bucket an extension of ``app`` declares as ``name``.
-
-    S3 puts the account and the region in it: both are read from the app's settings (the account from a queue's ARN).
-    """
-    _, buckets = extension_resources(app)
-    for bucket in buckets:
-        if bucket.declared.name == name:
-            settings = app.settings
-            account = next(iter(settings.queues.values())).arn.split(":")[4]
-            return bucket.bucket_name(account, settings.region)
-    raise _undeclared(app, "bucket", name, [b.declared.name for b in buckets])
-
-
-def _undeclared(app: App, kind: str, name: str, known: list[str]) -> ConfigurationError:
-    return ConfigurationError(
-        f"no extension of app {app.name!r} declares a {kind} named {name!r}; declared: {', '.join(known) or 'none'}"
-    )
+def queue_resources(queue: Queue, prefix: str, sizing: WorkerSizing) -> list[QueueResource]:
+    """The deployed queues of one declared queue: itself, or one per lane (``<queue>:<lane>``, its share)."""
+    common: dict[str, Any] = {
+        "visibility_timeout": visibility_timeout(sizing, queue.batching_window),
+        "retention": limits.DEFAULT_QUEUE_RETENTION_SECONDS,
+        "dlq_retention": limits.DLQ_RETENTION_SECONDS,
+        "max_message_size": limits.SQS_MAX_MESSAGE_BYTES,
+        "max_receive_count": limits.MAX_RECEIVE_COUNT,
+        "batch_size": queue.batch_size,
+        "batching_window": queue.batching_window,
+        "queue": queue.name,
+    }
+    if not queue.lanes:
+        return [
+            QueueResource(
+                name=queue.name,
+                queue_name=f"{prefix}-{queue.name}",
+                dlq_name=f"{prefix}-{queue.name}-dlq",
+                max_concurrency=queue.max_concurrency,
+                **common,
+            )
+        ]
+    resources = []
+    for lane in queue.lanes:
+        source, dlq = lane_rules.lane_physical_names(prefix, queue.name, lane)
+        resources.append(
+            QueueResource(
+                name=lane_rules.lane_key(queue.name, lane),
+                queue_name=source,
+                dlq_name=dlq,
+                max_concurrency=queue.lane_shares[lane],
+                lane=lane,
+                **common,
+            )
+        )
+    return resources

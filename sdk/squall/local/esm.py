@@ -110,6 +110,9 @@ class Invocation:
     timed_out: bool = False
     #: Lambda throttled it: the handler never ran and the batch stays in flight.
     throttled: bool = False
+    #: When it started and ended, in epoch seconds on the runtime's clock (ended: None while it runs).
+    started_at: float = 0.0
+    ended_at: float | None = None
 
 
 @dataclass
@@ -118,6 +121,7 @@ class EventSourceMapping:
 
     Concurrency: one :meth:`poll` is one round, in which the mapping starts ``concurrency`` invocations at
     once (1 unless a test scales it out; ``MaximumConcurrency``, the queue's ``max_concurrency``, caps it).
+    For invocations that overlap in time, as Lambda's do, see :mod:`squall.local.concurrent`.
     Every batch of a round is received before any handler runs, so concurrent invocations never see each
     other's messages; the handlers then run one after another on the one clock, each with its own function
     timeout from its own start.
@@ -135,6 +139,9 @@ class EventSourceMapping:
     concurrency: int = 1
     #: Batches still to be throttled (see :meth:`throttle`).
     throttles: int = 0
+    #: Makes the handler of another execution environment (a concurrent run keeps one per invocation in
+    #: flight, as Lambda does); None: every invocation uses ``handler``.
+    new_handler: Callable[[], Handler] | None = None
 
     def throttle(self, invocations: int = 1) -> None:
         """Throttle the next ``invocations`` batches, as Lambda does when the function has no concurrency left.
@@ -167,13 +174,15 @@ class EventSourceMapping:
             self._invoke(batch)
         return sum(len(batch) for batch in batches)
 
-    def _receive(self) -> list[MessageTypeDef]:
+    def _receive(self, most: int | None = None) -> list[MessageTypeDef]:
+        """Receive up to ``most`` messages (default: the batch size), as the event source's poller does."""
         sqs = self.sqs()
         messages: list[MessageTypeDef] = []
-        while len(messages) < self.resource.batch_size:
+        wanted = self.resource.batch_size if most is None else most
+        while len(messages) < wanted:
             response = sqs.receive_message(
                 QueueUrl=self.address.url,
-                MaxNumberOfMessages=min(SQS_MAX_BATCH_ENTRIES, self.resource.batch_size - len(messages)),
+                MaxNumberOfMessages=min(SQS_MAX_BATCH_ENTRIES, wanted - len(messages)),
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
                 WaitTimeSeconds=0,
@@ -184,10 +193,17 @@ class EventSourceMapping:
             messages.extend(received)
         return messages
 
-    def _invoke(self, messages: list[MessageTypeDef]) -> None:
-        ids = {m["MessageId"] for m in messages}
-        invocation = Invocation(self.resource.name, [m["MessageId"] for m in messages], set(ids))
+    def _invoke(self, messages: list[MessageTypeDef], handler: Handler | None = None) -> None:
+        invocation = Invocation(self.resource.name, [m["MessageId"] for m in messages], set(), started_at=clock.now())
         self.history.append(invocation)
+        try:
+            self._run(invocation, messages, handler or self.handler)
+        finally:
+            invocation.ended_at = clock.now()
+
+    def _run(self, invocation: Invocation, messages: list[MessageTypeDef], handler: Handler) -> None:
+        ids = {m["MessageId"] for m in messages}
+        invocation.kept = set(ids)
         if self.throttles:
             self.throttles -= 1
             invocation.throttled = True
@@ -200,7 +216,7 @@ class EventSourceMapping:
         fake = current if isinstance(current, clock.FakeClock) else None
         try:
             with fake.deadline(context.deadline) if fake is not None else nullcontext():
-                response = self.handler(event, context)
+                response = handler(event, context)
         except clock.DeadlineReached as exc:
             invocation.error, invocation.timed_out = exc, True
             return

@@ -73,6 +73,7 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         intake_url=intake_url,
         intake_arn=intake_arn,
         endpoint_url=endpoint_url,
+        lanes=topology.lanes,
     )
     scheduler = session.client("scheduler", region_name=region, endpoint_url=endpoint_url)
     scheduler.create_schedule_group(Name=topology.schedule_group)

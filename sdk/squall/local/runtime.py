@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from squall import clock as clock_module
 from squall.config import QueueAddress
 from squall.deploy.topology import Topology, WorkerSizing, describe
-from squall.errors import DrainError
+from squall.errors import ConfigurationError, DrainError
 from squall.local import motoshim
+from squall.local.concurrent import ConcurrentRun, SimulatedClock
 from squall.local.esm import EventSourceMapping, Handler, Invocation
 from squall.local.provision import provision, publish_settings
 from squall.local.scheduler import LocalScheduler
@@ -55,6 +56,8 @@ class Runtime:
     scheduler: LocalScheduler | None = None
     #: The reconciler's event source on the intake queue (what SQS's redrive policies move).
     intake: EventSourceMapping | None = None
+    #: The concurrent run, once started: its invocations in flight go on in the next ``run_concurrently``.
+    _concurrent: ConcurrentRun | None = field(default=None, repr=False)
 
     @property
     def _sources(self) -> list[EventSourceMapping]:
@@ -66,13 +69,18 @@ class Runtime:
         """Every worker invocation so far, in order (the event sources share one history)."""
         return self.mappings[0].history if self.mappings else []
 
+    def _of(self, queue: str | None) -> list[EventSourceMapping]:
+        """The worker's event sources of ``queue`` (a queue with lanes: one per lane; None: every one)."""
+        names = self.settings.deployed(queue)
+        return [m for m in self.mappings if m.resource.name in names]
+
     def poll(self, queue: str | None = None) -> int:
-        """One round: each event source (or just ``queue``'s) polls once; return the records handled.
+        """One round: each event source (or just ``queue``'s, or its lanes') polls once; return the records handled.
 
         Without ``queue`` the reconciler's event source polls too.
         """
         if queue is not None:
-            return sum(m.poll() for m in self.mappings if m.resource.name == queue)
+            return sum(m.poll() for m in self._of(queue))
         return sum(m.poll() for m in self._sources)
 
     def throttle(self, queue: str | None = None, *, invocations: int = 1) -> None:
@@ -80,9 +88,39 @@ class Runtime:
 
         A throttled batch costs a receive and comes back after its visibility timeout, unhandled.
         """
-        for mapping in self.mappings:
-            if queue is None or mapping.resource.name == queue:
-                mapping.throttle(invocations)
+        for mapping in self._of(queue):
+            mapping.throttle(invocations)
+
+    def run_concurrently(
+        self,
+        *,
+        at: Sequence[tuple[float, Callable[[], object]]] = (),
+        until: float | None = None,
+        max_invocations: int = 100_000,
+        horizon: float = DRAIN_HORIZON_SECONDS,
+    ) -> int:
+        """Run every event source at once, each keeping up to its MaximumConcurrency invocations in flight, on
+        the fake clock (:mod:`squall.local.concurrent`), until nothing is pending (or the clock reaches ``until``).
+
+        ``at`` holds (epoch seconds, function) pairs: each function runs at that time, as a producer would (it
+        may send, and sleep on the clock). Returns the records handled; DrainError as ``drain``. A function's
+        error is raised here. Stopped at ``until``, the invocations in flight go on in the next call (``drain``
+        does not see them: end with ``run_concurrently()``).
+        """
+        if not isinstance(self.clock, SimulatedClock):
+            raise ConfigurationError("run_concurrently needs the fake clock: start local.run without realtime=True")
+        run = self._concurrent
+        if run is None:
+            run = self._concurrent = ConcurrentRun(
+                self.clock,
+                self._sources,
+                next_visible=lambda m: motoshim.next_visible_at(self.settings.region, m.address.physical_name),
+                scheduler=self.scheduler,
+            )
+        for i, (when, call) in enumerate(sorted(at, key=lambda pair: pair[0])):
+            run.start(call, max(when, self.clock.now()), f"producer-{i}")
+        limit = max(self.clock.now() + horizon, until or 0.0)
+        return run.run(until=until, limit=limit, max_invocations=max_invocations)
 
     def drain(
         self, *, max_invocations: int = 100_000, horizon: float = DRAIN_HORIZON_SECONDS, until: float | None = None
@@ -121,6 +159,11 @@ class Runtime:
             if wake > limit:
                 raise DrainError(f"work is still pending {horizon:.0f} s ahead; is a task retrying forever?")
             self._move_to(wake)
+
+    def _close_concurrent(self) -> None:
+        if self._concurrent is not None:
+            self._concurrent.close()
+            self._concurrent = None
 
     def next_wakeup(self) -> float | None:
         """When the next hidden message (delayed, in flight) becomes visible or one-time schedule fires.
@@ -166,18 +209,12 @@ class Runtime:
 
     def dead_letters(self, queue: str | None = None) -> list[motoshim.PeekedMessage]:
         """The messages in the dead-letter queues (or one queue's), without receiving them."""
-        names = [
-            self.settings.queue(q).dlq_arn.rsplit(":", 1)[-1] for q in ([queue] if queue else self.settings.queues)
-        ]
+        names = [self.settings.queue(q).dlq_arn.rsplit(":", 1)[-1] for q in self.settings.deployed(queue)]
         return [m for name in names for m in motoshim.peek(self.settings.region, name)]
 
     def queued(self, queue: str | None = None) -> int:
         """Messages still on the source queues (visible, delayed or in flight)."""
-        return sum(
-            motoshim.message_count(self.settings.region, m.address.physical_name)
-            for m in self.mappings
-            if queue is None or m.resource.name == queue
-        )
+        return sum(motoshim.message_count(self.settings.region, m.address.physical_name) for m in self._of(queue))
 
 
 @contextmanager
@@ -245,7 +282,8 @@ def run(
             stack.enter_context(mock_aws())
         stack.enter_context(motoshim.as_on_aws())  # where moto differs from AWS in ways that hide bugs
         stack.enter_context(environ(env))
-        fake = None if realtime else clock_module.FakeClock(start)
+        # A FakeClock on which a concurrent run's invocations can also sleep in turn (Runtime.run_concurrently).
+        fake = None if realtime else SimulatedClock(start)
         if fake is not None:
             stack.enter_context(clock_module.use(fake))
             stack.enter_context(motoshim.sqs_follows_squall_clock())
@@ -274,6 +312,7 @@ def run(
                 float(topology.sizing.timeout),
                 topology.sizing.memory,
                 history,
+                new_handler=lambda: make_handler(app),
             )
             for resource in topology.queues
         ]
@@ -288,6 +327,7 @@ def run(
             region,
             float(topology.intake.timeout),
             topology.intake.memory,
+            new_handler=lambda: make_reconciler_handler(app),
         )
         public_env = {k: v for k, v in env.items() if k.startswith("AWS_")}
         if server:
@@ -295,4 +335,8 @@ def run(
         scheduler = LocalScheduler(
             lambda: app.scheduler, lambda: app.sqs, settings.schedule_group, clock_module.current()
         )
-        yield Runtime(app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler, intake)
+        runtime = Runtime(
+            app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler, intake
+        )
+        stack.callback(runtime._close_concurrent)  # before moto goes: a thread left in flight ends first
+        yield runtime

@@ -178,10 +178,8 @@ def _release(sqs: SQSClient, url: str, letters: Sequence[DeadLetter]) -> None:
 
 
 def _queues(app: App, queue: str | None) -> list[str]:
-    if queue is None:
-        return list(app.settings.queues)
-    app.settings.queue(queue)  # ConfigurationError naming the known queues
-    return [queue]
+    # A queue with lanes covers each lane's DLQ; ConfigurationError names the known queues.
+    return app.settings.deployed(queue)
 
 
 def peek(app: App, queue: str | None = None, *, limit: int | None = 100) -> list[DeadLetter]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock, limits
 from squall.errors import InvalidArguments
-from squall.state.limiter import HOLDER, OVERRIDES, LimiterItems, concurrency_key, config_key, rate_key
+from squall.state.limiter import HOLDER, OVERRIDES, LimiterItems, concurrency_key, config_key, next_slot, rate_key
 from squall.tasks.flow import key_problem, parse_rate, positive_int_problem
 from squall.worker.limiter import TASK_KEY, declared, in_force
 from squall.worker.limiter import Limits as LimitsInForce
@@ -177,7 +177,6 @@ class Limits:
             chosen = TASK_KEY if key is None else key
             names = [rate_key(task, chosen), concurrency_key(task, chosen)]
         now = clock.now()
-        ahead = 0.0 if force.rate is None else (force.burst - 1) * force.rate.interval
         by_key: dict[str, dict[str, Any]] = {}
         for pk in names:
             item = self._items.get(pk, consistent=True)
@@ -194,8 +193,9 @@ class Limits:
             KeyState(
                 name,
                 tat=state["tat"],
-                # A new request's slot: max(tat, now) + T - burst * T, never before now.
-                next_slot=None if state["tat"] is None else max(state["tat"] - ahead, now),
+                next_slot=None
+                if state["tat"] is None or force.rate is None
+                else next_slot(state["tat"], now, interval=force.rate.interval, burst=force.burst),
                 holders=state["holders"],
                 paused=state["paused"],
             )

@@ -214,10 +214,18 @@ def _within_input_limit(task: Task[..., Any], text: str) -> str:
     return text
 
 
-def target(settings: Settings, queue: str, input: str) -> dict[str, Any]:
-    """A schedule's Target: the queue as a templated SendMessage target, with Squall's retry policy and DLQ."""
+def target(settings: Settings, queue: str, input: str, *, lane: str | None = None) -> dict[str, Any]:
+    """A schedule's Target: the queue (or its ``lane``'s queue) as a templated SendMessage target, with Squall's
+    retry policy and DLQ.
+
+    ``queue`` may also name a lane as ``<queue>:<lane>`` (what the worker's re-sends name). No ``SqsParameters``:
+    EventBridge Scheduler documents ``SqsParameters.MessageGroupId`` for FIFO targets only (API reference,
+    "SqsParameters"), so a firing reaches a fair (standard) queue without the tenant's MessageGroupId, and SQS
+    counts it as a tenant of its own; the envelope still carries ``message_group_id``, so the task's later
+    messages (its retries) carry it again.
+    """
     return {
-        "Arn": settings.queue(queue).arn,
+        "Arn": settings.address(queue, lane).arn,
         "RoleArn": settings.scheduler_role_arn,
         "Input": input,
         "RetryPolicy": {

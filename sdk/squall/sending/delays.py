@@ -28,6 +28,7 @@ from squall.scheduler.scheduling import (
     valid_name,
 )
 from squall.states import State
+from squall.tasks.lanes import lane_of
 from squall.wire.envelope import check_task_id
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ def send_later(app: App, message: Outgoing) -> None:
         "FlexibleTimeWindow": flexible_window(None),
         "ActionAfterCompletion": "DELETE",
         "Description": f"Squall task {envelope.task} id {envelope.id}"[:512],
-        "Target": target(settings, envelope.queue, message.body),
+        # The lane's queue, as an SQS send would. The Scheduler sets no MessageGroupId on a standard queue
+        # (scheduling.target says why): the firing reaches a fair queue as a tenant of its own.
+        "Target": target(settings, envelope.queue, message.body, lane=lane_of(envelope)),
     }
     task = app.tasks.get(envelope.task)
     try:

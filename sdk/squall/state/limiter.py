@@ -73,16 +73,24 @@ def _read_num(item: Mapping[str, Any], name: str) -> float | None:
     return float(value["N"]) if value is not None and "N" in value else None
 
 
+def next_slot(tat: float | None, now: float, *, interval: float, burst: int) -> float:
+    """When a request at ``now`` may start, given the key's ``tat`` (GCRA): ``max(tat, now) + T - b*T``, or now."""
+    base = now if tat is None or tat <= now else tat
+    return max(now, base + interval - burst * interval)
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """What a rate admission got: a slot starting at ``start`` (written), or nothing (``start`` None).
 
-    ``tat`` is the item's theoretical arrival time as last seen; ``paused`` whether the key is paused.
+    ``tat`` is the item's theoretical arrival time as last seen; ``paused`` whether the key is paused; ``later``
+    is set (to the slot's start) when nothing was written because the slot is beyond the horizon.
     """
 
     start: float | None
     tat: float | None
     paused: bool = False
+    later: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +142,15 @@ class LimiterItems:
     ) -> Reservation:
         """Reserve the next slot if it starts within ``horizon`` seconds of ``now``; one conditional write.
 
-        ``known`` is the ``tat`` the caller last saw (None: it assumes the key idle). Returns the slot's start,
-        or no slot (with the ``tat`` now known) when the slot is further than ``horizon`` away or the condition
-        failed: the caller may try again with the returned ``tat``.
+        ``known`` is the ``tat`` the caller last saw (None: it assumes the key idle). Returns the slot's start;
+        or, without writing, when the slot is further than ``horizon`` away, when it starts (``later``); or,
+        when the condition failed, the ``tat`` now known (None if the item has none): try again with it.
         """
         base = now if known is None or known <= now else known
         new_tat = base + interval
-        start = max(now, new_tat - burst * interval)
+        start = next_slot(known, now, interval=interval, burst=burst)
         if start - now > horizon:
-            return Reservation(None, known)
+            return Reservation(None, known, later=start)
         names = {"#tat": "tat", "#exp": TTL_ATTRIBUTE, "#paused": "paused"}
         values = {":new": _num(new_tat), ":exp": _num(int(new_tat) + IDLE_TTL_SECONDS)}
         if base == now:

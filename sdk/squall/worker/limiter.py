@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from squall import clock, limits
-from squall.state.limiter import LimiterItems, config_key
+from squall.state.limiter import LimiterItems, config_key, next_slot
 from squall.tasks.extensions import ADMIT, Admission, Extension, OutcomeEvent
 from squall.tasks.flow import Rate, key_value, parse_rate
 
@@ -146,11 +146,13 @@ class FlowLimiter(Extension):
             return self._defer("paused", limits.PAUSED_RECHECK_SECONDS)
         key = flow_key(envelope, task)
         now = clock.now()
-        if found.rate is not None:
-            known = self._tat.get((task.name, key))
-            early = None if known is None else known - found.burst * found.rate.interval - now
-            if early is not None and early > limits.RATE_HORIZON_SECONDS:
-                return self._defer("rate", early - limits.RATE_HORIZON_SECONDS / 2)
+        if found.rate is not None and (task.name, key) in self._tat:
+            # Judged from the tat this worker last saw (it only grows, unless the item expires): a slot beyond
+            # the horizon is deferred before anything is taken or written.
+            known = self._tat[(task.name, key)]
+            start = next_slot(known, now, interval=found.rate.interval, burst=found.burst)
+            if start - now > limits.RATE_HORIZON_SECONDS:
+                return self._later(start - now)
         if found.concurrency is not None:
             answer = self._take_slot(task.name, key, found.concurrency, now)
             if answer is not None:
@@ -194,17 +196,27 @@ class FlowLimiter(Extension):
             )
             if got.tat is not None:
                 self._tat[(task, key)] = got.tat
+            else:
+                self._tat.pop((task, key), None)  # the item has no tat (new, or expired): the key is idle
             if got.paused:
                 return self._defer("paused", limits.PAUSED_RECHECK_SECONDS)
             if got.start is not None:
                 if got.start > now:
                     clock.sleep(got.start - now)  # within the horizon: wait here for the slot, then run
                 return None
-            if got.tat is not None and got.tat == known:  # not lost to a race: the slot is further than the horizon
-                early = got.tat - burst * rate.interval - now
-                return self._defer("rate", max(early - limits.RATE_HORIZON_SECONDS / 2, 0.0))
+            if got.later is not None:
+                return self._later(got.later - now)
         # Lost every race: a busy key. Come back soon (the slot it lost to is at most a horizon away).
         return self._defer("rate", min(rate.interval, limits.RATE_HORIZON_SECONDS) * (1 + _rng.random()))
+
+    def _later(self, wait: float) -> Admission:
+        """Defer a delivery whose slot is ``wait`` (more than the horizon) seconds away.
+
+        SQS hides a message for whole seconds, rounded up: deferring ``wait - horizon`` brings it back between
+        one horizon before its slot and ``1 s - horizon`` after that, so with a horizon of at least 1 s it is
+        back within the horizon and before its slot, where it reserves the slot and waits for it.
+        """
+        return self._defer("rate", wait - limits.RATE_HORIZON_SECONDS)
 
     def _give_back(self) -> None:
         if self.held is None:

@@ -81,7 +81,7 @@ class Reconciler:
             task_id, problem = exc.task_id, exc.reason
         queue = settings.queue_name_for_arn(delivery.source_arn or "")
         if queue is None:  # sent to the intake queue by hand, or from a queue the app no longer declares
-            queue = envelope.queue if envelope and envelope.queue in settings.queues else self.app.default_queue
+            queue = envelope.queue if envelope and settings.has_queue(envelope.queue) else self.app.default_queue
         reason = moved if problem is None else f"malformed message ({problem}); {moved}"
         current = self.app.store.get(task_id) if task_id is not None else None
         if current is not None and current.state is State.DEAD:
