@@ -16,6 +16,7 @@ from squall.deploy.topology import Queue, WorkerSizing
 from squall.errors import (
     ConfigurationError,
     DecodeError,
+    DeliveryFailed,
     EncodeError,
     EnqueueError,
     InvalidArguments,
@@ -27,11 +28,14 @@ from squall.errors import (
     ScheduleExists,
     ScheduleNotFound,
     SignatureError,
+    SoftTimeLimitExceeded,
     SquallError,
+    TargetRefused,
     TaskDefinitionError,
     TaskFailed,
     TaskNotRegistered,
     TaskRevoked,
+    TimeLimitExceeded,
 )
 from squall.scheduler.periodic import PeriodicSchedule
 from squall.scheduler.schedules import ScheduleInfo, ScheduleSummary
@@ -40,6 +44,7 @@ from squall.sending.delays import RevokeOutcome
 from squall.state.result import AsyncResult, GroupResult
 from squall.state.schema import ErrorInfo, Progress
 from squall.states import State
+from squall.targets import new_secret as new_webhook_secret
 from squall.tasks.canvas import MemberFailed, WorkflowPartlySent
 from squall.tasks.signature import Chain, Chord, Group, chain, chord, group
 from squall.tasks.task import Request, Retry, Signature, Task, TaskContext
@@ -54,6 +59,7 @@ __all__ = [
     "Chord",
     "ConfigurationError",
     "DecodeError",
+    "DeliveryFailed",
     "EncodeError",
     "EnqueueError",
     "ErrorInfo",
@@ -81,20 +87,24 @@ __all__ = [
     "Settings",
     "Signature",
     "SignatureError",
+    "SoftTimeLimitExceeded",
     "Squall",
     "SquallError",
     "State",
+    "TargetRefused",
     "Task",
     "TaskContext",
     "TaskDefinitionError",
     "TaskFailed",
     "TaskNotRegistered",
     "TaskRevoked",
+    "TimeLimitExceeded",
     "WorkerSizing",
     "WorkflowPartlySent",
     "__version__",
     "chain",
     "chord",
     "group",
+    "new_webhook_secret",
     "preview_schedule",
 ]

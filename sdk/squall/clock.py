@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -39,33 +40,83 @@ class DeadlineReached(BaseException):
     """
 
 
+@dataclass(eq=False, slots=True)
+class Alarm:
+    """A time at which a fake-clock sleep stops and raises what ``error`` makes; ``once``: only the first time."""
+
+    when: float
+    error: Callable[[float], BaseException]
+    once: bool = False
+
+
+class Alarms:
+    """The alarms set on one fake timeline (the clock's, or one simulated invocation's)."""
+
+    def __init__(self) -> None:
+        self._set: list[Alarm] = []
+
+    def first_by(self, when: float) -> Alarm | None:
+        """The earliest alarm at or before ``when``, if any."""
+        due = [alarm for alarm in self._set if alarm.when <= when]
+        return min(due, key=lambda alarm: alarm.when) if due else None
+
+    def ring(self, alarm: Alarm, seconds: float) -> BaseException:
+        """What ``alarm`` raises in a sleep of ``seconds``; a one-shot alarm is spent."""
+        if alarm.once and alarm in self._set:
+            self._set.remove(alarm)
+        return alarm.error(seconds)
+
+    @contextmanager
+    def armed(self, alarm: Alarm) -> Iterator[None]:
+        """Within the block, ``alarm`` is set."""
+        self._set.append(alarm)
+        try:
+            yield
+        finally:
+            if alarm in self._set:
+                self._set.remove(alarm)
+
+
 class FakeClock:
     """A clock that moves only when told to; ``sleep`` advances it instead of blocking."""
 
     def __init__(self, start: float | None = None) -> None:
         self._now = time.time() if start is None else start
-        self._deadline: float | None = None
+        self._alarms = Alarms()
 
     def now(self) -> float:
         """The fake time, in epoch seconds."""
         return self._now
 
+    def alarms(self) -> Alarms:
+        """The alarms of the calling thread's timeline (here, the clock's one)."""
+        return self._alarms
+
     def sleep(self, seconds: float) -> None:
-        """Advance the fake time by ``seconds`` at once (to the deadline, and raise, if that is sooner)."""
-        if self._deadline is not None and self._now + seconds >= self._deadline:
-            self.set(self._deadline)
-            raise DeadlineReached(f"stopped at the deadline, {self._deadline:.3f}, in a sleep of {seconds} s")
+        """Advance the fake time by ``seconds`` at once (to the first alarm on the way, and raise, if sooner)."""
+        alarms = self.alarms()
+        alarm = alarms.first_by(self._now + seconds)
+        if alarm is not None:
+            self.set(alarm.when)
+            raise alarms.ring(alarm, seconds)
         self.advance(seconds)
 
     @contextmanager
     def deadline(self, when: float) -> Iterator[None]:
         """Within the block, a sleep that would reach ``when`` stops there and raises :class:`DeadlineReached`."""
-        previous = self._deadline
-        self._deadline = when if previous is None else min(previous, when)
-        try:
+
+        def reached(seconds: float) -> BaseException:
+            return DeadlineReached(f"stopped at the deadline, {when:.3f}, in a sleep of {seconds} s")
+
+        with self.alarm(when, reached):
             yield
-        finally:
-            self._deadline = previous
+
+    @contextmanager
+    def alarm(self, when: float, error: Callable[[float], BaseException], *, once: bool = False) -> Iterator[None]:
+        """Within the block, a sleep that would reach ``when`` stops there and raises ``error(sleep seconds)``
+        (the first such sleep only, with ``once``): how the local runtime emulates timeouts and time limits."""
+        with self.alarms().armed(Alarm(when, error, once)):
+            yield
 
     def advance(self, seconds: float) -> None:
         """Move the fake time forward; it never goes back."""

@@ -116,6 +116,18 @@ class LeaseLost(StoreError):
     """This attempt's claim on the task lapsed and another attempt took it over; stop working on it."""
 
 
+class SoftTimeLimitExceeded(SquallError):
+    """Raised inside a task that ran past its ``soft_time_limit``: catch it to clean up, then return or raise.
+
+    Raised once per run, at the point the task had reached (sync and ``async def`` tasks alike); the hard
+    ``time_limit``, if the task has one, still stops it later.
+    """
+
+
+class TimeLimitExceeded(SquallError):
+    """The task ran past its hard ``time_limit`` and was stopped: the error of that failed attempt."""
+
+
 class ResultTimeout(SquallError, TimeoutError):
     """``AsyncResult.get`` waited its whole timeout without the task finishing."""
 
@@ -170,3 +182,32 @@ class ScheduleExists(SquallError):
             f"a schedule named {name!r} already exists; delete it first (app.schedules.delete) or pick another name"
         )
         self.name = name
+
+
+class ApiRequestError(SquallError, ValueError):
+    """A REST API request that cannot be served; ``status`` is the HTTP status it answers with (400, 404...)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TargetRefused(SquallError, ValueError):
+    """An HTTP target that Squall will not call: not http(s), or an address that is not globally routable."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(
+            f"HTTP target {url!r} refused: {cause}; call a public http(s) address "
+            "(private ones only with local.run(app, allow_private_targets=True) or squall dev --allow-private-targets)"
+        )
+        self.url = url
+        self.cause = cause
+
+
+class DeliveryFailed(SquallError):
+    """An HTTP target answered in a way that another attempt will not change (a 4xx, too many redirects)."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"HTTP target {url!r} {problem}; fix the target or the request and send it again")
+        self.url = url
+        self.problem = problem

@@ -342,3 +342,35 @@ def test_rate_limit_and_expires_are_enforced_by_squall(app: Celery) -> None:
         assert by_call.state == states.REVOKED
         assert len(starts) == 4
         assert all(b - a >= 0.5 - 1e-6 for a, b in itertools.pairwise(starts))  # 2/s: half a second apart
+
+
+def test_time_limits_of_a_task_and_of_the_conf_are_enforced_and_raise_celerys_exceptions(app: Celery) -> None:
+    from squall.celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+    app.conf.task_soft_time_limit = 5
+    cleaned: list[str] = []
+
+    @app.task(bind=True, max_retries=0)
+    def report(self: Task, seconds: float) -> str:
+        try:
+            clock.sleep(seconds)
+        except SoftTimeLimitExceeded:
+            cleaned.append(self.request.id)
+            return "partial"
+        return "full"
+
+    @app.task(time_limit=3, max_retries=0)
+    def stuck() -> None:
+        clock.sleep(60)
+
+    assert app.tasks[report.name].options.soft_time_limit == 5.0
+    assert (app.tasks[stuck.name].options.time_limit, app.tasks[stuck.name].options.soft_time_limit) == (3.0, None)
+    assert TimeLimitExceeded.__name__ == "TimeLimitExceeded"
+    with local.run(app) as rt:
+        quick, slow, hard = report.delay(1), report.delay(30), stuck.delay()
+        rt.drain()
+
+        assert (quick.get(), slow.get()) == ("full", "partial")
+        assert cleaned == [slow.id]
+        assert hard.state == states.FAILURE
+        assert isinstance(hard.result, TimeLimitExceeded)

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from squall import limits
 from squall.app import Squall
-from squall.celery import _context, beat, conf, result
+from squall.celery import _context, beat, conf, declaring, result
 from squall.celery.exceptions import ImproperlyConfigured, QueueNotFound
 from squall.celery.signals import Signal
 from squall.celery.task import Task as CeleryTask
@@ -47,13 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("squall.celery")
 
-#: Options of ``apply_async`` that mean nothing without a broker (publishing, exchanges, serializers...).
-NO_EFFECT_OPTIONS = frozenset(
-    {"producer", "connection", "exchange", "routing_key", "retry", "retry_policy", "serializer", "compression",
-     "headers", "add_to_parent", "shadow", "ignore_result", "reply_to", "mandatory", "delivery_mode"}
-)  # fmt: skip
-#: Options that mean something and are not enforced yet (logged once): flow control and time limits to come.
-NOT_YET_OPTIONS = frozenset({"priority", "time_limit", "soft_time_limit"})
 _SHARED: list[tuple[Callable[..., Any], dict[str, Any]]] = []
 
 
@@ -148,7 +141,7 @@ class Celery(Squall):
         """Every queue the app can name (see the module docstring), the default first."""
         found: dict[str, Queue] = {}
         for queue in [self.default_queue, *self._setting_queues(), *self._declared.values()]:
-            declared = queue if isinstance(queue, Queue) else Queue(_queue_name(queue))
+            declared = queue if isinstance(queue, Queue) else Queue(declaring.queue_name(queue))
             if declared.name not in found or isinstance(queue, Queue):
                 found[declared.name] = declared
         return found
@@ -160,7 +153,7 @@ class Celery(Squall):
     @property
     def default_queue(self) -> str:
         """``task_default_queue``."""
-        return _queue_name(self.conf.task_default_queue)
+        return declaring.queue_name(self.conf.task_default_queue)
 
     @default_queue.setter
     def default_queue(self, value: str) -> None:
@@ -193,7 +186,7 @@ class Celery(Squall):
         routes = self.conf.task_routes
         for table in routes if isinstance(routes, list | tuple) else [routes]:
             if isinstance(table, Mapping):
-                queues += [q for q in (_route_queue(v) for v in table.values()) if q is not None]
+                queues += [q for q in (declaring.route_queue(v) for v in table.values()) if q is not None]
         return queues
 
     # --- configuring ------------------------------------------------------------------------------------
@@ -278,7 +271,7 @@ class Celery(Squall):
         name = options.pop("name", None) or gen_task_name(self, fn.__name__, fn.__module__)
         if name in self._celery_tasks:
             return self._celery_tasks[name]
-        _check_task_options(name, options)
+        declaring.check_task_options(name, options)
         run = fn if bind else staticmethod(fn)
         attributes = {"app": self, "name": name, "run": run, "__doc__": fn.__doc__, "__module__": fn.__module__}
         task: CeleryTask = type(fn.__name__, (base,), {**attributes, **options})()
@@ -292,8 +285,9 @@ class Celery(Squall):
                 "max_retries": limits.MAX_RETRIES_CEILING if task.max_retries is None else task.max_retries,
                 "autoretry_for": (),  # Celery's retry rules are the face's own: see squall.celery.task
                 "ignore_result": bool(task.ignore_result or self.conf.task_ignore_result),
-                "result_ttl": max(1, int(_seconds(self.conf.result_expires))),
-                **_flow_options(task, self.conf.task_default_rate_limit),
+                "result_ttl": max(1, int(declaring.seconds(self.conf.result_expires))),
+                **declaring.flow_options(task, self.conf.task_default_rate_limit),
+                **declaring.time_limits(task, self.conf.task_time_limit, self.conf.task_soft_time_limit),
             },
             name=name,
             bind=True,
@@ -349,28 +343,18 @@ class Celery(Squall):
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any], *, route: bool = True
     ) -> CallOptions:
         """Squall's options for a Celery call: the delay, the routed queue; the rest checked or noted once."""
-        options = dict(options)
-        call: CallOptions = {}
-        for key in ("countdown", "eta", "task_id", "expires"):
-            value = options.pop(key, None)
-            if value is not None:
-                call[key] = self.aware(value) if isinstance(value, dt.datetime) else value
-        queue = options.pop("queue", None)
+        call = declaring.call_options(options, self.aware)
+        queue = options.get("queue")
         if route or queue is not None:
             call["queue"] = self.route(name, args, kwargs, queue)
-        for key in options:
-            if key in NOT_YET_OPTIONS:
-                _note_once(f"option {key}", f"{key}= is not enforced yet (docs/coming-from-celery.md)")
-            elif key not in NO_EFFECT_OPTIONS:
-                _note_once(f"option {key}", f"apply_async option {key}= is not one squall.celery knows; ignored")
         return call
 
     def route(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: Any = None) -> str:
         """The queue a call goes to: ``queue=``, the task's own, ``task_routes``, the default; declared or refused."""
-        chosen = _queue_name(queue) if queue is not None else None
+        chosen = declaring.queue_name(queue) if queue is not None else None
         task = self._celery_tasks.get(name)
         if chosen is None and task is not None and task.queue:
-            chosen = _queue_name(task.queue)
+            chosen = declaring.queue_name(task.queue)
         if chosen is None:
             chosen = self._routed(name, args, kwargs) or self.default_queue
         if chosen not in self.queues:
@@ -381,7 +365,7 @@ class Celery(Squall):
         return chosen
 
     def _static_queue(self, name: str, own: Any) -> str:
-        return _queue_name(own) if own else (self._routed(name, (), {}, static=True) or self.default_queue)
+        return declaring.queue_name(own) if own else (self._routed(name, (), {}, static=True) or self.default_queue)
 
     def _routed(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, static: bool = False) -> str | None:
         routes = self.conf.task_routes
@@ -391,11 +375,11 @@ class Celery(Squall):
             if isinstance(router, Mapping):
                 for pattern, target in router.items():
                     if pattern == name or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
-                        return _route_queue(target)
+                        return declaring.route_queue(target)
             elif callable(router) and not static:
                 target = router(name, args, kwargs, {}, task=self._celery_tasks.get(name))
                 if target:
-                    return _route_queue(target)
+                    return declaring.route_queue(target)
         return None
 
     def send_task(self, name: str, args: Any = None, kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
@@ -466,34 +450,6 @@ class Celery(Squall):
 
 #: Squall's own options, accepted by ``Celery(...)`` as keywords.
 _SQUALL_OPTIONS = ("settings", "session", "index_success", "signing_key", "extensions", "stage")
-_noted: set[str] = set()
-
-
-def _note_once(key: str, message: str) -> None:
-    if key not in _noted:
-        _noted.add(key)
-        logger.warning("squall.celery: %s", message)
-
-
-def _check_task_options(name: str, options: dict[str, Any]) -> None:
-    serializer = options.get("serializer")
-    if serializer is not None and str(serializer).lower() != "json":
-        raise ImproperlyConfigured(f"task {name!r}: serializer={serializer!r}: Squall carries JSON only")
-    for key in options:
-        if key in NOT_YET_OPTIONS and options[key] is not None:
-            _note_once(f"task option {key}", f"task option {key}= is accepted and not enforced yet")
-
-
-def _flow_options(task: CeleryTask, default_rate: Any) -> dict[str, Any]:
-    """Squall's flow-control options for a Celery task: its ``rate_limit`` (Celery's syntax; a number is per
-    second) and ``expires`` (seconds), enforced globally by Squall's limiter and worker."""
-    options: dict[str, Any] = {}
-    rate = task.rate_limit if task.rate_limit is not None else default_rate
-    if rate is not None:
-        options["rate_limit"] = rate if isinstance(rate, str) else f"{rate:g}/s"
-    if task.expires is not None:
-        options["expires"] = float(task.expires)
-    return options
 
 
 def gen_task_name(app: Celery | None, name: str, module: str) -> str:
@@ -517,28 +473,6 @@ def shared_task(*args: Any, **options: Any) -> Any:
     if len(args) == 1 and callable(args[0]) and not options:
         return declare(args[0])
     return declare
-
-
-def _queue_name(queue: Any) -> str:
-    name = getattr(queue, "name", queue)
-    if not isinstance(name, str) or not name:
-        raise ImproperlyConfigured(f"{queue!r} is not a queue: give its name, or an object with a .name")
-    return name
-
-
-def _route_queue(target: Any) -> str | None:
-    if isinstance(target, str):
-        return target
-    if isinstance(target, Mapping):
-        queue = target.get("queue")
-        return None if queue is None else _queue_name(queue)
-    return None
-
-
-def _seconds(value: Any) -> float:
-    if value is None:
-        return float(conf.READ["result_expires"])
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
 def _installed_apps() -> list[str]:

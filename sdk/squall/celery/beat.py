@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("squall.celery")
 
-#: Beat entry options that change what a firing does and that a schedule cannot carry yet (logged once).
+#: Beat entry options that change what a firing does and that a schedule cannot carry yet (logged once); a
+#: firing runs under its task's own time limits.
 _ENTRY_OPTIONS_NOT_YET = frozenset({"priority", "time_limit", "soft_time_limit"})
 
 

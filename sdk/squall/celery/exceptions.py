@@ -1,15 +1,16 @@
 """Celery's exceptions (``celery.exceptions``), the ones task code raises and catches.
 
 :class:`Retry` is Squall's :class:`squall.Retry`, so the worker treats it as a retry; :class:`Reject` and
-:class:`Ignore` are read by the face's task wrapper (:mod:`squall.celery.task`). The time-limit exceptions exist so
-that ``except SoftTimeLimitExceeded:`` imports; Squall's hard limit is the worker's Lambda timeout, and soft limits
-are not raised yet (docs/coming-from-celery.md).
+:class:`Ignore` are read by the face's task wrapper (:mod:`squall.celery.task`). The time-limit exceptions are
+Squall's own (:class:`squall.SoftTimeLimitExceeded`, :class:`squall.TimeLimitExceeded`), raised by the worker when a
+task's ``soft_time_limit``/``time_limit`` passes (docs/time-limits.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from squall import errors
 from squall.errors import SquallError
 from squall.tasks.task import Retry as _SquallRetry
 
@@ -117,12 +118,8 @@ class ChordError(TaskError):
     """A member of a chord failed, so its body did not run."""
 
 
-class SoftTimeLimitExceeded(Exception):
-    """The soft time limit passed (not raised by Squall yet: see the module docstring)."""
-
-
-class TimeLimitExceeded(Exception):
-    """The hard time limit passed (on Lambda, the worker's timeout ends the invocation instead)."""
+SoftTimeLimitExceeded = errors.SoftTimeLimitExceeded
+TimeLimitExceeded = errors.TimeLimitExceeded
 
 
 class WorkerLostError(Exception):

@@ -74,9 +74,10 @@ class Task:
     #: Enforced by Squall's limiter (global across workers) and worker: see docs/flow-control.md.
     rate_limit: ClassVar[str | None] = None
     expires: ClassVar[float | None] = None
-    # Accepted, not enforced yet (logged once when declared).
+    #: Enforced by the worker (seconds; the conf's task_time_limit / task_soft_time_limit otherwise).
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
+    # Accepted, not enforced yet (logged once when declared).
     priority: ClassVar[int | None] = None
 
     #: The Squall task this one is registered as.

@@ -25,13 +25,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from squall import limits
-from squall.clock import DeadlineReached, FakeClock
+from squall.clock import Alarms, FakeClock
 from squall.errors import DrainError
 
 if TYPE_CHECKING:
@@ -64,20 +63,10 @@ class SimulatedClock(FakeClock):
         else:
             actor.sleep(seconds)
 
-    @contextmanager
-    def deadline(self, when: float) -> Iterator[None]:
-        """A deadline for the calling thread only (each invocation has its own function timeout)."""
+    def alarms(self) -> Alarms:
+        """In a run's thread, its own alarms (each invocation has its own function timeout); elsewhere the clock's."""
         actor = self._actor()
-        if actor is None:
-            with super().deadline(when):
-                yield
-            return
-        previous = actor.deadline
-        actor.deadline = when if previous is None else min(previous, when)
-        try:
-            yield
-        finally:
-            actor.deadline = previous
+        return super().alarms() if actor is None else actor.alarms
 
 
 class _Actor:
@@ -85,7 +74,7 @@ class _Actor:
 
     def __init__(self, run: ConcurrentRun, target: Callable[[], object], name: str) -> None:
         self.run, self.target = run, target
-        self.deadline: float | None = None
+        self.alarms = Alarms()
         self.error: BaseException | None = None
         self.cancelled = False
         self.turn = threading.Semaphore(0)
@@ -109,13 +98,12 @@ class _Actor:
             raise _Cancelled
         clock = self.run.clock
         wake = clock.now() + max(0.0, seconds)
-        deadline = self.deadline
-        hit = deadline is not None and wake >= deadline
-        self.run.wait(self, deadline if hit and deadline is not None else wake)
+        alarm = self.alarms.first_by(wake)
+        self.run.wait(self, wake if alarm is None else alarm.when)
         if self.cancelled:
             raise _Cancelled
-        if hit:
-            raise DeadlineReached(f"stopped at the deadline, {deadline:.3f}, in a sleep of {seconds} s")
+        if alarm is not None:
+            raise self.alarms.ring(alarm, seconds)
 
 
 @dataclass

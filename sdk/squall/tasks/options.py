@@ -64,6 +64,8 @@ class TaskOptionArgs(TypedDict, total=False):
     expires: float | None
     track: bool
     tenant_key: str | None
+    time_limit: float | None
+    soft_time_limit: float | None
     extra: Mapping[str, JSONValue]
 
 
@@ -109,6 +111,11 @@ class TaskOptions:
     track: bool = True
     #: The argument whose value names the call's tenant: the SQS message group id of a fair queue.
     tenant_key: str | None = None
+    #: Seconds one run may take: past it the run is stopped and the attempt fails with TimeLimitExceeded (must fit
+    #: the worker's timeout, checked when the app is deployed or run locally). None: the invocation's own limit.
+    time_limit: float | None = None
+    #: Seconds after which SoftTimeLimitExceeded is raised inside the run, once, so it can clean up. None: never.
+    soft_time_limit: float | None = None
     #: The options the app's extensions declare, by name (read-only; checked by :func:`task_options`).
     extra: Mapping[str, JSONValue] = field(default_factory=lambda: _EMPTY, hash=False)
 
@@ -142,6 +149,9 @@ class TaskOptions:
                 f"{limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS:g} s (Lambda's longest timeout "
                 "less the margin kept for writes)"
             )
+        limits_problem = time_limits_problem(self.time_limit, self.soft_time_limit)
+        if limits_problem is not None:
+            raise TaskDefinitionError(f"task {self.name!r}: {limits_problem}")
         flow_problem = flow.task_problem(self)
         if flow_problem is not None:
             raise TaskDefinitionError(f"task {self.name!r}: {flow_problem}")
@@ -154,6 +164,23 @@ class TaskOptions:
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is retried automatically."""
         return isinstance(exc, self.autoretry_for) and not isinstance(exc, self.dont_autoretry_for)
+
+
+def time_limits_problem(hard: float | None, soft: float | None) -> str | None:
+    """What is wrong with a ``time_limit`` / ``soft_time_limit`` pair, or None; the worker's timeout is checked
+    where it is known (squall.deploy.topology.check_fits)."""
+    most = limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
+    for label, value in (("time_limit", hard), ("soft_time_limit", soft)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
+            return (
+                f"{label} {value!r} must be a number of seconds more than 0 and at most {most:g} (Lambda's longest "
+                "timeout less the margin kept for writes)"
+            )
+    if hard is not None and soft is not None and soft >= hard:
+        return f"soft_time_limit {soft:g} s must be less than time_limit {hard:g} s, so the task can clean up first"
+    return None
 
 
 def task_options(args: Mapping[str, Any], *, name: str, bind: bool, app: App) -> TaskOptions:

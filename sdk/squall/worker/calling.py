@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from squall.errors import TaskDefinitionError
+from squall.worker import timelimits
 
 if TYPE_CHECKING:
     from squall.tasks.task import Task, TaskContext
@@ -48,15 +49,18 @@ def call(
     """Run ``task``'s function once and return its value; what it raises propagates unchanged.
 
     ``context`` is what a ``bind=True`` task receives first (required for those, and only given to them). An
-    ``async def`` task is awaited on the process's event loop (see the module).
+    ``async def`` task is awaited on the process's event loop (see the module). The task's ``time_limit`` and
+    ``soft_time_limit`` apply (:mod:`squall.worker.timelimits`).
     """
     if task.options.bind:
         if context is None:
             raise TypeError(f"task {task.name} has bind=True: pass the TaskContext it receives first")
         args = (context, *args)
+    bounds = timelimits.Bounds.of(task)
     if task.is_async:
-        return run(task.fn(*args, **kwargs))
-    value = task.fn(*args, **kwargs)
+        coroutine = timelimits.bounded_coroutine(bounds, task.fn(*args, **kwargs))
+        return timelimits.bounded(bounds, lambda: run(coroutine), on_loop=True)
+    value = timelimits.bounded(bounds, lambda: task.fn(*args, **kwargs))
     if inspect.isawaitable(value):
         if inspect.iscoroutine(value):
             value.close()  # never awaited on purpose: no "coroutine was never awaited" warning

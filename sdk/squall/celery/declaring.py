@@ -1,0 +1,121 @@
+"""How Celery's task and call options become Squall's: what each one means here, checked or noted once.
+
+``@app.task`` options and class attributes map to :func:`squall.tasks.options.task_options` (time limits, rate
+limits, expiry: :func:`time_limits`, :func:`flow_options`); ``apply_async`` options to Squall's call options
+(:func:`call_options`). What means nothing without a broker is accepted silently (:data:`NO_EFFECT_OPTIONS`); what
+means something and is not carried is logged once (:func:`note_once`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from squall.celery import conf
+from squall.celery.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from squall.celery.task import Task as CeleryTask
+    from squall.tasks.signature import CallOptions
+
+logger = logging.getLogger("squall.celery")
+
+#: Options of ``apply_async`` that mean nothing without a broker (publishing, exchanges, serializers...).
+NO_EFFECT_OPTIONS = frozenset(
+    {"producer", "connection", "exchange", "routing_key", "retry", "retry_policy", "serializer", "compression",
+     "headers", "add_to_parent", "shadow", "ignore_result", "reply_to", "mandatory", "delivery_mode"}
+)  # fmt: skip
+#: Options that mean something and are not enforced yet (logged once). Per call, time limits are not carried
+#: (a task's own ``time_limit``/``soft_time_limit``, and the conf's, are); ``priority`` needs a queue's lanes.
+NOT_YET_OPTIONS = frozenset({"priority", "time_limit", "soft_time_limit"})
+#: Task options enforced by Squall but not per call: a declaration's own are not "not yet".
+_DECLARED_OPTIONS = frozenset({"time_limit", "soft_time_limit"})
+#: apply_async options that become Squall's call options as they are (a naive datetime read in the app's zone).
+CARRIED_OPTIONS = ("countdown", "eta", "task_id", "expires")
+_noted: set[str] = set()
+
+
+def note_once(key: str, message: str) -> None:
+    """Log ``message`` the first time ``key`` is seen in this process."""
+    if key not in _noted:
+        _noted.add(key)
+        logger.warning("squall.celery: %s", message)
+
+
+def call_options(options: Mapping[str, Any], aware: Callable[[dt.datetime], dt.datetime]) -> CallOptions:
+    """Squall's options for an ``apply_async`` call's ``options`` (all but the queue, which the app routes)."""
+    call: CallOptions = {}
+    for key in CARRIED_OPTIONS:
+        value = options.get(key)
+        if value is not None:
+            call[key] = aware(value) if isinstance(value, dt.datetime) else value  # type: ignore[literal-required]
+    for key in options:
+        if key in (*CARRIED_OPTIONS, "queue"):
+            continue
+        if key in _DECLARED_OPTIONS:
+            note_once(f"option {key}", f"{key}= per call is not carried: set it on the task (@app.task({key}=))")
+        elif key in NOT_YET_OPTIONS:
+            note_once(f"option {key}", f"{key}= is not enforced yet (docs/coming-from-celery.md)")
+        elif key not in NO_EFFECT_OPTIONS:
+            note_once(f"option {key}", f"apply_async option {key}= is not one squall.celery knows; ignored")
+    return call
+
+
+def check_task_options(name: str, options: dict[str, Any]) -> None:
+    serializer = options.get("serializer")
+    if serializer is not None and str(serializer).lower() != "json":
+        raise ImproperlyConfigured(f"task {name!r}: serializer={serializer!r}: Squall carries JSON only")
+    for key in options:
+        if key in NOT_YET_OPTIONS - _DECLARED_OPTIONS and options[key] is not None:
+            note_once(f"task option {key}", f"task option {key}= is accepted and not enforced yet")
+
+
+def time_limits(task: CeleryTask, default_hard: Any, default_soft: Any) -> dict[str, Any]:
+    """Squall's time limits for a Celery task: its own ``time_limit``/``soft_time_limit``, else the conf's
+    ``task_time_limit``/``task_soft_time_limit`` (seconds); enforced by the worker (docs/time-limits.md)."""
+    hard = task.time_limit if task.time_limit is not None else default_hard
+    soft = task.soft_time_limit if task.soft_time_limit is not None else default_soft
+    if hard is not None and soft is not None and float(soft) >= float(hard):
+        # Celery accepts it and the hard limit strikes first; Squall refuses it, so the face drops the soft one.
+        note_once(f"soft {task.name}", f"task {task.name}: soft_time_limit {soft} >= time_limit {hard}: never raised")
+        soft = None
+    return {
+        **({} if hard is None else {"time_limit": float(hard)}),
+        **({} if soft is None else {"soft_time_limit": float(soft)}),
+    }
+
+
+def flow_options(task: CeleryTask, default_rate: Any) -> dict[str, Any]:
+    """Squall's flow-control options for a Celery task: its ``rate_limit`` (Celery's syntax; a number is per
+    second) and ``expires`` (seconds), enforced globally by Squall's limiter and worker."""
+    options: dict[str, Any] = {}
+    rate = task.rate_limit if task.rate_limit is not None else default_rate
+    if rate is not None:
+        options["rate_limit"] = rate if isinstance(rate, str) else f"{rate:g}/s"
+    if task.expires is not None:
+        options["expires"] = float(task.expires)
+    return options
+
+
+def queue_name(queue: Any) -> str:
+    name = getattr(queue, "name", queue)
+    if not isinstance(name, str) or not name:
+        raise ImproperlyConfigured(f"{queue!r} is not a queue: give its name, or an object with a .name")
+    return name
+
+
+def route_queue(target: Any) -> str | None:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, Mapping):
+        queue = target.get("queue")
+        return None if queue is None else queue_name(queue)
+    return None
+
+
+def seconds(value: Any) -> float:
+    if value is None:
+        return float(conf.READ["result_expires"])
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
