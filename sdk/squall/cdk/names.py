@@ -68,6 +68,7 @@ def check_names(topology: Topology) -> None:
     limited = [(name, limits.SQS_MAX_QUEUE_NAME_CHARS, "SQS queue") for name in _queue_names(topology)]
     limited += [
         (topology.intake.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function"),
+        *((w.function_name, limits.LAMBDA_MAX_FUNCTION_NAME_CHARS, "Lambda function") for w in topology.workers),
         (topology.schedule_group, limits.SCHEDULER_MAX_GROUP_NAME_CHARS, "schedule group"),
         (topology.table.name, limits.DYNAMODB_MAX_TABLE_NAME_CHARS, "DynamoDB table"),
         *((s.name, limits.SCHEDULER_MAX_NAME_CHARS, "schedule") for s in topology.schedules),
@@ -76,12 +77,14 @@ def check_names(topology: Topology) -> None:
         if len(name) > most:
             queue = next((q for q in topology.queues if name in (q.queue_name, q.dlq_name)), None)
             periodic = next((s.periodic_name for s in topology.schedules if name == s.name), None)
+            worker = next((w.queue for w in topology.workers if name == w.function_name), None)
             shorten = (
                 f"the periodic task name {periodic!r}"
                 if periodic
                 else f"the app name {topology.app!r}"
                 + (f" or the queue name {queue.queue!r}" if queue and not queue.lane else "")
                 + (f", the queue name {queue.queue!r} or the lane name {queue.lane!r}" if queue and queue.lane else "")
+                + (f" or the queue name {worker!r}" if worker else "")
             )
             raise ConfigurationError(
                 f"{what} name {name!r} is {len(name)} characters, over AWS's {most}: shorten {shorten}"

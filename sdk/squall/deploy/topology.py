@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from squall import config, limits
 from squall.config import resource_prefix
 from squall.deploy import lanes as lane_rules
+from squall.deploy import workers as worker_rules
 from squall.deploy.extensions import (
     ExtensionBucketResource,
     ExtensionTableResource,
@@ -20,6 +21,7 @@ from squall.deploy.extensions import (
     extension_resources,
     table_name,
 )
+from squall.deploy.workers import WorkerResource, WorkerSizing, check_fits
 from squall.errors import TaskDefinitionError
 from squall.scheduler.periodic import ScheduleResource, schedule_resources
 from squall.state.schema import (
@@ -43,8 +45,10 @@ __all__ = [
     "QueueResource",
     "TableResource",
     "Topology",
+    "WorkerResource",
     "WorkerSizing",
     "bucket_name",
+    "check_fits",
     "describe",
     "extension_resources",
     "resource_prefix",
@@ -56,7 +60,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Queue:
     """A queue an app declares, with how its worker event source polls it, and its priority lanes if any
-    (``Queue("emails", lanes=("high", "low"))``: one SQS queue and event source per lane, squall.deploy.lanes)."""
+    (``Queue("emails", lanes=("high", "low"))``: one SQS queue and event source per lane, squall.deploy.lanes),
+    and its own worker function if it declares sizing (``Queue("reports", timeout=900)``, squall.deploy.workers)."""
 
     name: str
     #: Records per worker invocation (ESM BatchSize); above 10 needs a batching window.
@@ -72,6 +77,13 @@ class Queue:
     lane_concurrency: Mapping[str, int] | None = None
     #: The lane of a call without ``priority=``; None: the lowest (the last listed).
     default_lane: str | None = None
+    #: This queue's own worker function (squall.deploy.workers): setting any of these four gives the queue a
+    #: function of its own; what is left None is the default worker's (timeout, memory) or Lambda's default.
+    #: Timeout in seconds (1-900), memory in MB (128-10240), ephemeral storage (/tmp) in MB (512-10240).
+    timeout: int | None = None
+    memory: int | None = None
+    reserved_concurrency: int | None = None
+    ephemeral_storage: int | None = None
     #: Each lane's share as deployed (derived from the three above).
     lane_shares: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -105,22 +117,13 @@ class Queue:
             )
         shares = lane_rules.shares(self.name, lanes, self.lane_concurrency, self.max_concurrency)
         object.__setattr__(self, "lane_shares", shares)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSizing:
-    """The worker function's timeout (seconds) and memory (MB)."""
-
-    timeout: int = limits.DEFAULT_WORKER_TIMEOUT_SECONDS
-    memory: int = limits.DEFAULT_WORKER_MEMORY_MB
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.timeout <= limits.LAMBDA_MAX_TIMEOUT_SECONDS:
-            raise TaskDefinitionError(
-                f"worker timeout {self.timeout} must be 1-{limits.LAMBDA_MAX_TIMEOUT_SECONDS} seconds"
-            )
-        if not 128 <= self.memory <= 10_240:
-            raise TaskDefinitionError(f"worker memory {self.memory} must be 128-10240 MB")
+        problem = worker_rules.sizing_problem(
+            self.timeout, self.memory, self.reserved_concurrency, self.ephemeral_storage
+        )
+        if problem is not None:
+            raise TaskDefinitionError(f"queue {self.name!r}: {problem}")
+        polling = sum(shares.values()) if lanes else self.max_concurrency
+        worker_rules.check_reservation(f"queue {self.name!r}", self.reserved_concurrency, polling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,18 @@ class Topology:
     stage: str | None = None
     #: (queue, default lane) of each queue declared with lanes.
     default_lanes: tuple[tuple[str, str], ...] = ()
+    #: The functions of the queues that declare their own sizing (``Queue(timeout=...)``); the rest share the
+    #: default worker, sized by ``sizing``.
+    workers: tuple[WorkerResource, ...] = ()
+
+    def worker(self, queue: str) -> WorkerResource | None:
+        """The function of declared queue ``queue`` if it has its own, else None (the default worker serves it)."""
+        return next((worker for worker in self.workers if worker.queue == queue), None)
+
+    def sizing_of(self, queue: str) -> WorkerSizing:
+        """The sizing of the function that consumes declared queue ``queue`` (every lane of it)."""
+        worker = self.worker(queue)
+        return self.sizing if worker is None else worker.sizing
 
     def queue(self, name: str) -> QueueResource:
         """The resource of logical queue ``name`` (a lane: ``<queue>:<lane>``)."""
@@ -265,19 +280,6 @@ def visibility_timeout(sizing: WorkerSizing, batching_window: int) -> int:
     return limits.VISIBILITY_TO_TIMEOUT_RATIO * sizing.timeout + batching_window
 
 
-def check_fits(app: App, sizing: WorkerSizing) -> None:
-    """Refuse a task whose declared ``expected_duration`` can never fit in one worker invocation."""
-    room = sizing.timeout - limits.DEADLINE_MARGIN_SECONDS
-    for task in app.tasks.values():
-        expected = task.options.expected_duration
-        if expected is not None and expected > room:
-            raise TaskDefinitionError(
-                f"task {task.name!r}: expected_duration {expected:g} s cannot fit in the worker's {sizing.timeout} s "
-                f"timeout less the {limits.DEADLINE_MARGIN_SECONDS:g} s kept for its writes; raise the worker timeout "
-                "(squall:timeout) or split the task"
-            )
-
-
 def describe(
     app: App,
     sizing: WorkerSizing | None = None,
@@ -291,11 +293,18 @@ def describe(
     sizing = sizing or WorkerSizing()
     stage = stage if stage is not None else app.stage
     prefix = resource_prefix(app.name, stage)
-    check_fits(app, sizing)
     queues: list[QueueResource] = []
+    workers: list[WorkerResource] = []
+    app.tasks  # noqa: B018  # first: a lazy app (squall.celery) imports its task modules, which declare queues
     for declared in app.queues.values():
         queue = replace(declared, **dict((overrides or {}).get(declared.name, {})))  # type: ignore[arg-type]
-        queues.extend(queue_resources(queue, prefix, sizing))
+        worker = worker_rules.queue_worker(queue, sizing, prefix)
+        workers.extend([] if worker is None else [worker])
+        queues.extend(queue_resources(queue, prefix, sizing if worker is None else worker.sizing))
+    check_fits(app, sizing, {worker.queue: worker.sizing for worker in workers})
+    shared = [q.max_concurrency for q in queues if all(q.queue != worker.queue for worker in workers)]
+    polling = None if None in shared else sum(cap for cap in shared if cap is not None)
+    worker_rules.check_reservation("the default worker", sizing.reserved_concurrency, polling)
     lane_rules.check_unique(
         [
             *((name, f"queue {q.name!r}") for q in queues for name in (q.queue_name, q.dlq_name)),
@@ -315,6 +324,7 @@ def describe(
         extension_buckets=buckets,
         schedule_group=prefix,
         sizing=sizing,
+        workers=tuple(workers),
         schedules=schedule_resources(app),
         scheduler_dlq_name=f"{prefix}-scheduler-dlq",
         scheduler_role_name=f"{prefix}-scheduler",
@@ -334,7 +344,8 @@ def describe(
 
 
 def queue_resources(queue: Queue, prefix: str, sizing: WorkerSizing) -> list[QueueResource]:
-    """The deployed queues of one declared queue: itself, or one per lane (``<queue>:<lane>``, its share)."""
+    """The deployed queues of one declared queue: itself, or one per lane (``<queue>:<lane>``, its share);
+    ``sizing`` is that of the function consuming them, from which their visibility timeout derives."""
     common: dict[str, Any] = {
         "visibility_timeout": visibility_timeout(sizing, queue.batching_window),
         "retention": limits.DEFAULT_QUEUE_RETENTION_SECONDS,

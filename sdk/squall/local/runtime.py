@@ -244,12 +244,15 @@ def run(
     log_level: str = "WARNING",
     metrics: bool = False,
     start: float | None = None,
+    allow_private_targets: bool = False,
 ) -> Iterator[Runtime]:
     """Provision ``app`` on moto and yield a :class:`Runtime`; everything is torn down on exit.
 
     ``server=True`` also serves moto on 127.0.0.1 (``port`` 0 picks a free one) so other processes can
     use it; ``realtime=True`` uses the wall clock instead of the fake one. No call leaves the machine.
     ``start`` (epoch seconds) is where the fake clock begins (default: the real time now).
+    ``allow_private_targets=True`` lets HTTP targets call private addresses such as 127.0.0.1 (the address rule
+    only: the scheme must still be http or https; docs/http-tasks.md).
     """
     import boto3
     from moto import mock_aws
@@ -300,6 +303,8 @@ def run(
         previous = app._settings, app._session
         app.configure(settings, session)
         stack.callback(app.configure, *previous)
+        app.http_targets.allow_private, allowed = allow_private_targets, app.http_targets.allow_private
+        stack.callback(setattr, app.http_targets, "allow_private", allowed)
         handler: Handler = make_handler(app)
         history: list[Invocation] = []
         mappings = [
@@ -309,8 +314,10 @@ def run(
                 lambda: app.sqs,
                 handler,
                 region,
-                float(topology.sizing.timeout),
-                topology.sizing.memory,
+                # Each queue's deliveries run under the timeout of the function consuming it (its own, if it
+                # declares sizing): the deadline and remaining time its invocations see.
+                float(topology.sizing_of(resource.queue).timeout),
+                topology.sizing_of(resource.queue).memory,
                 history,
                 new_handler=lambda: make_handler(app),
             )

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Annotations, Duration, RemovalPolicy, Size, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -137,6 +137,8 @@ class SquallFunction(Construct):
         description: str,
         function_name: str | None = None,
         recursive_loop: lambda_.RecursiveLoop = lambda_.RecursiveLoop.TERMINATE,
+        reserved_concurrency: int | None = None,
+        ephemeral_storage: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -175,4 +177,7 @@ class SquallFunction(Construct):
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             recursive_loop=recursive_loop,
             description=description,
+            # None leaves each property out of the template: no reservation, and Lambda's free 512 MB of /tmp.
+            reserved_concurrent_executions=reserved_concurrency,
+            ephemeral_storage_size=None if ephemeral_storage is None else Size.mebibytes(ephemeral_storage),
         )

@@ -3,8 +3,8 @@ reconciler."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -44,6 +44,8 @@ class _Watched:
     intake: sqs.IQueue
     reconciler: lambda_.IFunction
     scheduler_dead_letter_queue: sqs.IQueue
+    #: The functions of the queues with their own sizing, by queue.
+    queue_workers: Mapping[str, lambda_.IFunction] = field(default_factory=dict)
 
 
 class Monitoring(Construct):
@@ -70,6 +72,7 @@ class Monitoring(Construct):
         alarm_topic: sns.ITopic | None = None,
         service_name: str | None = None,
         dashboard_name: str | None = None,
+        queue_workers: Mapping[str, lambda_.IFunction] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.app_name = app_name
@@ -78,7 +81,8 @@ class Monitoring(Construct):
         self.service_name = service_name or app_name
         self.dashboard_name = dashboard_name or f"squall-{app_name}"
         #: What the dashboard shows.
-        self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue)
+        queue_workers = dict(queue_workers or {})
+        self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue, queue_workers)
         self.topic: sns.ITopic | None = None
         self.topic_key: kms.Key | None = None
         if alarm_topic is not None:
@@ -112,6 +116,22 @@ class Monitoring(Construct):
             threshold=1,
             description=f"Squall {app_name}: the worker was throttled (account concurrency exhausted)",
         )
+        for queue, worker in queue_workers.items():  # each queue's own function, alarmed as the default worker
+            self._alarm(
+                f"WorkerErrors-{queue}",
+                worker.metric_errors(period=PERIOD, statistic="Sum"),
+                threshold=1,
+                description=f"Squall {app_name}: queue {queue!r}'s worker failed whole invocations (crash, timeout)",
+            )
+            self._alarm(
+                f"WorkerThrottles-{queue}",
+                worker.metric_throttles(period=PERIOD, statistic="Sum"),
+                threshold=1,
+                description=(
+                    f"Squall {app_name}: queue {queue!r}'s worker was throttled (its reserved concurrency or the "
+                    "account's is exhausted)"
+                ),
+            )
         self._alarm(
             "IntakeOldestMessage",
             intake.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
@@ -220,6 +240,22 @@ class Monitoring(Construct):
                 title="Worker invocations, errors, throttles", left=_invocations(function, throttles=True), width=8
             ),
         )
+        for queue, worker in watched.queue_workers.items():
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"Queue {queue!r} worker duration (ms)",
+                    left=[
+                        worker.metric_duration(period=MINUTE, statistic=statistic, label=statistic)
+                        for statistic in ("Average", "p99", "Maximum")
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"Queue {queue!r} worker invocations, errors, throttles",
+                    left=_invocations(worker, throttles=True),
+                    width=12,
+                ),
+            )
         dashboard.add_widgets(
             _depth_and_age(
                 "Intake (moved by SQS after maxReceiveCount): depth and oldest message age",
