@@ -106,6 +106,12 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def no_payload_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps as if deployed without a payload bucket: nothing is offloaded, so SQS's and the item's limits refuse."""
+    monkeypatch.setattr("squall.offload.objects.PayloadObjects.bucket", property(lambda self: ""))
+
+
+@pytest.fixture
 def app() -> Squall:
     """A fresh app per test, so task names never clash between tests."""
     return Squall(f"test-{uuid.uuid4().hex[:8]}")

@@ -243,7 +243,7 @@ def test_a_result_at_the_limit_after_a_large_error_succeeds_and_runs_once_per_at
         assert result.error is None
 
 
-def test_a_result_over_the_limit_is_dead_with_a_reason_and_never_runs_again() -> None:
+def test_a_result_over_the_limit_is_dead_with_a_reason_and_never_runs_again(no_payload_bucket: None) -> None:
     app = Squall("too-big")
     runs: list[int] = []
 
@@ -463,3 +463,24 @@ def test_a_keyring_outage_keeps_every_message_on_its_queue_without_spending_its_
 def app_schedule_body(app: Squall, periodic: str, when: str) -> str:
     """A declared periodic schedule's Input as EventBridge Scheduler sends it at ``when``."""
     return schedule_input(app, app.periodic_schedules[periodic]).replace(sig.SCHEDULED_TIME, when)
+
+
+def test_a_result_past_the_offload_cap_is_dead_with_a_reason_and_never_runs_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("squall.offload.results.MAX_OFFLOAD_BYTES", 600_000)  # for speed: the rule is the same
+    app = Squall("too-big-offloaded")
+    runs: list[int] = []
+
+    @app.task(max_retries=3)
+    def huge() -> str:
+        runs.append(1)
+        return "x" * 700_000
+
+    with local.run(app) as rt:
+        result = huge.delay()
+        rt.drain()
+
+        assert runs == [1]
+        assert result.state is State.DEAD
+        assert "S3 offload (its result) limit of 600,000 bytes" in reason_of(rt, result.id)

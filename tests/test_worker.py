@@ -240,7 +240,7 @@ def test_result_json_cannot_carry_makes_the_task_dead(rt: Runtime, tasks: Simple
     assert "set" in record.reason
 
 
-def test_result_over_the_item_limit_makes_the_task_dead(rt: Runtime, app: Squall) -> None:
+def test_result_over_the_item_limit_makes_the_task_dead(no_payload_bucket: None, rt: Runtime, app: Squall) -> None:
     @app.task
     def huge() -> str:
         return "x" * 400_000

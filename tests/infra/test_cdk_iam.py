@@ -129,6 +129,10 @@ def test_worker_role_consumes_its_queues_dead_letters_updates_task_records_and_s
     expected["scheduler:CreateSchedule"] = {_group_schedules(synth)}
     expected["iam:PassRole"] = {f"<{synth.logical_id_of(synth.stack.service.scheduler.role)}.Arn>"}
     expected.update({action: {"*"} for action in XRAY_ACTIONS})
+    payloads = f"<{synth.logical_id_of(synth.stack.service.payloads.bucket)}.Arn>"  # squall.offload
+    arguments = {f"{payloads}/args/*", f"{payloads}/args-delayed/*"}
+    expected["s3:GetObject"] = expected["s3:PutObject"] = {*arguments, f"{payloads}/results/*"}
+    expected["s3:ListBucket"] = {payloads}
     if synth.stack.service.worker.function.node.try_get_context("squall:signingParameter"):
         expected["secretsmanager:GetSecretValue"] = {SIGNING_SECRET_ARN}
     assert _allowed(synth, role_id) == expected
@@ -180,6 +184,9 @@ def test_reconciler_role_drains_the_intake_dead_letters_and_records_tasks_dead_o
     log_group_id = synth.logical_id_of(service.reconciler.log_group)
     expected["logs:CreateLogStream"] = expected["logs:PutLogEvents"] = {f"<{log_group_id}.Arn>"}
     expected.update({action: {"*"} for action in XRAY_ACTIONS})
+    payloads = f"<{synth.logical_id_of(service.payloads.bucket)}.Arn>"  # it reads offloaded arguments only
+    expected["s3:GetObject"] = {f"{payloads}/args/*", f"{payloads}/args-delayed/*"}
+    expected["s3:ListBucket"] = {payloads}
     if service.reconciler.function.node.try_get_context("squall:signingParameter"):
         expected["secretsmanager:GetSecretValue"] = {SIGNING_SECRET_ARN}
     assert _allowed(synth, role_id) == expected
@@ -254,6 +261,9 @@ def test_producer_policy_sends_tasks_reads_results_and_manages_only_its_groups_s
         "ReadSettings",
         "ManageSchedules",
         "PassSchedulerRole",
+        "PayloadsGet",  # squall.offload: results/* (tests/infra/test_cdk_payload_bucket.py)
+        "PayloadsPut",  # args/* and args-delayed/*
+        "PayloadsList",
     }
 
 

@@ -38,6 +38,7 @@ LAYER_STAND_IN = "/test/powertools-layer"
 #: The template's resource types moto's CloudFormation skips (the template tests cover them).
 SKIPPED_BY_MOTO = {
     "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",  # the payload bucket's TLS-only policy: tests/infra/test_cdk_payload_bucket.py
     "AWS::CloudWatch::Alarm",
     "AWS::Scheduler::ScheduleGroup",
     "AWS::Scheduler::Schedule",
@@ -136,6 +137,7 @@ def test_moto_creates_the_stacks_queues_table_functions_and_settings(deployed: D
         "AWS::IAM::Role",
         "AWS::IAM::ManagedPolicy",
         "AWS::SSM::Parameter",
+        "AWS::S3::Bucket",
     } <= deployed.resource_types
     assert deployed.skipped_types <= SKIPPED_BY_MOTO
     sqs = deployed.session.client("sqs")

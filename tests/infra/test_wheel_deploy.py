@@ -47,6 +47,7 @@ INFRA_TESTS = Path(__file__).resolve().parent
 #: CDK CLI's version report, which CloudFormation itself only records).
 SKIPPED_BY_MOTO = {
     "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",  # the payload bucket's TLS-only policy: tests/infra/test_cdk_payload_bucket.py
     "AWS::CloudWatch::Alarm",
     "AWS::Scheduler::ScheduleGroup",
     "AWS::SNS::TopicPolicy",

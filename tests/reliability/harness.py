@@ -61,6 +61,9 @@ from squall import (
 )
 from squall.errors import DrainError
 from squall.local import Runtime, motoshim
+from squall.offload import results as offloaded_results
+from squall.offload.reference import RESULT_INLINE_MAX_BYTES
+from squall.sending import producer
 from squall.state.limiter import LimiterItems, Reservation
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.state.store import TaskStore
@@ -122,6 +125,9 @@ KINDS = (
     Kind("limited", "default", 4, 0.1, durations=(0.0, 3.0), rate_limit="2/s", concurrency_limit=1),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
+#: The suite's cap on an offloaded result, in bytes, in place of squall.offload's 100 MiB (the same check, on
+#: values a run can afford to make): a result past it is refused, DEAD, never computed again.
+RESULT_CAP_BYTES = 512 * 1024
 
 
 class TransientError(Exception):
@@ -149,8 +155,9 @@ class FaultPlan:
     countdown_fraction: float = 0.03  # apply_async(countdown=...), half of them past SQS's 900 s
     retry_ask_rate: float = 0.15  # per failed attempt: raise task.retry(max_retries=N, countdown=...)
     long_countdown_rate: float = 0.2  # per retry ask: a countdown past 12 h (a one-time schedule)
-    large_result_fraction: float = 0.02  # a result within 2 KB of MAX_RESULT_BYTES
-    too_large_fraction: float = 0.01  # a result 1-64 bytes over it
+    large_result_fraction: float = 0.02  # a result within 2 KB of MAX_RESULT_BYTES: offloaded to the bucket
+    too_large_fraction: float = 0.01  # a result 1-64 bytes over RESULT_CAP_BYTES: refused
+    offloaded_argument_fraction: float = 0.02  # an argument past SQS's message limit: offloaded to the bucket
     progress_fraction: float = 0.2  # reports progress twice per run (the large ones near its own limit)
     revoke_fraction: float = 0.01  # revoked right after sending, or after its first retry
     # --- infrastructure faults
@@ -191,6 +198,7 @@ class TaskPlan:
     result_chars: int  # 0: a small result
     progress: bool
     revoke: str | None  # "at once" or "when retrying"
+    argument_chars: int = 0  # 0: no padding argument; else one that far past SQS's limit (offloaded)
 
     @property
     def sent_to(self) -> str:
@@ -204,8 +212,13 @@ class TaskPlan:
 
     @property
     def too_large(self) -> bool:
-        """Whether its result cannot be stored (its JSON is over MAX_RESULT_BYTES)."""
-        return self.result_chars + 2 > limits.MAX_RESULT_BYTES
+        """Whether its result cannot be stored (its JSON is over RESULT_CAP_BYTES, even offloaded)."""
+        return self.result_chars + 2 > RESULT_CAP_BYTES
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """What it is sent with: its fate, and the padding argument when it has one."""
+        return (self.fate, "p" * self.argument_chars) if self.argument_chars else (self.fate,)
 
 
 @dataclass(frozen=True)
@@ -420,15 +433,15 @@ class Suite:
             }
             if kind.is_async:
 
-                async def work_async(task: TaskContext, fate: str) -> str:
+                async def work_async(task: TaskContext, fate: str, pad: str = "") -> str:
                     await asyncio.sleep(0)
-                    return self.body(task)
+                    return self.body(task, pad)
 
                 self.tasks[kind.name] = self.app.task(**options)(work_async)
             else:
 
-                def work(task: TaskContext, fate: str) -> str:
-                    return self.body(task)
+                def work(task: TaskContext, fate: str, pad: str = "") -> str:
+                    return self.body(task, pad)
 
                 self.tasks[kind.name] = self.app.task(**options)(work)
 
@@ -447,10 +460,12 @@ class Suite:
             countdown = rng.uniform(43_300.0, 64_800.0) if far else rng.uniform(1.0, 300.0)
         return AttemptPlan(fails, ask, countdown, duration)
 
-    def body(self, task: TaskContext) -> str:
+    def body(self, task: TaskContext, pad: str = "") -> str:
         """The task: faults first, then take its time, fail, ask for a retry or apply its effect once."""
         task_id, attempt = task.request.id, task.request.attempt
         plan = self.plans[task_id]
+        if pad != "p" * plan.argument_chars:
+            self.violations["a body ran without its whole (offloaded) argument"].append(task_id)
         self._started(task_id, attempt)
         run = self.runs[task_id][-1]
         self.running[task_id] += 1
@@ -626,6 +641,9 @@ class Suite:
         ok = [i for i in range(n) if i not in poison | hopeless]
         too_large = chosen(plan.too_large_fraction, ok)
         large = chosen(plan.large_result_fraction, [i for i in range(n) if i not in too_large])
+        # Drawn apart, so that adding them left every other draw (and so every other figure) as it was.
+        pads = random.Random(f"{plan.seed}/offload")
+        padded = set(pads.sample(range(n), math.ceil(n * plan.offloaded_argument_fraction)))
         queue_calls, budget_calls = chosen(plan.queue_override_fraction), chosen(plan.budget_override_fraction)
         countdowns, progress, revokes = (
             chosen(plan.countdown_fraction),
@@ -646,13 +664,16 @@ class Suite:
                 countdown = rng.uniform(901.0, 3600.0) if i in far else rng.uniform(1.0, 900.0)
             result_chars = 0
             if i in too_large:
-                result_chars = limits.MAX_RESULT_BYTES - 2 + rng.randint(1, 64)
+                result_chars = RESULT_CAP_BYTES - 2 + rng.randint(1, 64)
             elif i in large:
                 result_chars = limits.MAX_RESULT_BYTES - 2 - rng.randint(0, 2048)
             revoke = None if i not in revokes else "when retrying" if i in later else "at once"
             rate = 0.0 if i in too_large else rng.choice(plan.transient_rates)  # it must reach its result
+            pad = limits.SQS_MAX_MESSAGE_BYTES + pads.randint(0, 64 * 1024) if i in padded else 0
             plans.append(
-                TaskPlan(f"t{i:06d}", kind, fate, rate, queue, budget, countdown, result_chars, i in progress, revoke)
+                TaskPlan(
+                    f"t{i:06d}", kind, fate, rate, queue, budget, countdown, result_chars, i in progress, revoke, pad
+                )
             )
         return plans
 
@@ -667,8 +688,10 @@ class Suite:
             count["apply_async(max_retries=N)"] += task.max_retries is not None
             if task.countdown is not None:
                 count[f"apply_async(countdown {'over' if task.countdown > 900 else 'up to'} 900 s)"] += 1
-            count["results over MAX_RESULT_BYTES (never fail otherwise)"] += task.too_large
+            count["results over RESULT_CAP_BYTES (never fail otherwise)"] += task.too_large
             count["results within 2 KB of MAX_RESULT_BYTES"] += bool(task.result_chars) and not task.too_large
+            count["results offloaded (past the item's room)"] += task.result_chars + 2 > RESULT_INLINE_MAX_BYTES
+            count["arguments offloaded (past SQS's message limit)"] += bool(task.argument_chars)
             count["tasks reporting progress"] += task.progress
             if task.revoke:
                 count[f"revokes ({task.revoke})"] += 1
@@ -689,7 +712,7 @@ class Suite:
         pending = list(ids)
         while pending:
             producer.delivered = set()
-            signatures = [self.tasks[self.plans[i].kind.name].s(self.plans[i].fate) for i in pending]
+            signatures = [self.tasks[self.plans[i].kind.name].s(*self.plans[i].arguments) for i in pending]
             try:
                 self.app.send_batch(signatures, task_ids=pending)
             except EnqueueError as exc:
@@ -706,7 +729,7 @@ class Suite:
         while True:
             try:
                 self.tasks[task.kind.name].apply_async(
-                    (task.fate,),
+                    task.arguments,
                     task_id=task.id,
                     queue=task.queue,
                     max_retries=task.max_retries,
@@ -950,7 +973,7 @@ class Suite:
             return False
         plan = self.plans[record.id]
         expected = "x" * plan.result_chars if plan.result_chars else "done"
-        if json.loads(record.result_json) != expected:
+        if json.loads(offloaded_results.result_text(self.app, record.result_json, record.id)) != expected:
             return False
         last = self.last_progress.get(record.id)
         return not plan.progress or (record.progress is not None and record.progress == last)
@@ -1070,7 +1093,7 @@ def dead_cause(kind: str, reason: str) -> str:
     """Why a task was made DEAD (its first DEAD's error type and reason): budget, killed, poison, ... or other."""
     if kind == "MovedByRedrivePolicy":
         return "moved"
-    if kind == "ResultTooLarge":
+    if kind in ("ResultTooLarge", "MessageTooLarge"):  # past the item's room, or past the offload cap
         return "too large"
     if kind == "AttemptsExhausted":
         return "killed"
@@ -1135,5 +1158,12 @@ def recording_rate_slots(slots: dict[str, list[float]]) -> Iterator[None]:
 
 
 def run_suite(plan: FaultPlan) -> Report:
-    """Run the suite once under ``plan``."""
-    return Suite(plan).run()
+    """Run the suite once under ``plan``, with offloaded results capped at RESULT_CAP_BYTES, and batches sent one
+    after another: the injected faults are drawn in call order from the plan's seed, so a run repeats exactly only
+    if the calls come in one order (tests/test_send_batch_concurrent.py covers concurrent sends and their failures)."""
+    original = offloaded_results.MAX_OFFLOAD_BYTES, producer.SEND_BATCH_CONCURRENCY
+    offloaded_results.MAX_OFFLOAD_BYTES, producer.SEND_BATCH_CONCURRENCY = RESULT_CAP_BYTES, 1
+    try:
+        return Suite(plan).run()
+    finally:
+        offloaded_results.MAX_OFFLOAD_BYTES, producer.SEND_BATCH_CONCURRENCY = original

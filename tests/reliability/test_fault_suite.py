@@ -60,6 +60,8 @@ EXERCISED = [
     "retry asks with a countdown past 12 h",
     "retries of the 4.4-day kind",
     "results within 2 KB of MAX_RESULT_BYTES",
+    "results offloaded (past the item's room)",
+    "arguments offloaded (past SQS's message limit)",
     "too-large results returned (then DEAD, never run again)",
     "tasks reporting progress",
     "revokes (at once)",

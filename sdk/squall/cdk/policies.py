@@ -99,6 +99,24 @@ def on_extension_bucket(*, declared: ExtensionBucket, bucket: s3.IBucket) -> lis
     return statements
 
 
+def on_payload_objects(
+    *, bucket: s3.IBucket, sid: str, read: Sequence[str] = (), write: Sequence[str] = ()
+) -> list[iam.PolicyStatement]:
+    """GetObject on the ``read`` prefixes' objects of the payload bucket, PutObject on the ``write`` prefixes', and
+    ListBucket on those prefixes so that a missing object reads as missing (NoSuchKey), not as AccessDenied. No one
+    deletes: objects expire (squall.offload.bucket)."""
+    made = []
+    for action, prefixes in (("s3:GetObject", read), ("s3:PutObject", write)):
+        if prefixes:
+            resources = [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+            verb = action.removeprefix("s3:").removesuffix("Object")
+            made.append(_statement("s3", [action], resources, sid=f"{sid}{verb}"))
+    if read:
+        condition = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in read]}}
+        made.append(_statement("s3", ["s3:ListBucket"], [bucket.bucket_arn], sid=f"{sid}List", conditions=condition))
+    return made
+
+
 def on_schedules(*, actions: Sequence[str], stack: Stack, group: str, sid: str | None = None) -> iam.PolicyStatement:
     """``scheduler:`` actions on the schedules of ``group``: named at run time, the ARN pattern keeps them in it."""
     schedules = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{group}/*")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from squall import limits
 from squall.config import QueueAddress, Settings, parameter_name
 from squall.local.motoshim import ACCOUNT_ID
+from squall.offload.bucket import bucket_name
 from squall.scheduler.periodic import schedule_request
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         intake_arn=intake_arn,
         endpoint_url=endpoint_url,
         lanes=topology.lanes,
+        payload_bucket=_create_bucket(
+            session, region, endpoint_url, bucket_name(topology.app, topology.stage, ACCOUNT_ID, region)
+        ),
     )
     scheduler = session.client("scheduler", region_name=region, endpoint_url=endpoint_url)
     scheduler.create_schedule_group(Name=topology.schedule_group)
@@ -108,13 +112,18 @@ def provision_extension_resources(
                 TableName=table.table_name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.declared.ttl_attribute},
             )
-    s3 = session.client("s3", region_name=region, endpoint_url=endpoint_url)
     for bucket in topology.extension_buckets:
-        name = bucket.bucket_name(ACCOUNT_ID, region)
-        if region == "us-east-1":  # S3 refuses a LocationConstraint naming us-east-1, its default
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        _create_bucket(session, region, endpoint_url, bucket.bucket_name(ACCOUNT_ID, region))
+
+
+def _create_bucket(session: boto3.Session, region: str, endpoint_url: str | None, name: str) -> str:
+    """Create bucket ``name`` (the payload bucket, or an extension's) and return its name."""
+    s3 = session.client("s3", region_name=region, endpoint_url=endpoint_url)
+    if region == "us-east-1":  # S3 refuses a LocationConstraint naming us-east-1, its default
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    return name
 
 
 def publish_settings(settings: Settings, session: boto3.Session) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from squall import clock
 from squall.errors import ResultTimeout, TaskFailed, TaskRevoked, TaskUntracked
+from squall.offload.results import result_text
 from squall.state import groups
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import FINAL_STATES, State
@@ -104,7 +105,7 @@ class AsyncResult(Generic[R]):
         record = self.refresh()
         if record is None or record.state is not State.SUCCESS or record.result_json is None:
             return None
-        value: R = codec.loads(record.result_json)
+        value: R = codec.loads(result_text(self.app, record.result_json, self.id))  # fetched if offloaded
         return value
 
     @property

@@ -35,7 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from squall.errors import DecodeError, EncodeError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from squall.errors import DecodeError, EncodeError, MessageTooLarge
+from squall.offload.arguments import ArgumentOffload
 from squall.wire import signing
 
 if TYPE_CHECKING:
@@ -85,10 +88,14 @@ class SigningCodec:
 class CodecChain:
     """Body codecs in order: :meth:`encode` applies them first to last, :meth:`decode` undoes them last to first."""
 
-    def __init__(self, codecs: Iterable[BodyCodec] = (), *, signer: Signer | None = None) -> None:
+    def __init__(
+        self, codecs: Iterable[BodyCodec] = (), *, signer: Signer | None = None, offload: BodyCodec | None = None
+    ) -> None:
         #: The extensions' codecs, innermost first.
         self.inner: tuple[BodyCodec, ...] = tuple(codecs)
         self.signing = SigningCodec(signer)
+        #: Payload offload (:mod:`squall.offload.arguments`), built in and innermost: it reads the envelope JSON.
+        self.offload = offload
 
     @property
     def codecs(self) -> tuple[BodyCodec, ...]:
@@ -102,7 +109,7 @@ class CodecChain:
 
     def encode(self, envelope_json: str) -> str:
         """The body that carries ``envelope_json``; EncodeError names a codec that fails."""
-        text = envelope_json
+        text = envelope_json if self.offload is None else _encoded(self.offload, envelope_json)
         for codec in self.inner:
             text = _encoded(codec, text)
         return self.signing.encode(text)
@@ -139,7 +146,9 @@ class CodecChain:
     def _undo(self, text: str) -> str:
         for codec in reversed(self.inner):
             text = _decoded(codec, text)
-        return text
+        # A recurring schedule's Input is never offloaded (encode_template skips it), so undoing it is harmless.
+        # An AWS error reading the payload bucket passes as it is: the record fails and is delivered again.
+        return text if self.offload is None else _decoded(self.offload, text, passing=(ClientError, BotoCoreError))
 
 
 def _encoded(codec: BodyCodec, text: str) -> str:
@@ -152,16 +161,34 @@ def _encoded(codec: BodyCodec, text: str) -> str:
     return out
 
 
-def _decoded(codec: BodyCodec, body: str) -> str:
-    return _run(codec.decode, body, lambda detail: DecodeError(f"body codec {codec.name!r} cannot decode: {detail}"))
+def _decoded(codec: BodyCodec, body: str, *, passing: tuple[type[Exception], ...] = ()) -> str:
+    return _run(
+        codec.decode,
+        body,
+        lambda detail: DecodeError(f"body codec {codec.name!r} cannot decode: {detail}"),
+        passing=passing,
+    )
 
 
-def _run(step: Callable[[str], str], text: str, failure: Callable[[str], Exception]) -> str:
-    """``step(text)``; whatever it raises, or a result that is not text, becomes ``failure(detail)``."""
+def _run(
+    step: Callable[[str], str],
+    text: str,
+    failure: Callable[[str], Exception],
+    *,
+    passing: tuple[type[Exception], ...] = (),
+) -> str:
+    """``step(text)``; whatever it raises (but ``passing``), or a result that is not text, becomes ``failure``."""
     try:
         out = step(text)
+    except MessageTooLarge:
+        raise  # a size limit names the task and the limit itself
+    except passing:
+        raise
     except DecodeError as exc:
-        raise failure(exc.reason[:_DETAIL_CHARS]) from exc
+        error = failure(exc.reason[:_DETAIL_CHARS])
+        if isinstance(error, DecodeError) and error.task_id is None:
+            error.task_id = exc.task_id  # so that DEAD can be recorded for the task the codec read
+        raise error from exc
     except Exception as exc:  # a codec is extension code: its failure becomes the chain's one error, never escapes
         raise failure(f"{type(exc).__name__}: {str(exc)[:_DETAIL_CHARS]}") from exc
     if not isinstance(out, str):
@@ -175,5 +202,6 @@ def codecs_of(app: App) -> tuple[BodyCodec, ...]:
 
 
 def chain_for(app: App) -> CodecChain:
-    """``app``'s chain: its extensions' codecs, then its signer. Built afresh each time (cheap): both may change."""
-    return CodecChain(codecs_of(app), signer=app.signer)
+    """``app``'s chain: payload offload, its extensions' codecs, then its signer. Built afresh each time (cheap):
+    they may change."""
+    return CodecChain(codecs_of(app), signer=app.signer, offload=ArgumentOffload(app))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import clock, limits
 from squall.errors import EncodeError, ItemTooLarge, LeaseLost, MessageTooLarge
+from squall.offload.results import stored_result
 from squall.sending.producer import encode_body
 from squall.state.schema import ErrorInfo, Progress, TaskRecord
 from squall.states import State
@@ -50,6 +51,10 @@ class Outcomes:
             except EncodeError as exc:
                 reason = f"the task's return value cannot be stored: {exc}"
                 return self.dead(delivery, envelope, reason, ErrorInfo("EncodeError", reason), token)
+            try:  # past the item's room, to the payload bucket (when the app has one)
+                result_json = stored_result(self.app, envelope.id, result_json, task.name)
+            except MessageTooLarge as exc:
+                return self.dead(delivery, envelope, str(exc), ErrorInfo("MessageTooLarge", str(exc)), token)
             size = len(result_json.encode("utf-8"))
             if size > limits.MAX_RESULT_BYTES:
                 return self.too_large(delivery, envelope, token, f"the result is {size:,} bytes")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import limits
 from squall.errors import EncodeError, InvalidArguments, InvalidSchedule, MessageTooLarge, TaskNotRegistered
+from squall.offload.results import result_text
 from squall.sending.producer import prepare
 from squall.state.groups import GroupCounter, get_many
 from squall.state.schema import ErrorInfo
@@ -87,7 +88,7 @@ class Workflows:
         if not self.carries(envelope):
             return
         if current.state is State.SUCCESS:
-            self.succeeded(envelope, None if current.result_json is None else codec.loads(current.result_json))
+            self.succeeded(envelope, self._result(current))
         elif current.state is State.DEAD:
             self.dead(envelope, current.reason or "the task is DEAD")
         elif current.state is State.REVOKED:  # a revoked step stops its chain; as a member, it counts
@@ -119,8 +120,12 @@ class Workflows:
                     raise ChordMemberDead(reason[: limits.MAX_ERROR_MESSAGE_CHARS])
                 results.append(MemberFailed(task_id, record.reason or reason))
                 continue
-            results.append(None if record.result_json is None else codec.loads(record.result_json))
+            results.append(self._result(record))
         return (results, *envelope.args) if body.get("prepend", True) else envelope.args
+
+    def _result(self, record: TaskRecord) -> Any:
+        """The finished task's result, fetched from the payload bucket when it was offloaded (squall.offload)."""
+        return None if record.result_json is None else codec.loads(result_text(self.app, record.result_json))
 
     def _counted(self, member: Mapping[str, Any]) -> list[Launch]:
         ttl = limits.DEAD_RECORD_TTL_SECONDS
