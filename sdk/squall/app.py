@@ -18,6 +18,8 @@ from squall.sending import delays, dispatch, producer
 from squall.state import result as results
 from squall.state.result import AsyncResult
 from squall.state.store import TaskStore
+from squall.targets import TASK_NAME as HTTP_TASK
+from squall.targets import HttpCallOptions, HttpRequestOptions, HttpResult, HttpTargets
 from squall.tasks import canvas
 from squall.tasks.extensions import Extension
 from squall.tasks.options import TaskOptionArgs, task_options
@@ -48,6 +50,8 @@ class Squall:
     ``stage`` names the deployment (``Squall("shop", stage="prod")``, or ``SQUALL_STAGE``): its resources are
     ``squall-shop-prod-...`` and its settings ``/squall/shop/prod/config`` (docs/deploy.md, "Stages").
     ``extensions`` hook into the worker at its typed points (:mod:`squall.tasks.extensions`, docs/extending.md).
+    ``webhook_secret`` signs HTTP-target requests (``whsec_...``, several to rotate, or an ``ssm:``/``secretsmanager:``
+    reference; :mod:`squall.targets.webhooks`, docs/http-tasks.md).
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class Squall:
         signing_key: str | signing.Keyring | None = None,
         extensions: Iterable[Extension] = (),
         stage: str | None = None,
+        webhook_secret: str | Sequence[str] | None = None,
     ) -> None:
         self.name = config.check_app_name(name)
         #: The deployment this process talks to (``dev``, ``prod``...; None: unstaged): ``stage=``, else
@@ -88,6 +93,8 @@ class Squall:
         self._clients: dict[str, Any] = {}
         self._store: TaskStore | None = None
         self._lock = threading.Lock()
+        #: HTTP targets (:meth:`send_http`): the webhook keys, the private-address opt-in, the built-in task.
+        self.http_targets = HttpTargets(self, webhook_secret)
         #: Called after each state change this process writes: (task id, state, epoch seconds).
 
     def __repr__(self) -> str:
@@ -166,6 +173,8 @@ class Squall:
 
     def get_task(self, name: str) -> Task[..., Any]:
         """The registered task called ``name``; TaskNotRegistered lists the known ones."""
+        if name == HTTP_TASK and name not in self.tasks:
+            return self.http_targets.task()  # the built-in HTTP-target task, registered on first use
         try:
             return self.tasks[name]
         except KeyError:
@@ -178,6 +187,17 @@ class Squall:
         message = producer.prepare(signature, **options)
         dispatch.send_one(self, message)
         return self._handle(message)
+
+    def send_http(self, url: str, payload: Any = None, **options: Unpack[HttpCallOptions]) -> AsyncResult[HttpResult]:
+        """Deliver ``payload`` (JSON) to ``url``, retried until accepted; its result is ``{"status", "headers",
+        "body"}``. ``method``, ``headers``, ``timeout`` shape the request; the rest are :meth:`send`'s options
+        (``countdown``/``eta``, ``task_id``, ``max_retries``...). See :mod:`squall.targets`, docs/http-tasks.md."""
+        return self.http_targets.send(url, payload, **options)
+
+    def http(self, url: str, payload: Any = None, **request: Unpack[HttpRequestOptions]) -> Signature[HttpResult]:
+        """A signature of an HTTP-target call, for workflows, schedules and batches (immutable: it ignores a
+        parent's result); see :meth:`squall.targets.HttpTargets.signature`."""
+        return self.http_targets.signature(url, payload, **request)
 
     def send_task(
         self,
@@ -307,10 +327,10 @@ class Squall:
         """A cached boto3 client for ``service`` in the app's region and endpoint."""
         client = self._clients.get(service)
         if client is None:
+            settings = self.settings  # before the lock: resolving the settings takes it too (not re-entrant)
             with self._lock:
                 client = self._clients.get(service)
                 if client is None:
-                    settings = self.settings
                     client = self._boto_session().client(
                         service,  # type: ignore[call-overload]
                         region_name=settings.region,

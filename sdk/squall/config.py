@@ -22,6 +22,12 @@ ENV_CONFIG_PARAMETER = "SQUALL_CONFIG_PARAMETER"
 ENV_APP = "SQUALL_APP"
 ENV_SIGNING = "SQUALL_SIGNING_PARAMETER"
 ENV_STAGE = "SQUALL_STAGE"
+#: The Secrets Manager secret holding the REST API's bearer token(s) (set by the stack on the API function).
+ENV_API_TOKEN_SECRET = "SQUALL_API_TOKEN_SECRET"  # noqa: S105  # a variable name, not a secret
+#: ``iam`` when API Gateway authenticates the REST API's callers (SigV4): the function then checks no token.
+ENV_API_AUTH = "SQUALL_API_AUTH"
+#: The ``ssm:``/``secretsmanager:`` reference of the HTTP targets' webhook secret (set by the stack on the worker).
+ENV_WEBHOOK_SECRET = "SQUALL_WEBHOOK_SECRET"  # noqa: S105  # a variable name, not a secret
 _APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
 #: Joins a queue's name and its lane's in the name a lane goes by (``emails:high``); no queue name holds it.
 LANE_SEPARATOR = ":"
@@ -113,6 +119,8 @@ class Settings:
     #: The queues declared with priority lanes, by name. Each lane is a queue of its own in ``queues``, under
     #: ``<queue>:<lane>`` (:func:`lane_key`); the queue's own name is not there.
     lanes: Mapping[str, Lanes] = field(default_factory=dict)
+    #: The bucket large arguments and results are offloaded to (see squall.offload); empty: none, nothing is.
+    payload_bucket: str = ""
     _by_arn: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -195,6 +203,8 @@ class Settings:
                 if self.lanes
                 else {}
             ),
+            # Only when there is one: a document without it reads as before, by any version.
+            **({"payload_bucket": self.payload_bucket} if self.payload_bucket else {}),
         }
 
     @classmethod
@@ -234,6 +244,7 @@ class Settings:
             intake_arn=doc.get("intake_arn", ""),
             endpoint_url=endpoint_url,
             lanes=lanes,
+            payload_bucket=doc.get("payload_bucket", ""),
         )
 
 
@@ -272,6 +283,24 @@ def signing_parameter_from_env(environ: Mapping[str, str] | None = None) -> str 
     """Name of the SSM/Secrets parameter holding the envelope signing key, if signing is on."""
     env = os.environ if environ is None else environ
     return env.get(ENV_SIGNING) or None
+
+
+def webhook_secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The reference (``ssm:``/``secretsmanager:``) of the webhook secret HTTP targets sign with, if set."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_WEBHOOK_SECRET) or None
+
+
+def api_token_secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """Name of the Secrets Manager secret holding the REST API's bearer token(s), if the API uses tokens."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_API_TOKEN_SECRET) or None
+
+
+def api_auth_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """How the REST API's callers are authenticated when not by token: ``iam`` (by API Gateway), or None."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_API_AUTH) or None
 
 
 def load_settings(

@@ -37,6 +37,7 @@ UNSAFE_ATTRIBUTE_CALLS = {("yaml", "load"), ("yaml", "unsafe_load"), ("yaml", "f
 IMPORT_BY_NAME_ALLOWED = {
     ("squall/app.py", "load_app"): "the app named by SQUALL_APP, set by whoever deployed the stack",
     ("squall/cli/__init__.py", "main"): "the CLI's own command modules, a constant list",
+    ("squall/cli/_appimport.py", "import_app_module"): "the module the operator names with --app on the command line",
     # squall.celery, as Celery: task modules and settings the app's own code names (include=, imports,
     # autodiscover_tasks, config_from_object), never a message's.
     ("squall/celery/app.py", "finalize"): "the task modules the app's code names (include=, the imports setting)",

@@ -1,0 +1,80 @@
+"""The webhook secret of HTTP targets, by reference: the worker alone gets its variable and a read grant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+from cdk_support import Synth, nag_findings, render
+
+from squall import Squall, config, new_webhook_secret
+from squall.cdk import nag
+from squall.cdk.options import DeployOptions
+from squall.cdk.stack import SquallStack
+
+#: Each way to give the secret, and the resource the worker may then read (None: nothing to read).
+SECRETS: dict[str, str | None] = {
+    "ssm:/hooks/webhook-secret": (
+        "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/hooks/webhook-secret"
+    ),
+    "secretsmanager:hooks/webhook": (
+        "arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:hooks/webhook-??????"
+    ),
+    new_webhook_secret(): None,  # given in code: nothing to read, nothing in the environment
+}
+
+
+@pytest.fixture(scope="module", params=list(SECRETS), ids=["ssm", "secretsmanager", "inline"])
+def hooks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, str]:
+    outdir = tmp_path_factory.mktemp("cdk-hooks")
+    app = Squall("hooks", webhook_secret=request.param)
+    cdk_app = cdk.App(outdir=str(outdir))
+    stack = SquallStack(cdk_app, "hooks", app=app, options=DeployOptions(app_spec="hooks:app"))
+    nag.add_packs(cdk_app)  # as infra/cdkw synth does: a finding on the new grant fails the synth
+    nag.acknowledge(stack.service)
+    try:
+        cdk_app.synth()
+    except RuntimeError as exc:
+        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
+    template = Template.from_stack(stack)
+    return Synth(stack, template, dict(template.to_json()), outdir), request.param
+
+
+def statements_of(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    role_id = synth.logical_id_of(role)
+    return [
+        statement
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_only_the_worker_names_the_reference_in_its_environment(hooks: tuple[Synth, str]) -> None:
+    synth, secret = hooks
+    service = synth.stack.service
+    worker = synth.properties_of(service.worker.function)["Environment"]["Variables"]
+    reconciler = synth.properties_of(service.reconciler.function)["Environment"]["Variables"]
+
+    assert worker.get(config.ENV_WEBHOOK_SECRET) == (secret if SECRETS[secret] else None)
+    assert config.ENV_WEBHOOK_SECRET not in reconciler
+    assert all(secret not in str(value) for value in reconciler.values())
+    if SECRETS[secret] is None:
+        assert secret not in str(synth.json)  # a secret given in code never reaches the template
+
+
+def test_only_the_worker_may_read_the_secret_and_only_that_one(hooks: tuple[Synth, str]) -> None:
+    synth, secret = hooks
+    service = synth.stack.service
+    worker = [s for s in statements_of(synth, service.worker.role) if s.get("Sid") == "ReadWebhookSecret"]
+    reconciler = [s for s in statements_of(synth, service.reconciler.role) if s.get("Sid") == "ReadWebhookSecret"]
+
+    expected = SECRETS[secret]
+    if expected is None:
+        assert worker == []
+    else:
+        action = "ssm:GetParameter" if secret.startswith("ssm:") else "secretsmanager:GetSecretValue"
+        assert [(s["Effect"], s["Action"], render(s["Resource"])) for s in worker] == [("Allow", action, expected)]
+    assert reconciler == []
