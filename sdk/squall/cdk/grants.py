@@ -14,17 +14,37 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 
 from squall import config
 from squall.cdk import policies
+from squall.cdk.workers import every_worker, worker_for
+from squall.offload.reference import ARGUMENTS_PREFIXES, RESULTS_PREFIX
 
 if TYPE_CHECKING:
+    from squall.cdk.constructs.api import TaskApi
     from squall.cdk.service import SquallService
 
 #: The services through which roles use the deployment's customer managed key (squall.cdk.policies.use_key_through).
 KEY_USERS = ("sqs", "dynamodb")
 
 
+#: The payload bucket's prefixes: offloaded arguments (due soon, due later), then results.
+PAYLOADS = (*ARGUMENTS_PREFIXES, RESULTS_PREFIX)
+
+
+class _Workers:
+    """Every worker function of a deployment (the default one, and each sized queue's), granted alike."""
+
+    def __init__(self, service: SquallService) -> None:
+        self.functions = [worker.function for worker in every_worker(service)]
+
+    def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
+        """Add ``statement`` to each worker's role."""
+        for function in self.functions:
+            function.add_to_role_policy(statement)
+
+
 def grant_functions(service: SquallService) -> None:
-    """The worker's and the reconciler's event sources and permissions."""
-    function, reconciler = service.worker.function, service.reconciler.function
+    """The workers' and the reconciler's event sources and permissions: each worker function consumes its own
+    queues (squall.cdk.workers) and has the same permissions as every other."""
+    function, reconciler = _Workers(service), service.reconciler.function
     stack, group = Stack.of(service), service.topology.schedule_group
     sources, dead_letters = list(service.queues.values()), list(service.dead_letter_queues.values())
 
@@ -33,7 +53,7 @@ def grant_functions(service: SquallService) -> None:
         # The event source grants Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl (and
         # kms:Decrypt on a customer managed key). Squall uses ChangeMessageVisibility only to keep a message it
         # cannot start yet (not due, its signing keys unreadable, too little time left); a retry is a new message.
-        function.add_event_source(
+        worker_for(service, q.resource.queue).function.add_event_source(
             event_sources.SqsEventSource(
                 q.queue,
                 batch_size=q.resource.batch_size,
@@ -62,6 +82,19 @@ def grant_functions(service: SquallService) -> None:
     for b in service.topology.extension_buckets:
         for statement in policies.on_extension_bucket(declared=b.declared, bucket=made.buckets[b.declared.name]):
             function.add_to_role_policy(statement)
+    # Offloaded payloads (squall.offload): arguments are read, and written again by retries and by the tasks
+    # tasks send; results are written, and read for a chord's body. The reconciler reads arguments only.
+    for statement in service.payloads.statements("Payloads", read=PAYLOADS, write=PAYLOADS):
+        function.add_to_role_policy(statement)
+    for statement in service.payloads.statements("PayloadArguments", read=ARGUMENTS_PREFIXES):
+        reconciler.add_to_role_policy(statement)
+
+    # The webhook secret HTTP targets sign with, read by reference (squall.targets.webhooks); the worker only.
+    read_webhook_secret = policies.read_signing_keys(
+        sid="ReadWebhookSecret", stack=stack, reference=service.webhook_secret
+    )
+    if read_webhook_secret is not None:
+        function.add_to_role_policy(read_webhook_secret)
 
     # --- the reconciler's permissions -----------------------------------------------------------------
     # Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the intake queue only.
@@ -133,11 +166,25 @@ def producer_policy(service: SquallService) -> iam.ManagedPolicy:
                 group=group,
             ),
             _pass_scheduler_role(service),
+            # Large arguments go to the payload bucket, large results are read from it (squall.offload).
+            *service.payloads.statements("Payloads", read=(RESULTS_PREFIX,), write=ARGUMENTS_PREFIXES),
             # Producers sign what they send with the keyring the worker checks against.
             *([read_keys] if read_keys is not None else []),
             *([use_key] if use_key is not None else []),
         ],
     )
+
+
+def grant_api(service: SquallService, api: TaskApi) -> None:
+    """The REST API function's permissions: a producer's (it sends tasks, workflows and schedules and reads
+    results), revoking (``DELETE /v1/tasks/{id}``: an UpdateItem of the record), and reading its token secret."""
+    role = api.function.role
+    role.add_managed_policy(service.producer_policy)
+    role.add_to_policy(
+        policies.on_task_records(sid="RevokeTasks", actions=["dynamodb:UpdateItem"], table=service.table)
+    )
+    if api.token_secret is not None:
+        role.add_to_policy(policies.read_secret(sid="ReadApiTokens", arn=api.token_secret.secret_arn))
 
 
 def operator_policy(service: SquallService) -> iam.ManagedPolicy:
@@ -190,6 +237,8 @@ def operator_policy(service: SquallService) -> iam.ManagedPolicy:
                 group=group,
             ),
             _pass_scheduler_role(service),
+            # squall dlq list reads offloaded arguments, redrive writes them again (restarting their expiry).
+            *service.payloads.statements("Payloads", read=PAYLOADS, write=ARGUMENTS_PREFIXES),
             # A revoke reads a signed schedule body and signs the chord body it may send (squall.ops.revoking).
             *([read_keys] if read_keys is not None else []),
             *([use_key] if use_key is not None else []),

@@ -12,7 +12,9 @@ from aws_cdk import Acknowledgment, App, CfnElement, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from constructs import IConstruct
 
+from squall.cdk.constructs.api import TaskApi
 from squall.cdk.stack import SquallService
+from squall.cdk.workers import every_worker
 
 DEAD_LETTER_IS_TERMINAL = (
     "A dead-letter queue is terminal: redriving it into yet another queue would only move failed messages "
@@ -50,7 +52,8 @@ def _schedules_finding(stack: Stack, group: str) -> str:
 
 def acknowledge(service: SquallService) -> None:
     """Acknowledge the findings Squall accepts by design, each on the construct it concerns."""
-    for function in (service.worker, service.reconciler):
+    workers = every_worker(service)
+    for function in (*workers, service.reconciler):
         _ack(
             function.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -77,16 +80,19 @@ def acknowledge(service: SquallService) -> None:
                 "Placed in a VPC on request, the function must create and delete its network interfaces; CDK "
                 "attaches AWS's managed policy for exactly that (ec2 ENI actions, which support no resource scoping).",
             )
+    if service.api is not None:
+        _acknowledge_api(service.api)
     stack = Stack.of(service)
     group = service.topology.schedule_group
     schedules = _schedules_finding(stack, group)
-    _ack(
-        service.worker.role,
-        schedules,
-        "The worker creates a one-time schedule for each retry due beyond SQS's 900 s, named at run time "
-        f"after the task; the wildcard is confined to this app's schedule group {group!r}, and PassRole "
-        "to the scheduler role only.",
-    )
+    for worker in workers:
+        _ack(
+            worker.role,
+            schedules,
+            "The worker creates a one-time schedule for each retry due beyond SQS's 900 s, named at run time "
+            f"after the task; the wildcard is confined to this app's schedule group {group!r}, and PassRole "
+            "to the scheduler role only.",
+        )
     _ack(
         service.producer_policy,
         schedules,
@@ -123,11 +129,77 @@ def acknowledge(service: SquallService) -> None:
         "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
         "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
     )
+    payloads = service.payloads.bucket
+    logical = stack.resolve(stack.get_logical_id(cast(CfnElement, payloads.node.default_child)))
+    roles = (*(worker.role for worker in workers), service.reconciler.role)
+    for principal in (*roles, service.producer_policy, service.operator_policy):
+        for prefix in ("args", "args-delayed", "results"):
+            _ack(
+                principal,
+                f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/{prefix}/*]",
+                f"Offloaded payloads are keyed {prefix}/<task id>/<sha256>, named at run time; the wildcard is "
+                "confined to that one prefix of the app's payload bucket, and the actions to Get or Put.",
+            )
+    _ack(
+        payloads,
+        "AwsSolutions-S1",
+        "The payload bucket holds transient copies of task arguments and results, written and read only by this "
+        "app's roles under the TLS-only policy; request logs would repeat what the task records already hold.",
+    )
     for name, bucket in service.extension_resources.buckets.items():
         logical = stack.resolve(stack.get_logical_id(cast(CfnElement, bucket.node.default_child)))  # its CfnBucket
+        for worker in workers:
+            _ack(
+                worker.role,
+                f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/*]",
+                f"An extension declared bucket {name!r} and the worker's access to its objects, whose keys it chooses "
+                "at run time; the wildcard is confined to that one bucket's objects, and the actions to the declared "
+                "grants.",
+            )
+
+
+def _acknowledge_api(api: TaskApi) -> None:
+    """The REST API's accepted findings (squall.cdk.constructs.api)."""
+    _ack(
+        api.function.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray's PutTraceSegments and PutTelemetryRecords (added by Lambda active tracing) support no "
+        "resource-level permissions; AWS requires Resource '*' for them.",
+    )
+    _ack(
+        api.function.function,
+        "Serverless-LambdaDLQ",
+        "Only API Gateway invokes this function, synchronously, and answers the caller with its outcome; a Lambda "
+        "asynchronous-invocation DLQ would never receive anything.",
+    )
+    if api.function.function.is_bound_to_vpc:
         _ack(
-            service.worker.role,
-            f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/*]",
-            f"An extension declared bucket {name!r} and the worker's access to its objects, whose keys it chooses at "
-            "run time; the wildcard is confined to that one bucket's objects, and the actions to the declared grants.",
+            api.function.role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaVPCAccessExecutionRole]",
+            "Placed in a VPC on request, the function must create and delete its network interfaces; CDK "
+            "attaches AWS's managed policy for exactly that (ec2 ENI actions, which support no resource scoping).",
+        )
+    for route in api.http_api.node.children:
+        # The public contract route, and (token mode) the proxy route whose bearer token the function checks.
+        if route.node.id.startswith("GET--v1--openapi.json"):
+            _ack(
+                route,
+                "AwsSolutions-APIG4",
+                "GET /v1/openapi.json serves the API's OpenAPI document, which holds no data; the contract asks "
+                "that clients and tools read it without credentials. Every other route is authenticated.",
+            )
+        elif api.token_secret is not None and route.node.id.startswith("ANY--"):
+            _ack(
+                route,
+                "AwsSolutions-APIG4",
+                "The function authenticates every request with a bearer token compared in constant time against "
+                "the Secrets Manager secret; a Lambda authorizer would add an invocation and latency to do the same.",
+            )
+    if api.token_secret is not None:
+        _ack(
+            api.token_secret,
+            "AwsSolutions-SMG4",
+            "The secret holds bearer tokens that clients present: an automatic rotation would lock every client "
+            "out at once. Operators rotate by hand, putting a JSON list [new, old] while clients move (docs/api.md).",
         )

@@ -19,6 +19,9 @@ from squall.deploy.context import (
     AGE_ALARM,
     ALARM_EMAIL,
     ALARM_TOPIC,
+    API,
+    API_BURST_LIMIT,
+    API_RATE_LIMIT,
     APP,
     CODE,
     DELETION_PROTECTION,
@@ -41,6 +44,13 @@ DEFAULT_AGE_ALARM_SECONDS = 15 * 60
 DEFAULT_LOG_RETENTION_DAYS = 30
 REMOVAL_POLICIES = ("retain", "destroy")
 QUEUE_OVERRIDE_KEYS = ("batch_size", "batching_window", "max_concurrency")
+#: How the REST API's front door authenticates callers (squall.cdk.constructs.api): bearer tokens kept in
+#: Secrets Manager, or IAM (SigV4-signed requests).
+API_AUTH_MODES = ("token", "iam")
+#: The API stage's default throttling: steady requests per second, and the burst above it. Well under the
+#: account's Regional 10,000 rps (API Gateway quotas) that every API in the account shares.
+DEFAULT_API_RATE_LIMIT = 100
+DEFAULT_API_BURST_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +86,21 @@ class DeployOptions:
     #: The deployment's stage (``dev``, ``prod``...): every physical name carries it, so stages of one app share
     #: an account and Region (squall.config.check_stage says what a stage may be).
     stage: str | None = None
+    #: The REST API on AWS (docs/api.md): None (the default) creates none; else one of :data:`API_AUTH_MODES`.
+    api: str | None = None
+    api_rate_limit: int = DEFAULT_API_RATE_LIMIT
+    api_burst_limit: int = DEFAULT_API_BURST_LIMIT
 
     def __post_init__(self) -> None:
+        if self.api is not None and self.api not in API_AUTH_MODES:
+            raise ConfigurationError(
+                f"{API} must be one of {', '.join(API_AUTH_MODES)} (or unset: no API), got {self.api!r}"
+            )
+        if self.api_rate_limit < 1 or self.api_burst_limit < 1:
+            raise ConfigurationError(
+                f"{API_RATE_LIMIT} and {API_BURST_LIMIT} must be at least 1, got "
+                f"{self.api_rate_limit} and {self.api_burst_limit}"
+            )
         if self.stage is not None:
             config.check_stage(self.stage)
         if ":" not in self.app_spec:
@@ -152,6 +175,9 @@ class DeployOptions:
             powertools_layer_arn=str(get(POWERTOOLS_LAYER)) if get(POWERTOOLS_LAYER) else None,
             signing_parameter=str(get(SIGNING)) if get(SIGNING) else None,
             stage=str(get(STAGE)) if get(STAGE) else None,
+            api=_api_mode(get(API)),
+            api_rate_limit=_integer(get(API_RATE_LIMIT), API_RATE_LIMIT, defaults.api_rate_limit),
+            api_burst_limit=_integer(get(API_BURST_LIMIT), API_BURST_LIMIT, defaults.api_burst_limit),
         )
 
     def load_app(self) -> Squall:
@@ -207,6 +233,18 @@ def _boolean(value: Any, key: str) -> bool | None:
     if text in ("false", "0", "no"):
         return False
     raise ConfigurationError(f"{key} must be true or false, got {value!r}")
+
+
+def _api_mode(value: Any) -> str | None:
+    """``squall:api``: a mode, ``true`` for the default mode (token), or unset/``false`` for no API."""
+    if value is None or value == "" or value is False:
+        return None
+    if value is True:
+        return API_AUTH_MODES[0]
+    text = str(value).strip().lower()
+    if text in ("false", "0", "no", "off"):
+        return None
+    return API_AUTH_MODES[0] if text in ("true", "1", "yes", "on") else text
 
 
 def _is_topic_arn(value: str) -> bool:

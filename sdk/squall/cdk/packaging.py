@@ -73,18 +73,24 @@ PROJECT_DEBRIS = (
     ".idea",
     ".vscode",
 )
-#: Parts of the ``squall`` package neither function imports, left out of the bundle (paths relative to the
-#: package): the CLI and the operations behind it (``ops``: listing, the DLQ), the local runtime, the cost
-#: model (its workflow part, its item sizes) and its price list, the CDK constructs (``cdk``: they run at
-#: synth), the test helpers, and the type checkers' marker.
+#: Parts of the ``squall`` package no function (worker, reconciler, REST API) imports, left out of the bundle
+#: (paths relative to the package): the CLI and the operations behind it (``ops``: listing, the DLQ, queue
+#: depths), the dashboard, the local runtime, the cost model (its workflow, HTTP-target, API and offload parts,
+#: its item sizes) and its price list, the CDK constructs (``cdk``: they run at synth), the test helpers, and the
+#: type checkers' marker.
 NOT_RUN = (
     "cli",
     "local",
+    "ui",
     "ops/dlq.py",  # ops/revoking.py ships: app.revoke runs it, and a task may revoke another
     "ops/listing.py",
+    "ops/queues.py",
     "cdk",
     "deploy/cost.py",
     "deploy/workflow_cost.py",
+    "deploy/http_cost.py",
+    "deploy/api_cost.py",
+    "deploy/offload_cost.py",
     "deploy/item_sizes.py",
     "deploy/prices.json",
     "testing.py",

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from squall import config
 from squall.app import Squall
-from squall.cdk import grants, packaging
+from squall.cdk import grants, packaging, workers
 from squall.cdk.constructs import (
     BundleProps,
     ExtensionResources,
@@ -37,7 +37,9 @@ from squall.cdk.constructs import (
     TaskScheduler,
     TaskTable,
 )
+from squall.cdk.constructs.api import ApiProps, TaskApi
 from squall.cdk.constructs.function import LOG_FORMATS, powertools_layer_arn
+from squall.cdk.constructs.payloads import PayloadBucket
 from squall.cdk.names import (
     ENV_CONFIG_BUDGET_BYTES,
     SSM_STANDARD_MAX_BYTES,
@@ -49,6 +51,7 @@ from squall.cdk.options import DeployOptions
 from squall.deploy.context import APP, QUEUES
 from squall.deploy.topology import Topology, describe, resource_prefix
 from squall.errors import ConfigurationError
+from squall.offload import bucket as payloads
 from squall.worker.metrics import METRICS_NAMESPACE
 
 #: Environment variables ``environment=`` may not set: Squall's own (``SQUALL_*``, and the Powertools settings
@@ -90,9 +93,10 @@ class SquallService(Construct):
     EventBridge Scheduler through its NAT or VPC endpoints).
 
     Every resource is a public attribute: ``queues`` and ``dead_letter_queues`` (SQS queues by logical name; a
-    queue with priority lanes has one of each per lane, named ``<queue>:<lane>``),
-    ``table``, ``functions`` (``"worker"``, ``"reconciler"``), ``intake``, ``scheduler``, ``parameter``,
-    ``producer_policy``, ``operator_policy``, ``alarm_topic``, ``dashboard``, ``extension_resources``.
+    queue with priority lanes has one of each per lane, named ``<queue>:<lane>``), ``table``, ``functions``
+    (``"worker"``, ``"reconciler"``, and ``"worker:<queue>"`` of each ``queue_workers`` entry: a queue with its own
+    sizing), ``intake``, ``scheduler``, ``parameter``, ``producer_policy``, ``operator_policy``, ``alarm_topic``,
+    ``dashboard``, ``extension_resources``.
     """
 
     def __init__(
@@ -195,6 +199,16 @@ class SquallService(Construct):
             deletion_protection=options.protects_tables,
             log_retention_days=options.log_retention_days,
         )
+        # Where large arguments and results are offloaded (squall.offload); lifetimes derived there, grants in grants.
+        self.payloads = PayloadBucket(
+            self,
+            "Payloads",
+            name_prefix=payloads.name_prefix(squall_app.name, self.stage),
+            arguments_days=payloads.expiration_days(payloads.ARGUMENTS_LIFETIME_SECONDS),
+            delayed_arguments_days=payloads.expiration_days(payloads.DELAYED_ARGUMENTS_LIFETIME_SECONDS),
+            results_days=payloads.expiration_days(payloads.results_lifetime_seconds(squall_app)),
+            removal_policy=removal,
+        )
 
         # The Settings document (squall.config) built from the deployed resources' tokens: producers read
         # it from the SSM parameter, the worker from SQUALL_CONFIG.
@@ -219,6 +233,7 @@ class SquallService(Construct):
             intake_url=self.intake.queue_url,
             intake_arn=self.intake.queue_arn,
             lanes=self.topology.lanes,
+            payload_bucket=self.payloads.bucket.bucket_name,
         )
         document = Stack.of(self).to_json_string(self.settings.to_document())
         size = check_document_size(self.topology)
@@ -258,19 +273,8 @@ class SquallService(Construct):
             vpc_subnets=vpc_subnets,
             security_groups=tuple(security_groups or ()),
         )
-        self.worker = SquallFunction(
-            self,
-            "Worker",
-            shared=shared,
-            handler=packaging.HANDLER,
-            timeout=self.topology.sizing.timeout,
-            memory=self.topology.sizing.memory,
-            description=f"Squall worker of {self.deployment_name}: runs the app's tasks from its SQS queues",
-            # Retries and follow-up tasks are messages the worker sends to the queues it consumes: a loop by
-            # design, which Lambda's recursive-loop detection (on by default) stops after about 16 hops of one
-            # chain, i.e. near a task's 16th retry. Squall bounds the loop itself: the worker counts a task's
-            # attempts and caps them (squall.limits.MAX_RETRIES_CEILING).
-            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+        self.worker = workers.default_worker(
+            self, shared=shared, topology=self.topology, deployment_name=self.deployment_name
         )
         self.reconciler = SquallFunction(
             self,
@@ -282,15 +286,44 @@ class SquallService(Construct):
             memory=self.topology.intake.memory,
             description="Squall reconciler: records as DEAD what SQS moved to the intake queue, then dead-letters it",
         )
+        #: The functions of the queues that declare their own sizing, by queue (squall.cdk.workers).
+        self.queue_workers = workers.queue_workers(
+            self, shared=shared, topology=self.topology, deployment_name=self.deployment_name
+        )
         self.functions: dict[str, lambda_.Function] = {
             "worker": self.worker.function,
             "reconciler": self.reconciler.function,
+            **{f"worker:{queue}": worker.function for queue, worker in self.queue_workers.items()},
         }
+        #: The webhook secret's reference the app declares (``Squall(webhook_secret="ssm:...")``): only the
+        #: worker delivers HTTP targets, so only it gets the variable and the read grant (grants.py).
+        self.webhook_secret = squall_app.http_targets.keys.reference
+        if self.webhook_secret:
+            for worker in workers.every_worker(self):
+                worker.function.add_environment(config.ENV_WEBHOOK_SECRET, self.webhook_secret)
         grants.grant_functions(self)
         for statement in policy_statements:
-            self.worker.function.add_to_role_policy(statement)
+            for worker in workers.every_worker(self):
+                worker.function.add_to_role_policy(statement)
         self.producer_policy = grants.producer_policy(self)
         self.operator_policy = grants.operator_policy(self)
+        #: The REST API's front door when ``squall:api`` enables it (squall.cdk.constructs.api); its grants: grants.
+        self.api: TaskApi | None = None
+        if options.api is not None:
+            self.api = TaskApi(
+                self,
+                "Api",
+                shared=shared,
+                props=ApiProps(
+                    auth=options.api,
+                    rate_limit=options.api_rate_limit,
+                    burst_limit=options.api_burst_limit,
+                    log_retention_days=options.log_retention_days,
+                    removal_policy=removal,
+                ),
+                deployment_name=self.deployment_name,
+            )
+            grants.grant_api(self, self.api)
 
         self.monitoring = Monitoring(
             self,
@@ -302,6 +335,7 @@ class SquallService(Construct):
             dashboard_name=f"{resource_prefix(squall_app.name, self.stage)}-{Stack.of(self).region}",
             queues=list(self.task_queues.values()),
             function=self.worker.function,
+            queue_workers={queue: worker.function for queue, worker in self.queue_workers.items()},
             intake=self.intake,
             reconciler=self.reconciler.function,
             scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,

@@ -60,6 +60,15 @@ class SquallStack(Stack):
         )
         CfnOutput(self, "ReconcilerFunctionName", value=self.service.reconciler.function.function_name)
         CfnOutput(self, "DashboardName", value=self.service.monitoring.dashboard.dashboard_name)
+        if (api := self.service.api) is not None:
+            CfnOutput(self, "ApiUrl", value=f"{api.url}v1", description="Base URL of the Squall REST API (docs/api.md)")
+            if api.token_secret is not None:
+                CfnOutput(
+                    self,
+                    "ApiTokenSecretArn",
+                    value=api.token_secret.secret_arn,
+                    description="Secrets Manager secret holding the REST API's bearer token(s)",
+                )
         extensions = self.service.extension_resources
         for name, table in extensions.tables.items():
             CfnOutput(self, f"ExtensionTable-{name}", value=table.table_name, description=f"Extension table {name!r}")
