@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import Result
@@ -44,6 +45,15 @@ def test_dlq_list_json_reconciles_each_message_with_its_record(shop: Runtime, sq
     assert "receipt_handle" not in doc
 
 
+def test_dlq_json_times_are_iso_8601_utc(shop: Runtime, squall: Squall_, dead_feed: str) -> None:
+    [listed] = json.loads(squall("dlq", "list", "--json").stdout)
+    shown = json.loads(squall("dlq", "show", dead_feed, "--json").stdout)
+
+    assert datetime.fromisoformat(listed["sent_at"]).tzinfo == UTC
+    assert listed["sent_at"].endswith("Z")
+    assert shown["sent_at"] == listed["sent_at"]
+
+
 def test_dlq_list_of_empty_queues_says_so(shop: Runtime, squall: Squall_) -> None:
     result = squall("dlq", "list")
 
@@ -65,7 +75,8 @@ def test_dlq_show_of_an_unknown_id_is_one_line(shop: Runtime, squall: Squall_) -
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: no message with task or message id 'nope' in the dead-letter queues; see `squall dlq list`\n"
+        "error: no message with task or message id 'nope' in the dead-letter queues; see "
+        "`squall --app examples.shop.tasks:app dlq list`\n"
     )
 
 

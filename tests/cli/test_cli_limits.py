@@ -80,6 +80,7 @@ def test_pause_and_resume_one_key_and_show_finds_every_key(rt: Runtime, squall: 
 
     assert {k["key"]: k["paused"] for k in shown["keys"]} == {"acme": True, "globex": False}
     assert all(k["tat"] is not None for k in shown["keys"])
+    assert all(k["tat"].endswith("Z") for k in shown["keys"])  # ISO 8601 UTC, as every --json time
     assert [k["key"] for k in one["keys"]] == ["globex"]
     assert held.state is State.PENDING
 

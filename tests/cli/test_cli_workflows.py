@@ -43,7 +43,7 @@ def test_a_group_from_json_prints_its_id_and_size_and_every_member_runs(shop: Ru
     gid = result.stdout.strip()
     assert result.exit_code == 0
     assert group_size(gid) == 2
-    assert f"a group of 2: `squall status {gid}`" in result.stderr
+    assert f"a group of 2: `squall --app examples.shop.tasks:app status {gid}`" in result.stderr
     assert shop.app.GroupResult(gid).get(timeout=0) == ["report-2026-10.pdf", "report-2026-11.pdf"]
     doc = json.loads(as_json.stdout)
     assert (doc["kind"], doc["size"], doc["members"]) == ("group", 2, [f"{doc['id']}.0", f"{doc['id']}.1"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,18 +55,43 @@ class Exit(click.ClickException):
             click.echo(self.message, err=True, file=file)
 
 
+def suggest(*words: str) -> str:
+    """A ``squall`` command to suggest in a message, naming the app (and stage) this one runs with.
+
+    ``suggest("status", task_id)`` is ``squall --app tasks:app status 0b1c...``: pasted as is, it works.
+    """
+    from squall.cli import AppRef
+
+    ctx = click.get_current_context(silent=True)
+    ref = ctx.find_object(AppRef) if ctx is not None else None
+    spec = ref.spec if ref is not None and ref.spec else "MODULE:ATTR"
+    stage = ["--stage", ref.stage] if ref is not None and ref.stage else []
+    return shlex.join(["squall", "--app", spec, *stage, *words])
+
+
+#: A ``squall COMMAND`` suggested in a message from below the CLI, without ``--app`` (which it cannot know).
+_BARE_SUGGESTION = re.compile(r"`squall (?!--app )([^`]*)`")
+
+
+def with_app(message: str) -> str:
+    """``message`` with each `squall ...` command it suggests naming the app, as :func:`suggest` does."""
+    return _BARE_SUGGESTION.sub(lambda m: f"`{suggest()} {m.group(1)}`", message)
+
+
 def translate(exc: BaseException) -> CliError | None:
     """The one-line error for a mistake or an environment problem, or None for a bug (keep its traceback)."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return CliError(
             "no AWS credentials found: for a deployed stack configure them (aws configure, AWS_PROFILE); for the "
-            "dev server export the lines `squall dev` printed"
+            f"dev server export the lines `{suggest('dev')}` printed"
         )
     if isinstance(exc, NoRegionError):
-        return CliError("no AWS region set: export AWS_REGION (the stack's region, or the one `squall dev` printed)")
+        return CliError(
+            f"no AWS region set: export AWS_REGION (the stack's region, or the one `{suggest('dev')}` printed)"
+        )
     if isinstance(exc, EndpointConnectionError):
         return CliError(
-            f"cannot reach {exc.kwargs.get('endpoint_url')}: if AWS_ENDPOINT_URL points at `squall dev`, is it "
+            f"cannot reach {exc.kwargs.get('endpoint_url')}: if AWS_ENDPOINT_URL points at `{suggest('dev')}`, is it "
             "still running? Unset AWS_ENDPOINT_URL to use AWS itself"
         )
     if isinstance(exc, ClientError):
@@ -78,7 +105,7 @@ def translate(exc: BaseException) -> CliError | None:
             hint = "; your credentials lack this permission (the stack's producer policy grants the SDK's calls)"
         return CliError(f"AWS refused {operation}: {code}: {message}{hint}")
     if isinstance(exc, SquallError):
-        return CliError(str(exc))
+        return CliError(with_app(str(exc)))
     return None
 
 

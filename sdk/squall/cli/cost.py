@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
 from squall import limits
 from squall.cli import cli
-from squall.deploy import cost, workflow_cost
+from squall.deploy import api_cost, cost, http_cost, offload_cost, workflow_cost
 
 _LINES = {
     "sqs": "SQS requests",
@@ -104,6 +105,37 @@ _LINES = {
 @click.option(
     "--chords", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Chords a month (one body each)."
 )
+@click.option(
+    "--offload-fraction", type=click.FloatRange(0, 1), default=0.0, help="Share of tasks with offloaded arguments."
+)
+@click.option("--offload-mib", type=click.FloatRange(0, 100), default=5.0, show_default=True, help="Their size.")
+@click.option(
+    "--offload-result-fraction", type=click.FloatRange(0, 1), default=0.0, help="Share with offloaded results."
+)
+@click.option("--offload-result-mib", type=click.FloatRange(0, 100), default=2.0, show_default=True)
+@click.option(
+    "--http-ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Also price HTTP-target deliveries (send_http) that wait this long for the target, beside Cloud Tasks "
+    "and QStash (with --retries, --memory, --arch, --batch-size).",
+)
+@click.option(
+    "--api-requests",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Also price this many REST API requests a month on AWS (squall:api): what the API adds per request.",
+)
+@click.option(
+    "--api-auth", type=click.Choice(["token", "iam"]), default="token", show_default=True, help="The API's auth mode."
+)
+@click.option(
+    "--api-ms",
+    type=click.FloatRange(min=0),
+    default=api_cost.DEFAULT_API_MS,
+    show_default=True,
+    help="Billed milliseconds per API request (an assumption; python -m bench measures the handler's own time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def cost_command(
     tasks_per_month: float,
@@ -125,6 +157,14 @@ def cost_command(
     chain_batch: int | None,
     chord_members: float,
     chords: float,
+    offload_fraction: float,
+    offload_mib: float,
+    offload_result_fraction: float,
+    offload_result_mib: float,
+    http_ms: float | None,
+    api_requests: float | None,
+    api_auth: str,
+    api_ms: float,
     as_json: bool,
 ) -> None:
     """Print the modelled AWS cost of a workload: per million tasks and per month, by service.
@@ -162,15 +202,56 @@ def cost_command(
         raise click.UsageError(str(exc).replace("_", "-")) from exc
     estimate = cost.estimate(workload)
     extra = workflow_cost.estimate(flows, workload) if flows.any else None
+    offload = offload_cost.Offload(offload_fraction, offload_mib, offload_result_fraction, offload_result_mib)
+    offloaded = offload_cost.estimate(offload, workload) if offload.any else None
+    http_rows = None
+    if http_ms is not None:
+        http_rows = http_cost.comparison(
+            http_ms=http_ms, retries=retries, memory_mb=memory_mb, arch=arch, batch_size=batch_size
+        )
+    api_usage = None
+    if api_requests is not None:
+        api_usage = api_cost.ApiUsage(requests_per_month=api_requests, duration_ms=api_ms, arch=arch, auth=api_auth)
     if as_json:
         doc = estimate.to_dict()
+        if api_usage is not None:
+            doc["api"] = api_cost.estimate(api_usage).to_dict()
         if extra is not None:
             doc["workflows"] = extra.to_dict()
+        if offloaded is not None:
+            doc["offload"] = offloaded.to_dict()
+        if http_rows is not None:
+            doc["http_targets_per_million"] = [asdict(row) for row in http_rows]
         click.echo(json.dumps(doc, indent=2))
         return
     click.echo(render(estimate))
     if extra is not None:
         click.echo("\n" + render_workflows(extra))
+    if offloaded is not None:
+        click.echo("\n" + render_offload(offloaded))
+    if http_rows is not None and http_ms is not None:
+        click.echo("\n" + http_cost.render(http_rows, http_ms=http_ms, retries=retries, as_of=estimate.as_of))
+    if api_usage is not None:
+        click.echo("\n" + api_cost.render(api_cost.estimate(api_usage), api_usage))
+
+
+def render_offload(estimate: offload_cost.OffloadEstimate) -> str:
+    """The payload bucket's share as plain text: requests and storage, on top of the tasks above."""
+    o = estimate.offload
+    return "\n".join(
+        [
+            f"S3 offload: {o.fraction:.0%} of tasks with {o.mib:g} MiB of arguments, {o.result_fraction:.0%} with a "
+            f"{o.result_mib:g} MiB result; per task {estimate.puts:.3f} PUT, {estimate.gets:.3f} GET, "
+            f"{estimate.gb_months:.4f} GB-months",
+            f"{'':<32}{'per million tasks':>20}{'per month':>14}",
+            *(
+                f"{label:<32}{_usd(estimate.per_million[key]):>20}{_usd(estimate.monthly[key]):>14}"
+                for key, label in (("s3_requests", "S3 requests"), ("s3_storage", "S3 storage"))
+            ),
+            "Storage counts each object for its lifecycle rule's days (arguments: the longest time a message can "
+            "still refer to them, docs/deploy.md), however soon its task finishes.",
+        ]
+    )
 
 
 def render(estimate: cost.Estimate) -> str:

@@ -9,11 +9,29 @@ from rich.table import Table
 
 from squall import limits
 from squall.cli import AppRef, cli
-from squall.cli._support import CliError, Exit, age, emit_json, err, friendly, json_option, out, styled_state, utc
+from squall.cli._support import (
+    CliError,
+    Exit,
+    age,
+    emit_json,
+    err,
+    friendly,
+    iso,
+    json_option,
+    out,
+    styled_state,
+    suggest,
+    utc,
+)
 from squall.cli.tasks import record_dict
 from squall.ops import dlq
 
 _QUEUE = click.option("--queue", metavar="QUEUE", help="Only this queue's DLQ (default: every queue's).")
+
+
+def _letter_json(letter: dlq.DeadLetter) -> dict[str, object]:
+    """A dead letter for ``--json``: its time in ISO 8601 UTC, as every command prints times in JSON."""
+    return {**letter.to_dict(), "sent_at": iso(letter.sent_at)}
 
 
 @cli.group("dlq", short_help="List, show, redrive, purge dead letters.")
@@ -39,7 +57,7 @@ def list_command(ref: AppRef, queue: str | None, limit: int, as_json: bool) -> N
     if as_json:
         emit_json(
             [
-                {**letter.to_dict(), "state": str(record.state) if record else None, "status": why}
+                {**_letter_json(letter), "state": str(record.state) if record else None, "status": why}
                 for letter, record, why in rows
             ]
         )
@@ -74,11 +92,12 @@ def show(ref: AppRef, ident: str, queue: str | None, as_json: bool) -> None:
     app = ref.get()
     letter = dlq.find(app, ident, queue)
     if letter is None:
-        raise CliError(f"no message with task or message id {ident!r} in the dead-letter queues; see `squall dlq list`")
+        listing = suggest("dlq", "list")
+        raise CliError(f"no message with task or message id {ident!r} in the dead-letter queues; see `{listing}`")
     record = app.store.get(letter.task_id) if letter.task_id else None
     why = dlq.status(letter, record, app.settings.queue(letter.queue).max_receive_count)
     if as_json:
-        emit_json({**letter.to_dict(), "status": why, "record": record_dict(record) if record else None})
+        emit_json({**_letter_json(letter), "status": why, "record": record_dict(record) if record else None})
         return
     console = out()
     console.print(f"[bold]message[/] {letter.message_id} in the {letter.queue} DLQ, sent {utc(letter.sent_at)} UTC")

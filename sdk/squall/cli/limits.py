@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 @cli.group("limits", short_help="Show and change rate and concurrency limits.")
 def limits_group() -> None:
     """The limits of tasks that declare rate_limit or concurrency_limit: in force, per key; change them live."""
+
+
+def _json(row: TaskLimits) -> dict[str, Any]:
+    """A task's limits for ``--json``: the keys' times (``tat``, ``next_slot``, lease ends) in ISO 8601 UTC."""
+    doc = row.to_dict()
+    for key in doc["keys"]:
+        key.update(tat=iso(key["tat"]), next_slot=iso(key["next_slot"]))
+        key["holders"] = {token: iso(until) for token, until in key["holders"].items()}
+    return doc
 
 
 def _print(rows: list[TaskLimits]) -> None:
@@ -53,7 +62,7 @@ def list_command(ref: AppRef, as_json: bool) -> None:
     """List the tasks that declare limits: the limits in force (overrides marked) and the task-wide key's state."""
     rows = ref.get().limits.list()
     if as_json:
-        emit_json([row.to_dict() for row in rows])
+        emit_json([_json(row) for row in rows])
         return
     _print(rows)
 
@@ -68,7 +77,7 @@ def show_command(ref: AppRef, task: str, key: str | None, as_json: bool) -> None
     """Show TASK's limits and the state of each of its flow keys (found with a scan of the table; --key reads one)."""
     row = ref.get().limits.get(task, key=key, keys=key is None)
     if as_json:
-        emit_json(row.to_dict())
+        emit_json(_json(row))
         return
     _print([row])
 
@@ -87,7 +96,7 @@ def set_command(
     """Override TASK's limits; every worker applies them within seconds (``squall limits clear`` undoes it)."""
     row = ref.get().limits.set(task, rate=rate, concurrency=concurrency, burst=burst)
     if as_json:
-        emit_json(row.to_dict())
+        emit_json(_json(row))
         return
     _print([row])
 
@@ -101,7 +110,7 @@ def clear_command(ref: AppRef, task: str, as_json: bool) -> None:
     """Drop TASK's overrides: its declared limits apply again."""
     row = ref.get().limits.clear(task)
     if as_json:
-        emit_json(row.to_dict())
+        emit_json(_json(row))
         return
     _print([row])
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -11,13 +12,14 @@ from rich.table import Table
 
 from squall import clock
 from squall.cli import AppRef, cli
-from squall.cli._support import emit_json, err, friendly, iso, json_option, out
-from squall.errors import InvalidSchedule
-from squall.scheduler import scheduling
+from squall.cli._support import CliError, emit_json, err, friendly, iso, json_option, out, suggest
+from squall.errors import InvalidSchedule, ScheduleNotFound
+from squall.scheduler import schedule_expr, scheduling
 from squall.wire import codec
 
 if TYPE_CHECKING:
     from squall.app import Squall
+    from squall.scheduler.schedules import ScheduleInfo
 
 _KINDS = (
     (scheduling.PERIODIC_PREFIX, "periodic"),
@@ -27,21 +29,41 @@ _KINDS = (
 )
 
 
-@cli.group("schedules", short_help="List schedules; preview an expression.")
+@cli.group("schedules", short_help="List, pause, resume, delete schedules; preview one.")
 def schedules_group() -> None:
-    """Periodic, dynamic and long-delay schedules; preview a schedule expression."""
+    """Periodic, dynamic and long-delay schedules: list them, pause, resume or delete a dynamic one; preview."""
 
 
 def _kind(name: str) -> str:
     return next((kind for prefix, kind in _KINDS if name.startswith(prefix)), "other")
 
 
-def _next_fire(expression: str, timezone: str) -> str | None:
+def _next_fire(doc: Mapping[str, Any]) -> str | None:
+    """When a deployed schedule (a GetSchedule response) fires next, within its StartDate and EndDate.
+
+    A rate fires at its StartDate, or when created if it has none, then every interval (EventBridge Scheduler
+    User Guide, "Schedule types"): its next firing keeps that phase, it is not "now + interval".
+    """
+    expression, timezone = doc["ScheduleExpression"], doc.get("ScheduleExpressionTimezone") or "UTC"
+    now = datetime.fromtimestamp(clock.now(), UTC)
+    start, end = doc.get("StartDate"), doc.get("EndDate")
     try:
-        fires = scheduling.preview_schedule(expression, timezone, count=1)
+        parsed = schedule_expr.parse(expression)
     except InvalidSchedule:
         return None
-    return iso(fires[0].timestamp()) if fires else None
+    rate, anchor = parsed.rate, start or doc.get("CreationDate")
+    if parsed.kind == "at":
+        fires = scheduling.preview_schedule(expression, timezone, now, count=1)  # at() ignores Start/EndDate
+        return iso(fires[0].timestamp()) if fires else None
+    if rate is not None and anchor is not None:
+        fire: datetime | None = anchor if anchor > now else anchor + rate * ((now - anchor) // rate + 1)
+    else:
+        after = now if start is None or start <= now else start - timedelta(microseconds=1)
+        fires = scheduling.preview_schedule(expression, timezone, after, count=1)
+        fire = fires[0] if fires else None
+    if fire is None or (end is not None and fire >= end):
+        return None
+    return iso(fire.timestamp())
 
 
 def _deployed(app: Squall, with_delays: bool) -> list[dict[str, Any]]:
@@ -63,7 +85,7 @@ def _deployed(app: Squall, with_delays: bool) -> list[dict[str, Any]]:
                     expression=doc["ScheduleExpression"],
                     timezone=timezone,
                     task=envelope.get("task") if isinstance(envelope, dict) else None,
-                    next=_next_fire(doc["ScheduleExpression"], timezone) if row["state"] == "ENABLED" else None,
+                    next=_next_fire(doc) if row["state"] == "ENABLED" else None,
                 )
             rows.append(row)
     return rows
@@ -117,7 +139,8 @@ def list_command(ref: AppRef, delays: bool, as_json: bool) -> None:
     if hidden:
         err().print(f"and {hidden} one-time schedule(s) of long-delayed tasks (--delays to describe them)")
     if any(row["state"] == "NOT DEPLOYED" for row in shown):
-        err().print("periodic tasks marked NOT DEPLOYED are declared in code: deploy the stack (squall deploy)")
+        deploy = suggest("deploy")
+        err().print(f"periodic tasks marked NOT DEPLOYED are declared in code: deploy the stack (`{deploy}`)")
 
 
 @schedules_group.command("preview", short_help="Print when an expression fires.")
@@ -154,3 +177,54 @@ def preview(expression: str, timezone: str, count: int, start: str | None, as_js
         else:
             line += f"   {fire.strftime('%a')}"
         click.echo(line)
+
+
+def _dynamic_name(name: str) -> str:
+    """A dynamic schedule's own name, as ``app.schedules`` takes it (``schedules list`` prints it prefixed)."""
+    return name.removeprefix(scheduling.DYNAMIC_PREFIX)
+
+
+def _not_found(ref: AppRef, name: str) -> CliError:
+    return CliError(f"no dynamic schedule called {name!r}: see `squall --app {ref.spec} schedules list`")
+
+
+def _set_enabled(ref: AppRef, name: str, enabled: bool) -> ScheduleInfo:
+    schedules = ref.get().schedules
+    try:
+        return schedules.resume(_dynamic_name(name)) if enabled else schedules.pause(_dynamic_name(name))
+    except ScheduleNotFound:
+        raise _not_found(ref, _dynamic_name(name)) from None
+
+
+@schedules_group.command("pause", short_help="Stop a dynamic schedule firing.")
+@click.argument("name")
+@click.pass_obj
+@friendly
+def pause(ref: AppRef, name: str) -> None:
+    """Pause the dynamic schedule NAME (firings missed while paused never happen)."""
+    click.echo(f"paused {_set_enabled(ref, name, enabled=False).name}")
+
+
+@schedules_group.command("resume", short_help="Let a paused dynamic schedule fire again.")
+@click.argument("name")
+@click.pass_obj
+@friendly
+def resume(ref: AppRef, name: str) -> None:
+    """Resume the dynamic schedule NAME from its next fire time."""
+    click.echo(f"resumed {_set_enabled(ref, name, enabled=True).name}")
+
+
+@schedules_group.command("delete", short_help="Delete a dynamic schedule.")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@friendly
+def delete(ref: AppRef, name: str, yes: bool) -> None:
+    """Delete the dynamic schedule NAME (periodic ones are declared in code: remove them there and deploy)."""
+    app = ref.get()
+    own = _dynamic_name(name)
+    if not yes:
+        click.confirm(f"delete schedule {own} of app {app.name}?", abort=True)
+    if not app.schedules.delete(own):
+        raise _not_found(ref, own)
+    click.echo(f"deleted {own}")

@@ -13,31 +13,15 @@ stayed behind would cost one more write per retry), so it is not offered.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.table import Table
 
 from squall.cli import AppRef, cli
 from squall.cli._support import age, emit_json, friendly, iso, json_option, out
-from squall.ops import dlq, listing
-
-if TYPE_CHECKING:
-    from squall.app import Squall
-
-#: Messages peeked per DLQ to find the oldest.
-PEEK_FOR_AGE = 100
-_DEPTHS = {
-    "visible": "ApproximateNumberOfMessages",
-    "in_flight": "ApproximateNumberOfMessagesNotVisible",
-    "delayed": "ApproximateNumberOfMessagesDelayed",
-}
-
-
-def _depths(app: Squall, url: str) -> dict[str, int]:
-    names: Any = list(_DEPTHS.values())
-    attributes: Any = app.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return {key: int(attributes.get(name, 0)) for key, name in _DEPTHS.items()}
+from squall.ops import listing
+from squall.ops import queues as queue_depths
 
 
 @cli.command(short_help="Queue depths and failures per task.")
@@ -56,12 +40,16 @@ def stats(ref: AppRef, since: str, as_json: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     queues: list[dict[str, Any]] = []
-    for name, address in app.settings.queues.items():
-        row: dict[str, Any] = {"queue": name, **_depths(app, address.url)}
-        row["dlq"] = sum(_depths(app, address.dlq_url).values())
-        sent = [m.sent_at for m in dlq.peek(app, name, limit=PEEK_FOR_AGE) if m.sent_at] if row["dlq"] else []
-        row["dlq_oldest_sent"] = iso(min(sent)) if sent else None
-        row["_oldest"] = min(sent) if sent else None
+    for depth in queue_depths.all_depths(app):
+        row: dict[str, Any] = {
+            "queue": depth.queue,
+            "visible": depth.visible,
+            "in_flight": depth.in_flight,
+            "delayed": depth.delayed,
+            "dlq": depth.dlq,
+            "dlq_oldest_sent": iso(depth.dlq_oldest_sent),
+            "_oldest": depth.dlq_oldest_sent,
+        }
         queues.append(row)
     states = listing.indexed_states(app)
     counts = listing.counts_by_name(app, since=window)

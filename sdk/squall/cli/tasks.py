@@ -27,6 +27,7 @@ from squall.cli._support import (
     parse_json,
     resolve_task_name,
     styled_state,
+    suggest,
     utc,
 )
 from squall.ops import listing
@@ -36,6 +37,7 @@ from squall.states import FINAL_STATES, State
 from squall.wire.envelope import check_task_id
 
 if TYPE_CHECKING:
+    from squall.app import Squall
     from squall.state.schema import TaskRecord
 
 #: Exit status of ``squall result`` when the task has not finished (as timeout(1) does).
@@ -243,7 +245,7 @@ def result(ref: AppRef, task_id: str, wait: bool, timeout: float, as_json: bool)
         raise Exit(f"task {task_id} is {hint}", NOT_FINISHED)
     if state is State.DEAD:
         error = f"{record.error.type}: {record.error.message}" if record.error else record.reason
-        raise Exit(f"task {task_id} is DEAD: {error} (squall status {task_id} --traceback for more)", 1)
+        raise Exit(f"task {task_id} is DEAD: {error} (`{suggest('status', task_id, '--traceback')}` for more)", 1)
     if state is State.REVOKED:
         raise Exit(f"task {task_id} was revoked before it ran", 1)
 
@@ -259,11 +261,23 @@ def result(ref: AppRef, task_id: str, wait: bool, timeout: float, as_json: bool)
 @click.option("--name", metavar="TASK", help="Only this task (its name, or the last part of it).")
 @click.option("--since", default="24h", show_default=True, metavar="DURATION", help="How far back: 30m, 6h, 7d.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Most tasks to show.")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Redraw the list every SECONDS until Ctrl-C (like top).",
+)
 @json_option
 @click.pass_obj
 @friendly
 def tasks_command(
-    ref: AppRef, states: tuple[str, ...], name: str | None, since: str, limit: int, as_json: bool
+    ref: AppRef,
+    states: tuple[str, ...],
+    name: str | None,
+    since: str,
+    limit: int,
+    watch: float | None,
+    as_json: bool,
 ) -> None:
     """List recent RETRY, DEAD and REVOKED tasks (and SUCCESS with index_success), newest first."""
     app = ref.get()
@@ -276,6 +290,24 @@ def tasks_command(
         matches = [full for full in app.tasks if full.endswith("." + name)]
         name = resolve_task_name(app, name) if matches else name
     wanted = [State(s.upper()) for s in states]
+    if watch is not None and as_json:
+        raise click.UsageError("--watch redraws a table: use it without --json")
+    if watch is None:
+        _show_tasks(app, wanted, name, window, limit, since, as_json)
+        return
+    try:
+        while True:
+            click.clear()
+            err().print(f"every {watch:g} s, Ctrl-C stops · {utc(clock.now())} UTC")
+            _show_tasks(app, wanted, name, window, limit, since, as_json=False)
+            clock.sleep(watch)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends: not an error
+
+
+def _show_tasks(
+    app: Squall, wanted: list[State], name: str | None, window: float, limit: int, since: str, as_json: bool
+) -> None:
     entries = listing.list_tasks(app, states=wanted, name=name, since=window, limit=limit)
     if as_json:
         emit_json([{**e.to_dict(), "at": iso(e.at)} for e in entries])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
-from squall.cli._support import emit_json, out, resolve_task_name, styled_state
+from squall.cli._support import emit_json, out, resolve_task_name, styled_state, suggest
 from squall.errors import InvalidArguments
 from squall.state.result import AsyncResult, GroupResult
 from squall.states import FINAL_STATES, State
@@ -93,7 +93,7 @@ def send_workflow(
             )
             return
         click.echo(handle.id)
-        click.echo(f"a group of {handle.size}: `squall status {handle.id}` shows its members", err=True)
+        click.echo(f"a group of {handle.size}: `{suggest('status', handle.id)}` shows its members", err=True)
         return
     kind = "task" if isinstance(node, Signature) else "chain" if isinstance(node, Chain) else "chord"
     if as_json:

@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from squall.api.auth import new_token, static_tokens
+from squall.api.serving import LocalApi
 from squall.errors import ConfigurationError
 from squall.local import runtime
+from squall.ui import DashboardServer, RecentTasks
 
 if TYPE_CHECKING:
     from squall.app import Squall
@@ -71,23 +74,56 @@ class DevServer:
         on_transition: Callable[[Transition], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         idle: float = IDLE_SECONDS,
+        allow_private_targets: bool = False,
+        api_port: int | None = 0,
+        ui_port: int | None = 0,
     ) -> None:
         self.app = app
         self.port = port
+        #: The REST API's port on 127.0.0.1 (0: a free one; None: no API); its URL is ``api_url`` once serving.
+        self.api_port = api_port
+        #: The bearer token the REST API accepts: a fresh random one per server.
+        self.api_token = new_token()
+        self.api_url: str | None = None
+        #: The dashboard's port on 127.0.0.1 (0: a free one; None: no dashboard); its URL is ``ui_url`` once serving.
+        self.ui_port = ui_port
+        self.ui_url: str | None = None
         self.on_transition = on_transition
         self.on_error = on_error
         self.idle = idle
+        #: Whether HTTP targets may call private addresses (``squall dev --allow-private-targets``).
+        self.allow_private_targets = allow_private_targets
         self._names: dict[str, str | None] = {}
 
     def serve(self, stop: threading.Event, ready: Callable[[Runtime], None] = lambda rt: None) -> None:
         """Provision, call ``ready`` with the runtime, then poll and fire schedules until ``stop`` is set."""
         check_port(self.port)
-        with runtime.run(self.app, server=True, port=self.port, realtime=True) as rt:
+        for extra in (self.api_port, self.ui_port):
+            if extra is not None:
+                check_port(extra)
+        run = runtime.run(
+            self.app, server=True, port=self.port, realtime=True, allow_private_targets=self.allow_private_targets
+        )
+        with run as rt:
             stop_listening = rt.on_transition(self._listen)
+            tokens = static_tokens(self.api_token)
+            api = None if self.api_port is None else LocalApi(self.app, tokens, port=self.api_port)
+            recent = RecentTasks()
+            stop_recording = rt.on_transition(recent.add)
+            dashboard = None if self.ui_port is None else DashboardServer(self.app, port=self.ui_port, recent=recent)
             try:
+                if api is not None:
+                    self.api_url = api.start().url
+                if dashboard is not None:
+                    self.ui_url = dashboard.start().url
                 ready(rt)
                 self._loop(rt, stop)
             finally:
+                if api is not None:
+                    api.stop()
+                if dashboard is not None:
+                    dashboard.stop()
+                stop_recording()
                 stop_listening()
 
     def _loop(self, rt: Runtime, stop: threading.Event) -> None:
