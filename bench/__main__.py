@@ -17,10 +17,37 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import coldstart, enqueue, overhead, peers, per_task, workflow_tables, workflows
+from bench import (
+    api_requests,
+    coldstart,
+    enqueue,
+    http_targets,
+    offload,
+    overhead,
+    peers,
+    per_task,
+    scale_tables,
+    send_concurrency,
+    workflow_tables,
+    workflows,
+)
 from bench.report import Table
 
-SECTIONS = ("per_task", "peers", "overhead", "coldstart", "enqueue", "workflows")
+SECTIONS = (
+    "per_task",
+    "peers",
+    "http_targets",
+    "api",
+    "overhead",
+    "coldstart",
+    "enqueue",
+    "workflows",
+    "scale",
+    "offload",
+)
+#: Burst sizes of the scale model: the documented run, and the quick one (which leaves the committed chart alone).
+SCALE_SIZES = (1_000_000, 10_000_000)
+SCALE_QUICK_SIZES = (10_000, 100_000)
 
 
 def machine() -> str:
@@ -46,6 +73,7 @@ def run(
     coldstart_runs: int,
     celery_n: int,
     sections: Sequence[str] = SECTIONS,
+    scale_sizes: Sequence[int] = SCALE_QUICK_SIZES,
 ) -> list[Table]:
     """Run the chosen sections; return their tables in order."""
     tables: list[Table] = []
@@ -58,6 +86,10 @@ def run(
             tables += per_task.tables(results)
     if "peers" in sections:
         tables += peers.tables(noop_usage, peers.measure_celery(celery_n))
+    if "http_targets" in sections:
+        tables += http_targets.tables(http_targets.measure(n))
+    if "api" in sections:
+        tables += api_requests.tables(api_requests.measure(min(n, 500)))
     if "overhead" in sections:
         batches = (1, 10, 100)
         records = 1000 if repetitions > 5 else 100
@@ -69,8 +101,16 @@ def run(
         tables += coldstart.tables(coldstart.measure(coldstart_runs))
     if "enqueue" in sections:
         tables += enqueue.tables(enqueue.measure(enqueue_n))
+        tables += send_concurrency.tables(send_concurrency.measure(enqueue_n))
     if "workflows" in sections:
         tables += workflow_tables.render(workflows.run(n))
+    if "offload" in sections:  # a few tasks (one at tiny sizes): each moves megabytes through moto
+        tables += offload.tables(offload.measure(5 if n > 10 else 1))
+    if "scale" in sections:
+        drains = scale_tables.run(scale_sizes)
+        tables += scale_tables.tables(drains)
+        if tuple(scale_sizes) == SCALE_SIZES:
+            scale_tables.chart(drains)
     return tables
 
 
@@ -104,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         coldstart_runs=args.coldstart_runs,
         celery_n=args.celery or args.n,
         sections=sections,
+        scale_sizes=SCALE_QUICK_SIZES if args.quick else SCALE_SIZES,
     )
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (

@@ -33,6 +33,18 @@ SQS_MAX_RECEIVE_COUNT = 1000
 
 #: Longest Lambda function timeout, in seconds.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
+#: Shortest Lambda function timeout, in seconds (Lambda API reference, CreateFunction ``Timeout``: minimum 1).
+LAMBDA_MIN_TIMEOUT_SECONDS = 1
+#: Lambda function memory bounds, in MB (Lambda quotas, "Function memory allocation": 128 MB to 10,240 MB).
+LAMBDA_MIN_MEMORY_MB = 128
+LAMBDA_MAX_MEMORY_MB = 10_240
+#: Lambda ephemeral storage (/tmp) bounds, in MB (Lambda API reference, ``EphemeralStorage.Size``: 512-10,240;
+#: 512 is the default and is free).
+LAMBDA_MIN_EPHEMERAL_STORAGE_MB = 512
+LAMBDA_MAX_EPHEMERAL_STORAGE_MB = 10_240
+#: Least reserved concurrency a function may have (Lambda API reference, ``Concurrency``: minimum 0; 0 stops
+#: every invocation of the function).
+LAMBDA_MIN_RESERVED_CONCURRENCY = 0
 #: AWS guidance: queue visibility timeout >= 6 x function timeout, so Lambda can retry throttled batches.
 VISIBILITY_TO_TIMEOUT_RATIO = 6
 #: Largest MaximumBatchingWindowInSeconds, in seconds.
@@ -265,3 +277,66 @@ ESM_SCALE_UP_PER_MINUTE = 300
 MAX_LANES = 10
 #: Longest lane name, in characters (lowercase letters, digits, '-' and '_'); it joins the queue's physical name.
 MAX_LANE_NAME_CHARS = 20
+
+# --- HTTP targets (squall.targets, docs/http-tasks.md) -----------------------------------------------------
+
+#: Bytes of a target's response body kept in the task's result (64 KiB, the contract of ``send_http``); the
+#: rest is never read, so a huge body costs the worker no memory.
+HTTP_TARGET_MAX_BODY_BYTES = 64 * 1024
+#: Longest wait a target's ``Retry-After`` may ask for, in seconds (1 hour): a longer one (or a date further
+#: out) is cut to this, so a misconfigured receiver cannot park a delivery for days; SQS visibility allows 12 h.
+HTTP_TARGET_MAX_RETRY_AFTER_SECONDS = 3600
+#: Redirects followed per attempt (each hop checked again by the address guard); one more makes it DEAD.
+HTTP_TARGET_MAX_REDIRECTS = 5
+#: Default and longest per-request timeout, in seconds: connect, each read, and the whole response together.
+HTTP_TARGET_DEFAULT_TIMEOUT_SECONDS = 30.0
+HTTP_TARGET_MAX_TIMEOUT_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS
+#: Connections kept open per target address (scheme, host, IP, port) for reuse across invocations.
+HTTP_TARGET_POOL_SIZE = 4
+
+# --- Scale: throughput ceilings a burst meets (bench/scale.py, docs/benchmarks.md "Scale model"; December 2026) --
+# Lambda Developer Guide, "Configuring scaling behavior for SQS event source mappings"
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), the ProvisionedPollerConfig API
+# (https://docs.aws.amazon.com/lambda/latest/api/API_ProvisionedPollerConfig.html) and the provisioned-mode
+# launch post (https://aws.amazon.com/blogs/aws/aws-lambda-enhances-sqs-processing-with-new-provisioned-mode-3x-faster-scaling-16x-higher-capacity).
+
+#: Concurrent invocations an SQS event source in provisioned mode adds a minute (up to 1,000) and reaches at most
+#: (20,000); each event poller runs up to 10 invocations at once, and at least 2 pollers stay (the default minimum).
+ESM_PROVISIONED_SCALE_UP_PER_MINUTE = 1000
+ESM_PROVISIONED_MAX_CONCURRENCY = 20_000
+ESM_PROVISIONED_INVOCATIONS_PER_POLLER = 10
+ESM_PROVISIONED_DEFAULT_MIN_POLLERS = 2
+#: MaximumPollers when ProvisionedPollerConfig leaves it out (SQS): 200 pollers, 2,000 invocations at once.
+ESM_PROVISIONED_DEFAULT_MAX_POLLERS = 200
+#: Messages one queue may hold in flight (received, not yet deleted): about 120,000 on a standard queue, 20,000
+#: on a FIFO queue (SQS Developer Guide, "Amazon SQS message quotas",
+#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html); past it
+#: ReceiveMessage returns OverLimit.
+SQS_MAX_IN_FLIGHT_STANDARD = 120_000
+SQS_MAX_IN_FLIGHT_FIFO = 20_000
+#: Write and read request units a second a new on-demand table (and a new GSI) sustains at once (DynamoDB
+#: Developer Guide, "DynamoDB on-demand capacity mode", initial throughput; "Understanding warm throughput":
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html,
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html).
+DYNAMODB_ON_DEMAND_INITIAL_WRITES_PER_SECOND = 4000
+DYNAMODB_ON_DEMAND_INITIAL_READS_PER_SECOND = 12_000
+#: On-demand takes up to this multiple of the previous peak at once; a higher peak reached within this many
+#: seconds may be throttled (the same page: "double the previous peak within 30 minutes").
+DYNAMODB_ON_DEMAND_PEAK_MULTIPLE = 2
+DYNAMODB_ON_DEMAND_PEAK_WINDOW_SECONDS = 1800
+#: Read units a second one partition serves (writes: DYNAMODB_ITEM_WRITES_PER_SECOND), ("Best practices for
+#: designing and using partition keys effectively",
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
+DYNAMODB_PARTITION_READS_PER_SECOND = 3000
+#: Default per-table throughput quota of an on-demand table, in request units a second, reads and writes each
+#: ("Service, account, and table quotas", throughput default quotas; adjustable:
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+DYNAMODB_TABLE_DEFAULT_MAX_UNITS_PER_SECOND = 40_000
+#: One DynamoDB request's latency, in milliseconds: the "single-digit millisecond performance at any scale" of
+#: https://aws.amazon.com/dynamodb/, read at its upper end (a latency sum in docs/benchmarks.md, not a limit).
+DYNAMODB_REQUEST_LATENCY_MS = 10.0
+
+# --- API Gateway HTTP API (API Gateway Developer Guide, "Quotas for configuring and running an HTTP API") --------
+#: Longest an HTTP API waits for its integration, in seconds (the quota's maximum, 30 s); the REST API function
+#: times out a second earlier (squall.cdk.constructs.api).
+HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30

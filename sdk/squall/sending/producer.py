@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 #: Times a batch entry that failed through no fault of the sender (SenderFault false) is sent again.
 SERVER_FAULT_RESENDS = 3
+#: Most SendMessageBatch calls one ``send_many`` has in flight at once (threads; boto3 clients are thread-safe).
+#: A FIFO queue's batches go one after another, so that a message group keeps its order.
+SEND_BATCH_CONCURRENCY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,37 +291,64 @@ def entry(key: str, message: Outgoing) -> SendMessageBatchRequestEntryTypeDef:
     return item
 
 
-def send_many(sqs_for: Callable[[], SQSClient], url: str, messages: Sequence[Outgoing]) -> list[str]:
+def send_many(
+    sqs_for: Callable[[], SQSClient],
+    url: str,
+    messages: Sequence[Outgoing],
+    *,
+    concurrency: int | None = None,
+) -> list[str]:
     """Send messages to one queue in batches; return the ids sent, raise EnqueueError for the rest.
 
-    Entries that fail with ``SenderFault`` false (a service-side fault) are sent again a few times;
-    entries the sender got wrong are not. A batch call that errors entirely fails all its entries.
+    Up to ``concurrency`` (default SEND_BATCH_CONCURRENCY) batches are in flight at once (one at a time on a FIFO
+    queue); the ids sent
+    keep the messages' order. Entries that fail with ``SenderFault`` false (a service-side fault) are sent again
+    a few times; entries the sender got wrong are not. A batch call that errors entirely fails all its entries.
     """
+    batches = chunks(messages)
+    sqs = sqs_for()  # resolved once, in the caller's thread: the threads share the one client
+
+    def send(batch: list[Outgoing]) -> tuple[list[str], dict[str, str]]:
+        return send_chunk(sqs, url, batch)
+
+    most = SEND_BATCH_CONCURRENCY if concurrency is None else concurrency
+    threads = 1 if url.endswith(".fifo") else min(most, len(batches))
+    if threads <= 1:
+        outcomes = [send(batch) for batch in batches]
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="squall-send") as pool:
+            outcomes = list(pool.map(send, batches))  # map keeps the batches' order
     sent: list[str] = []
     failed: dict[str, str] = {}
-    for batch in chunks(messages):
-        pending = {str(i): m for i, m in enumerate(batch)}
-        why: dict[str, str] = {}
-        for _ in range(1 + SERVER_FAULT_RESENDS):
-            try:
-                response = sqs_for().send_message_batch(
-                    QueueUrl=url,
-                    Entries=[entry(key, m) for key, m in pending.items()],
-                )
-            except Exception as exc:
-                why = {key: f"{type(exc).__name__}: {exc} (it may have been sent)" for key in pending}
-                break
-            sent.extend(pending[ok["Id"]].envelope.id for ok in response.get("Successful", []))
-            why = {
-                fault["Id"]: f"{fault.get('Code')}: {fault.get('Message', '')}".strip()
-                for fault in response.get("Failed", [])
-            }
-            faulty = {fault["Id"] for fault in response.get("Failed", []) if fault.get("SenderFault")}
-            failed.update({pending[key].envelope.id: why[key] for key in faulty})
-            pending = {key: pending[key] for key in why if key not in faulty}
-            if not pending:
-                break
-        failed.update({m.envelope.id: why.get(key, "not sent") for key, m in pending.items()})
+    for ok, why in outcomes:
+        sent.extend(ok)
+        failed.update(why)
     if failed:
         raise EnqueueError(failed, sent)
     return sent
+
+
+def send_chunk(sqs: SQSClient, url: str, batch: list[Outgoing]) -> tuple[list[str], dict[str, str]]:
+    """One SendMessageBatch (and its resends of service-side faults): (ids sent, {id: why} for the rest)."""
+    sent: list[str] = []
+    failed: dict[str, str] = {}
+    pending = {str(i): m for i, m in enumerate(batch)}
+    why: dict[str, str] = {}
+    for _ in range(1 + SERVER_FAULT_RESENDS):
+        try:
+            response = sqs.send_message_batch(QueueUrl=url, Entries=[entry(key, m) for key, m in pending.items()])
+        except Exception as exc:  # the whole call failed: every entry is reported, with the error
+            why = {key: f"{type(exc).__name__}: {exc} (it may have been sent)" for key in pending}
+            break
+        sent.extend(pending[ok["Id"]].envelope.id for ok in response.get("Successful", []))
+        why = {
+            fault["Id"]: f"{fault.get('Code')}: {fault.get('Message', '')}".strip()
+            for fault in response.get("Failed", [])
+        }
+        faulty = {fault["Id"] for fault in response.get("Failed", []) if fault.get("SenderFault")}
+        failed.update({pending[key].envelope.id: why[key] for key in faulty})
+        pending = {key: pending[key] for key in why if key not in faulty}
+        if not pending:
+            break
+    failed.update({m.envelope.id: why.get(key, "not sent") for key, m in pending.items()})
+    return sent, failed
