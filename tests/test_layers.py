@@ -31,6 +31,8 @@ ABOVE_THE_APP = (
     "squall.cdk",
     "squall.celery",
     "squall.functions",
+    "squall.api",
+    "squall.ui",
     "squall",
 )
 
