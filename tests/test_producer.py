@@ -105,7 +105,7 @@ def test_no_messages_make_no_batch() -> None:
 def test_all_sent_returns_every_task_id() -> None:
     sqs = ScriptedSQS()
 
-    sent = send_many(lambda: sqs, "url", [outgoing(f"t-{i}") for i in range(12)])
+    sent = send_many(lambda: sqs, "url", [outgoing(f"t-{i}") for i in range(12)], concurrency=1)  # calls in order
 
     assert sent == [f"t-{i}" for i in range(12)]
     assert [len(r) for r in sqs.requests] == [SQS_MAX_BATCH_ENTRIES, 2]
@@ -150,11 +150,12 @@ def test_entry_the_service_keeps_failing_is_reported_after_the_resends() -> None
 
 
 def test_batch_call_that_errors_fails_its_entries_but_not_other_batches() -> None:
-    # Given the second of two batch calls errors entirely
+    # Given the second of two batch calls errors entirely (one call at a time, so that the script answers in order;
+    # tests/test_send_batch_concurrent.py fails calls sent concurrently)
     sqs = ScriptedSQS({}, ConnectionError("connection reset"))
 
     with pytest.raises(EnqueueError) as failed:
-        send_many(lambda: sqs, "url", [outgoing(f"t-{i}") for i in range(12)])
+        send_many(lambda: sqs, "url", [outgoing(f"t-{i}") for i in range(12)], concurrency=1)
 
     assert set(failed.value.failed) == {"t-10", "t-11"}
     assert "may have been sent" in failed.value.failed["t-10"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -316,23 +317,23 @@ def test_a_member_sqs_moved_to_the_intake_still_counts_and_its_body_is_dead_nami
 def test_a_group_partly_sent_says_what_did_not_go_and_sends_the_rest_once(
     rt: Runtime, app: Squall, tasks: SimpleNamespace
 ) -> None:
-    # Given SQS failing every entry of the second SendMessageBatch request (members 10-19 of 25)
-    requests = {"batch": 0}
+    # Given SQS failing every entry of the second SendMessageBatch request (members 10-19 of 25), found by its
+    # entries: the batches are sent concurrently, and both hooks of one request run in its own thread
+    sent, failed = threading.local(), threading.Event()
 
     def fail_second(parsed: dict[str, Any], **_: Any) -> None:
-        requests["batch"] += 1
-        if requests["batch"] == 2:
+        if not failed.is_set() and any('.10"' in entry["MessageBody"] for entry in sent.entries):
+            failed.set()  # once: sending the rest goes through
             parsed["Successful"], parsed["Failed"] = (
                 [],
                 [
                     {"Id": e["Id"], "Code": "InternalError", "SenderFault": True, "Message": "down"}
-                    for e in sent["entries"]
+                    for e in sent.entries
                 ],
             )
 
-    sent: dict[str, Any] = {}
     app.sqs.meta.events.register(
-        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.update(entries=params["Entries"])
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: setattr(sent, "entries", params["Entries"])
     )
     app.sqs.meta.events.register("after-call.sqs.SendMessageBatch", fail_second)
 
