@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import (
     api_requests,
+    batch_concurrency,
     coldstart,
     enqueue,
     http_targets,
@@ -39,6 +40,7 @@ SECTIONS = (
     "http_targets",
     "api",
     "overhead",
+    "batch_concurrency",
     "coldstart",
     "enqueue",
     "workflows",
@@ -97,6 +99,8 @@ def run(
             overhead.measure(batches, records_per_sample=records, repetitions=repetitions),
             overhead.emf_bytes_per_invocation(),
         )
+    if "batch_concurrency" in sections:  # about a second per sequential batch: one each way in a quick run
+        tables += batch_concurrency.tables(batch_concurrency.measure(20 if repetitions > 5 else 1))
     if "coldstart" in sections:
         tables += coldstart.tables(coldstart.measure(coldstart_runs))
     if "enqueue" in sections:

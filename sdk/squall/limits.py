@@ -185,6 +185,9 @@ RECONCILER_MAX_CONCURRENCY = ESM_MIN_MAX_CONCURRENCY
 #: Default ESM batch size and batching window, in records and seconds.
 DEFAULT_BATCH_SIZE = 10
 DEFAULT_BATCHING_WINDOW_SECONDS = 0
+#: Most records of one batch a worker runs at once (Queue(batch_concurrency=)): threads of one invocation, a
+#: Squall bound, not AWS's; past the batch's size more buy nothing, and each thread holds its own stack.
+MAX_BATCH_CONCURRENCY = 100
 #: Longest task id, in characters; ids are DynamoDB keys and SQS attribute values.
 MAX_TASK_ID_CHARS = 128
 #: Times one task may be brought back from its dead-letter queue (``squall dlq redrive --max-redrives``).

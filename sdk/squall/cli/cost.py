@@ -75,6 +75,7 @@ _LINES = {
 )
 @click.option("--ignore-result", is_flag=True, help="Tasks declared with ignore_result=True.")
 @click.option("--untracked", is_flag=True, help="Tasks declared with track=False (no record; pass --duration-ms).")
+@click.option("--fifo", is_flag=True, help="Tasks on a FIFO queue (FIFO request price; retries keep their message).")
 @click.option(
     "--limiter-writes",
     type=click.FloatRange(min=0),
@@ -152,6 +153,7 @@ def cost_command(
     lanes: int,
     ignore_result: bool,
     untracked: bool,
+    fifo: bool,
     limiter_writes: float,
     chain_links: float,
     chain_batch: int | None,
@@ -191,6 +193,7 @@ def cost_command(
             lanes=lanes,
             tracked=not untracked,
             limiter_writes=limiter_writes,
+            fifo=fifo,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

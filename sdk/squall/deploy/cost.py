@@ -50,6 +50,10 @@ RETRY_WRITES = 1
 SENDS_PER_RETRY = 1
 #: ChangeMessageVisibility calls per retry: none (retries no longer keep the received message).
 VISIBILITY_CHANGES_PER_RETRY = 0
+#: On a FIFO queue a retry keeps its message (a new one would reorder its group, squall.worker.fifo): one
+#: ChangeMessageVisibility, no send, and the delivery is not deleted (measured: tests/test_fifo_queues.py). When
+#: its group has later records in the same batch, one ChangeMessageVisibilityBatch more releases them (not modelled).
+FIFO_VISIBILITY_CHANGES_PER_RETRY = 1
 #: Progress writes: the first report writes at once, later ones at most once per
 #: ``limits.PROGRESS_MIN_INTERVAL_SECONDS``; the last pending report rides along with the final write
 #: (measured: 10 reports over one second cost 1 extra write, 3 in all).
@@ -180,6 +184,8 @@ class Workload:
     #: Limiter writes per delivery: 1 for a rate limit, 2 for a concurrency limit (take and give back), 3 for
     #: both, in the uncontended case (docs/flow-control.md gives the measured figures under contention).
     limiter_writes: float = 0.0
+    #: The tasks' queue is FIFO: SQS requests at the FIFO price, and retries keep their message.
+    fifo: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -268,14 +274,15 @@ def usage(workload: Workload) -> Usage:
     )
     writes = (own if w.tracked else 0.0) + w.limiter_writes * deliveries
     invocations = deliveries / w.batch_size
+    resends, kept = (0.0, w.retries) if w.fifo else (w.retries, 0.0)
     return Usage(
         sqs_send=direct / w.producer_batch
         + fired * SCHEDULER_INVOCATIONS_PER_FIRING * SENDS_PER_SCHEDULER_INVOCATION
-        + SENDS_PER_RETRY * w.retries,
+        + SENDS_PER_RETRY * resends,
         sqs_receive=deliveries * RECEIVES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
         # Every delivery is deleted: a retried one once its next attempt's message is sent.
-        sqs_delete=deliveries * DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
-        sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * w.retries,
+        sqs_delete=(deliveries - kept) * DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
+        sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * resends + FIFO_VISIBILITY_CHANGES_PER_RETRY * kept,
         dynamodb_writes=writes,
         dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries * w.tracked,
         dynamodb_read_units=float(WORKER_READ_UNITS),
@@ -334,12 +341,15 @@ def idle_receives_per_queue_month() -> float:
     return ESM_IDLE_POLLERS * SECONDS_PER_MONTH / ESM_LONG_POLL_SECONDS
 
 
-def price_per_million(u: Usage, arch: Arch = "arm64", prices: PriceTable | None = None) -> dict[str, float]:
-    """Dollars per million tasks that each use ``u``, by line item (marginal list prices, no free tier)."""
+def price_per_million(
+    u: Usage, arch: Arch = "arm64", prices: PriceTable | None = None, *, fifo: bool = False
+) -> dict[str, float]:
+    """Dollars per million tasks that each use ``u``, by line item (marginal list prices, no free tier);
+    ``fifo``: SQS requests at the FIFO-queue price."""
     p = prices or load_prices()
     million = 1_000_000
     return {
-        "sqs": u.sqs_requests * million * p["sqs_standard_request"].each,
+        "sqs": u.sqs_requests * million * p["sqs_fifo_request" if fifo else "sqs_standard_request"].each,
         "dynamodb": (
             u.dynamodb_write_units * p["dynamodb_write_request_unit"].each
             + u.dynamodb_read_units * p["dynamodb_read_request_unit"].each
@@ -357,7 +367,7 @@ def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
     p = prices or load_prices()
     u = usage(workload)
     million = 1_000_000
-    per_million = price_per_million(u, workload.arch, p)
+    per_million = price_per_million(u, workload.arch, p, fifo=workload.fifo)
     fixed = {
         # One event source per queue and per lane, and one on the intake queue the reconciler drains.
         "idle_polling": event_sources(workload) * idle_receives_per_queue_month() * p["sqs_standard_request"].each,

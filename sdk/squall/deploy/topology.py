@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall import config, limits
 from squall.config import resource_prefix
+from squall.deploy import fifo as fifo_rules
 from squall.deploy import lanes as lane_rules
 from squall.deploy import workers as worker_rules
 from squall.deploy.extensions import (
@@ -21,17 +22,10 @@ from squall.deploy.extensions import (
     extension_resources,
     table_name,
 )
+from squall.deploy.resources import IntakeResource, TableResource
 from squall.deploy.workers import WorkerResource, WorkerSizing, check_fits
 from squall.errors import TaskDefinitionError
 from squall.scheduler.periodic import ScheduleResource, schedule_resources
-from squall.state.schema import (
-    INDEX_NAME,
-    INDEX_PARTITION_ATTRIBUTE,
-    INDEX_PROJECTED_ATTRIBUTES,
-    INDEX_SORT_ATTRIBUTE,
-    KEY_ATTRIBUTE,
-    TTL_ATTRIBUTE,
-)
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -77,6 +71,9 @@ class Queue:
     lane_concurrency: Mapping[str, int] | None = None
     #: The lane of a call without ``priority=``; None: the lowest (the last listed).
     default_lane: str | None = None
+    #: Records of one batch the worker runs at once (threads; async tasks share the event loop), 1 to
+    #: limits.MAX_BATCH_CONCURRENCY; 1 runs them one after another. Not with ``fifo`` (order). docs/flow-control.md.
+    batch_concurrency: int = 1
     #: This queue's own worker function (squall.deploy.workers): setting any of these four gives the queue a
     #: function of its own; what is left None is the default worker's (timeout, memory) or Lambda's default.
     #: Timeout in seconds (1-900), memory in MB (128-10240), ephemeral storage (/tmp) in MB (512-10240).
@@ -84,6 +81,8 @@ class Queue:
     memory: int | None = None
     reserved_concurrency: int | None = None
     ephemeral_storage: int | None = None
+    #: A FIFO queue and DLQ: order within a message group, no per-message delays (squall.deploy.fifo).
+    fifo: bool = False
     #: Each lane's share as deployed (derived from the three above).
     lane_shares: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -115,6 +114,7 @@ class Queue:
                 f"{limits.ESM_MIN_MAX_CONCURRENCY}-{limits.ESM_MAX_MAX_CONCURRENCY} (default "
                 f"{limits.DEFAULT_MAX_CONCURRENCY}), or None for no cap"
             )
+        fifo_rules.check(self.name, self.fifo, lanes, self.batch_size, self.batching_window)
         shares = lane_rules.shares(self.name, lanes, self.lane_concurrency, self.max_concurrency)
         object.__setattr__(self, "lane_shares", shares)
         problem = worker_rules.sizing_problem(
@@ -124,6 +124,16 @@ class Queue:
             raise TaskDefinitionError(f"queue {self.name!r}: {problem}")
         polling = sum(shares.values()) if lanes else self.max_concurrency
         worker_rules.check_reservation(f"queue {self.name!r}", self.reserved_concurrency, polling)
+        if not 1 <= self.batch_concurrency <= limits.MAX_BATCH_CONCURRENCY:
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: batch_concurrency {self.batch_concurrency} must be "
+                f"1-{limits.MAX_BATCH_CONCURRENCY} (1, the default, runs a batch's records one after another)"
+            )
+        if self.batch_concurrency > 1 and self.fifo:
+            raise TaskDefinitionError(
+                f"queue {self.name!r}: a FIFO queue runs its records in order, one after another: leave "
+                f"batch_concurrency at 1 (got {self.batch_concurrency})"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,21 +151,28 @@ class QueueResource:
     batch_size: int
     batching_window: int
     max_concurrency: int | None
+    #: Records of one batch the worker runs at once (the declared queue's).
+    batch_concurrency: int = 1
     #: The declared queue this is (``name`` is ``<queue>:<lane>`` for a lane), and the lane, if one.
     queue: str = ""
     lane: str | None = None
+    #: A FIFO queue and DLQ (both names end in ``.fifo``).
+    fifo: bool = False
 
-    def queue_attributes(self, intake_arn: str) -> dict[str, str]:
+    def queue_attributes(self, intake_arn: str, dlq_arn: str | None = None) -> dict[str, str]:
         """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values).
 
-        The redrive policy's target is the app's intake queue (see :class:`IntakeResource`), not this queue's
-        DLQ: what SQS moves there is recorded DEAD with a reason before it reaches the DLQ.
+        The redrive target is the app's intake queue (:class:`IntakeResource`): what SQS moves there is recorded
+        DEAD with a reason before it reaches the DLQ. A FIFO queue's must be FIFO (SQS Developer Guide, "Using
+        dead-letter queues"): its own DLQ, ``dlq_arn``, where the reconciler records nothing.
         """
+        target = dlq_arn if self.fifo and dlq_arn is not None else intake_arn
         return {
             "VisibilityTimeout": str(self.visibility_timeout),
             "MessageRetentionPeriod": str(self.retention),
             "MaximumMessageSize": str(self.max_message_size),
-            "RedrivePolicy": (f'{{"deadLetterTargetArn":"{intake_arn}","maxReceiveCount":{self.max_receive_count}}}'),
+            "RedrivePolicy": (f'{{"deadLetterTargetArn":"{target}","maxReceiveCount":{self.max_receive_count}}}'),
+            **fifo_rules.attributes(self.fifo),
         }
 
     def dlq_attributes(self) -> dict[str, str]:
@@ -163,59 +180,8 @@ class QueueResource:
         return {
             "MessageRetentionPeriod": str(self.dlq_retention),
             "MaximumMessageSize": str(self.max_message_size),
+            **fifo_rules.attributes(self.fifo),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeResource:
-    """The queue every source queue's redrive policy targets, and the reconciler function that drains it.
-
-    SQS moves a message there after ``maxReceiveCount`` receives on which the worker never acted (Lambda
-    throttling, crashes or timeouts before the record was reached). The reconciler records each one's task
-    DEAD with a reason and sends the message on to its source queue's DLQ (found from the message's
-    ``DeadLetterQueueSourceArn``), so that every DLQ message has a reason and a DEAD record.
-    """
-
-    name: str
-    #: The reconciler function's name, timeout (seconds) and memory (MB).
-    function_name: str
-    timeout: int
-    memory: int
-    #: 6 x the reconciler's timeout, as for every queue a Lambda function consumes.
-    visibility_timeout: int
-    #: DLQ retention: a message keeps its original enqueue time when SQS moves it.
-    retention: int
-    max_message_size: int
-    batch_size: int
-    max_concurrency: int
-
-    def queue_attributes(self) -> dict[str, str]:
-        """SQS CreateQueue attributes of the intake queue (the CDK stack sets the same values)."""
-        return {
-            "VisibilityTimeout": str(self.visibility_timeout),
-            "MessageRetentionPeriod": str(self.retention),
-            "MaximumMessageSize": str(self.max_message_size),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TableResource:
-    """The task-state table: a string partition key and a TTL attribute, billed on demand.
-
-    Plus one global secondary index for listing tasks by state and time (``squall tasks``): string partition
-    and sort keys, projection INCLUDE of ``index_non_key_attributes``. It is sparse: only failure-path writes
-    set its keys (see :mod:`squall.state.store`), so a successful task costs no index writes.
-    """
-
-    name: str
-    partition_key: str = KEY_ATTRIBUTE
-    ttl_attribute: str = TTL_ATTRIBUTE
-    #: GlobalSecondaryIndexes[0]: IndexName, HASH and RANGE key attribute names (both type S), and
-    #: Projection {ProjectionType: INCLUDE, NonKeyAttributes: index_non_key_attributes}.
-    index_name: str = INDEX_NAME
-    index_partition_key: str = INDEX_PARTITION_ATTRIBUTE
-    index_sort_key: str = INDEX_SORT_ATTRIBUTE
-    index_non_key_attributes: tuple[str, ...] = INDEX_PROJECTED_ATTRIBUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +291,7 @@ def describe(
         schedule_group=prefix,
         sizing=sizing,
         workers=tuple(workers),
-        schedules=schedule_resources(app),
+        schedules=fifo_rules.checked_schedules(app.queues, schedule_resources(app)),
         scheduler_dlq_name=f"{prefix}-scheduler-dlq",
         scheduler_role_name=f"{prefix}-scheduler",
         default_lanes=tuple((q.name, q.default_lane) for q in app.queues.values() if q.default_lane is not None),
@@ -354,14 +320,16 @@ def queue_resources(queue: Queue, prefix: str, sizing: WorkerSizing) -> list[Que
         "max_receive_count": limits.MAX_RECEIVE_COUNT,
         "batch_size": queue.batch_size,
         "batching_window": queue.batching_window,
+        "batch_concurrency": queue.batch_concurrency,
         "queue": queue.name,
     }
     if not queue.lanes:
         return [
             QueueResource(
                 name=queue.name,
-                queue_name=f"{prefix}-{queue.name}",
-                dlq_name=f"{prefix}-{queue.name}-dlq",
+                queue_name=fifo_rules.named(f"{prefix}-{queue.name}", queue.fifo),
+                dlq_name=fifo_rules.named(f"{prefix}-{queue.name}-dlq", queue.fifo),
+                fifo=queue.fifo,
                 max_concurrency=queue.max_concurrency,
                 **common,
             )

@@ -21,6 +21,7 @@ from typing import Any
 from squall import clock
 from squall.limits import SQS_MAX_VISIBILITY_SECONDS
 from squall.local.motoshim_dynamodb import update_item_is_all_or_nothing
+from squall.local.motoshim_fifo import fifo_groups_unblock_when_visible
 from squall.local.replacing import replaced
 
 #: The account moto uses unless told otherwise.
@@ -287,6 +288,7 @@ CORRECTIONS: tuple[Callable[[], Any], ...] = (
     retention_deletes_messages,
     stale_receipt_handle_deletes_nothing,
     redrive_marks_dead_letter_source,
+    fifo_groups_unblock_when_visible,
     update_item_is_all_or_nothing,
 )
 

@@ -33,7 +33,7 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
     queues = {}
     for resource in topology.queues:
         dlq_url, dlq_arn = create(resource.dlq_name, resource.dlq_attributes())
-        url, arn = create(resource.queue_name, resource.queue_attributes(intake_arn))
+        url, arn = create(resource.queue_name, resource.queue_attributes(intake_arn, dlq_arn))
         queues[resource.name] = QueueAddress(url, arn, dlq_url, dlq_arn, resource.max_receive_count)
     table = topology.table
     dynamodb = session.client("dynamodb", region_name=region, endpoint_url=endpoint_url)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from squall import clock, limits
+from squall.deploy import fifo as fifo_rules
 from squall.errors import ConfigurationError, DecodeError
 from squall.states import State
 from squall.wire import signing
@@ -335,6 +336,10 @@ def _send_back(
     for i, (letter, message, redrives) in enumerate(chosen):
         forwarded = {k: v for k, v in message.get("MessageAttributes", {}).items() if not k.startswith(OWN_PREFIX)}
         entry: dict[str, Any] = {"Id": str(i), "MessageBody": _body(bodies, letter, redrives)}
+        # Back to a FIFO queue: into its message group again (as SQS reported it), one message per redrive.
+        key = letter.task_id or letter.message_id
+        group = message.get("Attributes", {}).get("MessageGroupId", key)
+        entry.update(fifo_rules.send_fields(url, group, f"{key}#redrive#{redrives}"))
         if forwarded:
             entry["MessageAttributes"] = forwarded
         entries.append(entry)

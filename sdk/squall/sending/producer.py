@@ -67,6 +67,26 @@ def message_group(envelope: Envelope) -> dict[str, str]:
     return {"MessageGroupId": group} if isinstance(group, str) else {}
 
 
+def queue_fields(url: str, message: Outgoing) -> dict[str, Any]:
+    """SendMessage's delay and group fields for ``message`` on the queue at ``url``. On a FIFO queue: no
+    DelaySeconds (SQS refuses per-message delays there), the task id as MessageDeduplicationId, and as the
+    MessageGroupId when the call gave none (a group of its own: no order with other tasks)."""
+    if not url.endswith(".fifo"):
+        return {"DelaySeconds": message.delay_seconds, **message.group}
+    ident = message.envelope.id
+    return {"MessageGroupId": ident, **message.group, "MessageDeduplicationId": ident}
+
+
+def refuse_fifo_delay(queue: Any, task: str, countdown: float | None, eta: dt.datetime | None) -> None:
+    """InvalidSchedule for a countdown or eta sent to a FIFO queue (``queue``, its declaration, if any)."""
+    if getattr(queue, "fifo", False) and (countdown or eta is not None):
+        raise InvalidSchedule(
+            f"task {task!r}: queue {queue.name!r} is FIFO, which takes no per-message delay (countdown/eta); "
+            "a delay would reorder its message group. Send it when it is due (e.g. from a periodic schedule or "
+            "a task on a standard queue), or use a standard queue"
+        )
+
+
 def delay_from(countdown: float | None, eta: dt.datetime | None, now: float) -> tuple[float | None, int]:
     """Return (eta as epoch seconds or None, whole seconds to wait) for a countdown or an eta."""
     if countdown is not None and eta is not None:
@@ -134,6 +154,13 @@ def prepare(
     # A chord body is given its members' results first, by the worker that runs it.
     shape = (None, *signature.args) if body is not None and body.get("prepend", True) else signature.args
     task.bind_arguments(shape, signature.kwargs)
+    declared = task.app.queues.get(queue or task.options.queue)
+    refuse_fifo_delay(declared, task.name, countdown, eta)
+    if getattr(declared, "fifo", False) and not task.options.track:
+        raise InvalidArguments(
+            f"task {task.name!r} is untracked (track=False), which a FIFO queue cannot retry in order (its attempt "
+            "count lives in the message, which a FIFO retry keeps unchanged); declare it with track=True"
+        )
     now = clock.now()
     when, wait = delay_from(countdown, eta, now)
     options = dict(workflow or {})
@@ -208,6 +235,7 @@ def prepare_named(
             "declare it on the app and deploy"
         )
     now = clock.now()
+    refuse_fifo_delay(app.queues[queue], name, countdown, eta)
     when, wait = delay_from(countdown, eta, now)
     envelope = Envelope(
         id=str(uuid.uuid4()) if task_id is None else check_task_id(task_id),
@@ -258,8 +286,7 @@ def send_one(sqs: SQSClient, url: str, message: Outgoing) -> None:
             f"a delay of {message.delay_seconds} s is longer than SQS's {SQS_MAX_DELAY_SECONDS} s; "
             "send it with app.send, which uses EventBridge Scheduler"
         )
-    request: dict[str, Any] = {"QueueUrl": url, "MessageBody": message.body, "DelaySeconds": message.delay_seconds}
-    sqs.send_message(**request | message.group)
+    sqs.send_message(QueueUrl=url, MessageBody=message.body, **queue_fields(url, message))
 
 
 def chunks(messages: Sequence[Outgoing]) -> list[list[Outgoing]]:
@@ -278,16 +305,10 @@ def chunks(messages: Sequence[Outgoing]) -> list[list[Outgoing]]:
     return batches
 
 
-def entry(key: str, message: Outgoing) -> SendMessageBatchRequestEntryTypeDef:
-    """One SendMessageBatch entry for ``message``, with its MessageGroupId when it has one."""
-    item: SendMessageBatchRequestEntryTypeDef = {
-        "Id": key,
-        "MessageBody": message.body,
-        "DelaySeconds": message.delay_seconds,
-    }
-    group = message.group.get("MessageGroupId")
-    if group is not None:
-        item["MessageGroupId"] = group
+def entry(key: str, message: Outgoing, url: str = "") -> SendMessageBatchRequestEntryTypeDef:
+    """One SendMessageBatch entry for ``message`` to the queue at ``url`` (its delay and group: queue_fields)."""
+    item: SendMessageBatchRequestEntryTypeDef = {"Id": key, "MessageBody": message.body}
+    item.update(queue_fields(url, message))  # type: ignore[typeddict-item]
     return item
 
 
@@ -336,7 +357,7 @@ def send_chunk(sqs: SQSClient, url: str, batch: list[Outgoing]) -> tuple[list[st
     why: dict[str, str] = {}
     for _ in range(1 + SERVER_FAULT_RESENDS):
         try:
-            response = sqs.send_message_batch(QueueUrl=url, Entries=[entry(key, m) for key, m in pending.items()])
+            response = sqs.send_message_batch(QueueUrl=url, Entries=[entry(key, m, url) for key, m in pending.items()])
         except Exception as exc:  # the whole call failed: every entry is reported, with the error
             why = {key: f"{type(exc).__name__}: {exc} (it may have been sent)" for key in pending}
             break

@@ -14,9 +14,11 @@ everything a task starts (``asyncio.gather``, ``asyncio.TaskGroup``). At interpr
 which cancels whatever is left on it.
 
 The coroutine runs in a copy of the caller's context (``contextvars``). The loop runs one task at a time: a
-second thread waits for it. A call from a thread that is already running an event loop (a notebook, an async
-test) runs the coroutine on the process loop in a helper thread and waits for it there, blocking the caller's
-loop for that time as a plain function would.
+second thread waits for it. Within :func:`shared_loop` (a batch whose queue sets ``batch_concurrency`` above 1) the
+same loop runs in a thread of its own instead, and the coroutines of every thread that calls :func:`run` meanwhile
+run on it together, each awaiting its I/O while the others progress. A call from a thread that is already running
+an event loop (a notebook, an async test) runs the coroutine on the process loop in a helper thread and waits for
+it there, blocking the caller's loop for that time as a plain function would.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import atexit
 import contextvars
 import inspect
 import threading
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from squall.errors import TaskDefinitionError
@@ -41,6 +44,7 @@ T = TypeVar("T")
 _lock = threading.Lock()  # one coroutine at a time on the loop; guards creating it too
 _runner: asyncio.Runner | None = None
 _helper: ThreadPoolExecutor | None = None  # for calls made while the calling thread's own loop is running
+_shared: asyncio.AbstractEventLoop | None = None  # the process loop while shared_loop() runs it in its own thread
 
 
 def call(
@@ -76,6 +80,9 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion on the process's event loop; its result, or what it raised."""
     context = contextvars.copy_context()
     running = _running_loop()
+    shared = _shared
+    if shared is not None and running is not shared:
+        return _run_on_shared_loop(shared, coroutine, context)
     if running is None:
         return _run_on_process_loop(coroutine, context)
     if _runner is not None and running is _runner.get_loop():
@@ -85,6 +92,46 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
             "await the other task's function directly instead of running it through the worker"
         )
     return _helper_thread().submit(_run_on_process_loop, coroutine, context).result()
+
+
+@contextmanager
+def shared_loop() -> Iterator[None]:
+    """Within the block, the process's event loop runs in a thread of its own, and :func:`run` from any thread
+    starts its coroutine there and waits for it: coroutines of several threads run on the loop together."""
+    global _runner, _shared
+    with _lock:  # the loop is busy for the whole block: nothing runs it the sequential way meanwhile
+        if _runner is None:
+            _runner = asyncio.Runner()
+        loop = _runner.get_loop()
+        thread = threading.Thread(target=loop.run_forever, name="squall-event-loop", daemon=True)
+        thread.start()
+        _shared = loop
+        try:
+            yield
+        finally:
+            _shared = None
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+
+def _run_on_shared_loop(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], context: contextvars.Context
+) -> T:
+    done: Future[T] = Future()
+
+    def settle(task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            done.cancel()
+        elif (error := task.exception()) is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(task.result())
+
+    def start() -> None:
+        loop.create_task(coroutine, context=context).add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)
+    return done.result()
 
 
 def close() -> None:

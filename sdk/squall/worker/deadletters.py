@@ -8,6 +8,7 @@ the original message are dropped here, so a DLQ message's reason and task id are
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from squall import limits
+from squall.deploy import fifo as fifo_rules
 from squall.errors import StoreError
 
 if TYPE_CHECKING:
@@ -62,7 +64,11 @@ def send_to_dlq(
         (name, attribute_for_send(value)) for name, value in forwarded.items() if not name.startswith(OWN_PREFIX)
     ]
     attributes = fitting_attributes(body, candidates)
-    app.sqs.send_message(QueueUrl=address.dlq_url, MessageBody=body, MessageAttributes=attributes)
+    # A FIFO DLQ: the letter's own group (order among letters does not matter), one letter per receive.
+    key = task_id or hashlib.sha256(body.encode("utf-8")).hexdigest()
+    request: dict[str, Any] = {"QueueUrl": address.dlq_url, "MessageBody": body, "MessageAttributes": attributes}
+    request.update(fifo_rules.send_fields(address.dlq_url, key, f"{key}#dead#{receive_count}"))
+    app.sqs.send_message(**request)
     if task_id is None or not note:
         return
     try:

@@ -23,6 +23,7 @@ class Outcome(Enum):
     DEAD = "dead"  # dead-lettered with its reason: delete from the source
     LEASE_LOST = "lease_lost"  # another attempt took the task over and owns its outcome: delete this copy
     RETRYING = "retrying"  # RETRY recorded and the next attempt's message sent: delete this one
+    RETRY_KEPT = "retry_kept"  # FIFO: RETRY recorded, this message hidden until the next attempt: keep
     BUSY = "busy"  # another attempt holds a live claim: keep, back when that claim lapses
     EARLY = "early"  # not yet due (its ETA, or its RETRY's next attempt): keep, back then
     DEFERRED = "deferred"  # too little time left in this invocation to start it: keep, visible again at once
@@ -35,7 +36,14 @@ class Outcome(Enum):
     @property
     def keeps_message(self) -> bool:
         """Whether the message must stay on the queue (reported as a batch item failure)."""
-        return self in (Outcome.BUSY, Outcome.EARLY, Outcome.DEFERRED, Outcome.HELD, Outcome.KEYS_UNAVAILABLE)
+        return self in (
+            Outcome.BUSY,
+            Outcome.EARLY,
+            Outcome.DEFERRED,
+            Outcome.HELD,
+            Outcome.KEYS_UNAVAILABLE,
+            Outcome.RETRY_KEPT,
+        )
 
 
 @dataclass(frozen=True, slots=True)

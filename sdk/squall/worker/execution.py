@@ -59,7 +59,8 @@ ETA_TOLERANCE_SECONDS = 60
 class Executor:
     """Runs deliveries of one app's tasks and records their outcome."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, durations: Durations | None = None) -> None:
+        """``durations``: what runs have taught, shared with the executors of a batch's other threads."""
         self.app = app
         # The limiter first: it decides before any extension's before_claim, and hears every outcome.
         self.limiter = FlowLimiter(app)
@@ -67,7 +68,7 @@ class Executor:
         self.queue = QueueSide(app)
         #: What the delivery in hand has recorded so far, for its ``after_outcome`` event.
         self._seen: dict[str, Any] = {}
-        self.durations = Durations()
+        self.durations = durations or Durations()
         self.flow = Workflows(app)
         self.outcomes = Outcomes(app, self.queue, self.flow, self._seen)
         self.untracked = Untracked(app, self.queue, self.call, self.durations, self._seen)

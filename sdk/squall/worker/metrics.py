@@ -20,6 +20,7 @@ OUTCOME_METRICS = {
     Outcome.DEAD: "TaskDead",
     Outcome.LEASE_LOST: "TaskLeaseLost",
     Outcome.RETRYING: "TaskRetried",
+    Outcome.RETRY_KEPT: "TaskRetried",
     Outcome.BUSY: "TaskBusy",
     Outcome.EARLY: "TaskEarly",
     Outcome.DEFERRED: "TaskDeferred",

@@ -106,6 +106,11 @@ class Outcomes:
         except LeaseLost:
             return Outcome.LEASE_LOST
         self._seen.update(state=State.RETRY, error=error)
+        if self.queue.fifo(delivery):
+            # A new message would go behind the rest of its group: on FIFO the received one is kept, hidden until
+            # the attempt is due (or as long as SQS allows; it then waits again, claim "early"), and its group
+            # waits with it. The recorded RETRY carries the attempt count and budget, not the body.
+            return self.queue.keep(delivery, envelope, delay, Outcome.RETRY_KEPT)
         # RETRY is recorded first: if this send fails, the record error keeps the received message, which
         # comes back and waits (claim "early") until the attempt is due.
         self.queue.send_new(delivery, envelope, body, delay, f"{envelope.id}#retry#{due:.3f}")

@@ -29,6 +29,10 @@ class QueueSide:
     def keep(self, delivery: Delivery, envelope: Envelope | None, seconds: float, outcome: Outcome) -> Outcome:
         """Keep the message for ``seconds``: hidden on the queue if SQS can hold it that long, else a fresh copy."""
         seconds = max(0.0, seconds)
+        if self.fifo(delivery):
+            # Never a fresh copy on FIFO: it would go behind the rest of its message group.
+            self.set_visibility(delivery, min(seconds, MAX_HOLD_SECONDS))
+            return outcome
         retention_left = None
         if delivery.sent_at is not None:
             retention_left = delivery.sent_at + limits.DEFAULT_QUEUE_RETENTION_SECONDS - clock.now()
@@ -71,9 +75,16 @@ class QueueSide:
             )
         return name
 
+    def fifo(self, delivery: Delivery) -> bool:
+        """Whether the delivery came from a FIFO queue (its name ends in ``.fifo``)."""
+        return delivery.queue_arn.endswith(".fifo")
+
     def near_last_receive(self, delivery: Delivery) -> bool:
         """Whether so few receives are left before the redrive policy's maxReceiveCount that a few throttled
-        ones could use them up: the message is then sent again fresh rather than kept or run."""
+        ones could use them up: the message is then sent again fresh rather than kept or run. Never on FIFO,
+        where a fresh copy would go behind its message group: there the redrive policy has the last word."""
+        if self.fifo(delivery):
+            return False
         limit = self.app.settings.queue(self.queue_name(delivery)).max_receive_count
         return delivery.receive_count >= limit - limits.RECEIVE_HEADROOM
 

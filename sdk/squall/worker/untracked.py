@@ -45,6 +45,10 @@ class Untracked:
     def run(self, delivery: Delivery, envelope: Envelope, task: Task[..., Any]) -> Outcome:
         """Run it; on failure send the next attempt (or dead-letter it), with no record written."""
         attempt = int(envelope.options.get("attempt", 1))
+        if self.queue.fifo(delivery):
+            # A FIFO retry keeps its message (squall.worker.fifo), whose envelope cannot change: its receives
+            # count the attempts (a delivery kept for lack of time counts too).
+            attempt = max(attempt, delivery.receive_count)
         limit = task.options.max_retries if envelope.max_retries is None else envelope.max_retries
         if attempt > limit + 1:  # a budget lowered since: nothing left to spend
             return self._dead(delivery, envelope, f"attempt {attempt} exceeds max_retries={limit}", None)
@@ -77,6 +81,8 @@ class Untracked:
             reason = f"{decision.error.type}: {decision.error.message} (its retry cannot be sent: {exc})"
             return self._dead(delivery, envelope, reason, decision.error)
         self._seen.update(error=decision.error)
+        if self.queue.fifo(delivery):
+            return self.queue.keep(delivery, envelope, delay, Outcome.RETRY_KEPT)
         self.queue.send_new(delivery, envelope, body, delay, f"{envelope.id}#untracked-retry#{attempt}")
         return Outcome.RETRYING
 

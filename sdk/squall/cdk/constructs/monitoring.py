@@ -210,7 +210,7 @@ class Monitoring(Construct):
                 period=MINUTE,
                 label=metric_name,
             )
-            for metric_name in OUTCOME_METRICS.values()
+            for metric_name in dict.fromkeys(OUTCOME_METRICS.values())  # once each: two outcomes share one
         ]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self.dashboard_name)
         dashboard.add_widgets(

@@ -22,13 +22,15 @@ def secure_queue(
     max_message_size: int | None = None,
     dead_letter_queue: sqs.DeadLetterQueue | None = None,
     encryption_key: kms.IKey | None = None,
+    fifo: bool = False,
 ) -> sqs.Queue:
     """A queue as every Squall queue is: encrypted and reachable over TLS only.
 
     Encrypted with SQS-managed keys (SSE-SQS, no KMS calls or charges), or with ``encryption_key``, a customer
     managed key (SSE-KMS): then every role that sends or receives needs ``kms:GenerateDataKey``/``kms:Decrypt``
     on it, which :mod:`squall.cdk.grants` gives. Times are in seconds (``retention``, ``visibility_timeout``),
-    sizes in bytes; None keeps SQS's default.
+    sizes in bytes; None keeps SQS's default. ``fifo``: a FIFO queue without content-based deduplication (the
+    task id is each message's MessageDeduplicationId; squall.deploy.fifo).
     """
     return sqs.Queue(
         scope,
@@ -42,6 +44,8 @@ def secure_queue(
         enforce_ssl=True,
         dead_letter_queue=dead_letter_queue,
         removal_policy=removal_policy,
+        fifo=True if fifo else None,
+        content_based_deduplication=False if fifo else None,
     )
 
 
@@ -103,7 +107,10 @@ class TaskQueue(Construct):
             max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
             encryption_key=encryption_key,
+            fifo=resource.fifo,
         )
+        # A FIFO queue's redrive target must be FIFO: its own DLQ (QueueResource.queue_attributes).
+        target = self.dead_letter_queue if resource.fifo else intake
         self.queue = secure_queue(
             self,
             "Queue",
@@ -111,7 +118,8 @@ class TaskQueue(Construct):
             retention=resource.retention,
             visibility_timeout=resource.visibility_timeout,
             max_message_size=resource.max_message_size,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=intake, max_receive_count=resource.max_receive_count),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=target, max_receive_count=resource.max_receive_count),
             removal_policy=removal_policy,
             encryption_key=encryption_key,
+            fifo=resource.fifo,
         )
