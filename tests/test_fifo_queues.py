@@ -144,6 +144,27 @@ def test_a_dead_head_of_group_unblocks_the_rest(rt: Runtime, tasks: SimpleNamesp
     assert len(rt.dead_letters("ledger")) == 1
 
 
+def test_a_budget_past_the_receives_is_dead_with_the_reason_and_in_the_dlq_never_moved_unrecorded(
+    rt: Runtime, tasks: SimpleNamespace
+) -> None:
+    # Given a budget of 20 retries on a FIFO queue, where each retry is one more receive of the same message
+    tasks.failures["a1"] = 99
+    head = tasks.post.apply_async(args=("a1",), message_group_id="acct-a", max_retries=20)
+    after = tasks.post.apply_async(args=("a2",), message_group_id="acct-a")
+
+    rt.drain()
+
+    # Then it is DEAD, with the reason, before the redrive policy's 10 receives; the DLQ holds it; the group goes on
+    assert head.state is State.DEAD
+    record = head.record
+    assert record is not None
+    assert record.reason is not None
+    assert "not retried: this FIFO message was received 9 times" in record.reason
+    assert entries(tasks, "a1") == ["a1"] * 9
+    assert [head.id in letter.body for letter in rt.dead_letters("ledger")] == [True]
+    assert after.state is State.SUCCESS
+
+
 def test_a_dead_letter_of_a_fifo_queue_is_redriven_into_its_group_and_runs(rt: Runtime, tasks: SimpleNamespace) -> None:
     tasks.failures["a1"] = 99
     head = tasks.post.apply_async(args=("a1",), message_group_id="acct-a", max_retries=0)

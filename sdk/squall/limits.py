@@ -134,6 +134,10 @@ MAX_RECEIVE_COUNT = 10
 #: the worker keeps, or would run, on its receive MAX_RECEIVE_COUNT - this or later is sent again fresh instead,
 #: so up to this many throttled receives in a row never let the redrive policy move it.
 RECEIVE_HEADROOM = 4
+#: On a FIFO queue, where a retry keeps the received message (its receive count goes on), the receives a retry
+#: must leave before MAX_RECEIVE_COUNT: with fewer, the task is DEAD with the reason instead, so that the
+#: redrive policy never moves it to the DLQ unrecorded (one throttled receive of room).
+FIFO_RECEIVE_HEADROOM = 2
 #: How long a result stays readable after the task finishes, in seconds (DynamoDB TTL).
 DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 3600
 #: How long a DEAD task's record is kept, in seconds: as long as the DLQ keeps its message.

@@ -90,6 +90,14 @@ class Outcomes:
         progress: Progress | None,
         limit: int,
     ) -> Outcome:
+        if self.queue.fifo(delivery) and self.queue.receives_spent(delivery):
+            # A FIFO retry keeps this message: one more receive could let the redrive policy move it unrecorded.
+            reason = (
+                f"{error.type}: {error.message} (not retried: this FIFO message was received {delivery.receive_count} "
+                f"times, and its queue's redrive policy moves it after {limits.MAX_RECEIVE_COUNT}; a retry on FIFO "
+                "is the same message received again)"
+            )
+            return self.dead(delivery, envelope, reason, error, token)
         delay = min(max(0.0, delay), float(limits.MAX_ETA_AHEAD_SECONDS))
         due = clock.now() + delay
         # The next attempt is a new message due then, carrying the budget this attempt decided on.

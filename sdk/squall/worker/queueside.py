@@ -88,6 +88,12 @@ class QueueSide:
         limit = self.app.settings.queue(self.queue_name(delivery)).max_receive_count
         return delivery.receive_count >= limit - limits.RECEIVE_HEADROOM
 
+    def receives_spent(self, delivery: Delivery) -> bool:
+        """On a FIFO queue, where a retry keeps the received message: whether so few receives are left before the
+        redrive policy's maxReceiveCount that keeping it could let SQS move it to the DLQ unrecorded."""
+        limit = self.app.settings.queue(self.queue_name(delivery)).max_receive_count
+        return delivery.receive_count > limit - limits.FIFO_RECEIVE_HEADROOM
+
     def set_visibility(self, delivery: Delivery, seconds: float) -> None:
         """Hide the received message for ``seconds`` (whole, rounded up)."""
         whole = min(max(0, int(-(-seconds // 1))), limits.SQS_MAX_VISIBILITY_SECONDS)
