@@ -640,3 +640,15 @@ def test_otherwise_valid_envelope_with_any_optional_fields_decodes_or_is_refused
     if refusal is not None:
         assert refusal.reason
         assert refusal.task_id == "task-1"
+
+
+def test_envelope_wrong_in_many_fields_at_once_is_refused_with_a_bounded_reason_naming_the_first() -> None:
+    # Given an envelope whose every optional field holds a large wrong value
+    big = {f"key-{n}": ["x" * 50] * 5 for n in range(40)}
+    doc = valid_doc(**{name: big for name in ("args", "kwargs", "queue", "created", "eta", "redrives")})
+    del doc["task"]
+
+    # Then the refusal names the first problems whole, counts the rest, and stays under the limit
+    error = refused(json.dumps(doc))
+    assert error.reason.startswith("field ")
+    assert "more problem" in error.reason

@@ -157,6 +157,9 @@ MAX_ERROR_MESSAGE_CHARS = 4_096
 MAX_TRACEBACK_CHARS = 16_384
 #: Longest dead-letter reason carried as an SQS message attribute, in characters.
 MAX_REASON_CHARS = 1_024
+#: Longest reason an envelope's refusal carries, in characters: its problems are listed whole while they
+#: fit, then counted, so the reason stays one readable line within the dead-letter attribute above.
+MAX_DECODE_REASON_CHARS = 900
 #: Slack added to a claim's lease beyond the invocation's remaining time, in seconds (clock skew).
 LEASE_SLACK_SECONDS = 5.0
 #: Time kept free at the end of an invocation for a record's outcome writes, in seconds: a record is not

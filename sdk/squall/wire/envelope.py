@@ -60,7 +60,7 @@ from decimal import Decimal
 from typing import Any
 
 from squall.errors import DecodeError, EncodeError, InvalidTaskId
-from squall.limits import ENVELOPE_VERSION, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
+from squall.limits import ENVELOPE_VERSION, MAX_DECODE_REASON_CHARS, MAX_TASK_ID_CHARS, SCHEDULER_TIME_PATTERN
 from squall.wire import codec
 from squall.wire.options import (
     OPTIONS,
@@ -244,7 +244,7 @@ class Envelope:
         options, options_wrong = _v1_options(doc) if version == V1 else _v2_options(doc)
         problems = options_wrong + _content_problems(doc) + problems
         if problems:
-            raise DecodeError("; ".join(problems), task_id=task_id)
+            raise DecodeError(_joined(problems), task_id=task_id)
         return cls(
             id=task_id,
             task=doc["task"],
@@ -369,6 +369,19 @@ def _dynamodb_number(value: float) -> bool:
         return False
     # A float's repr has at most 17 significant digits; an int within the magnitudes has at most 126 digits.
     return isinstance(value, float) or len(str(abs(value)).rstrip("0")) <= _DYNAMODB_NUMBER_DIGITS
+
+
+def _joined(problems: list[str]) -> str:
+    """The problems as one reason, as many whole ones as fit in the limit and a count of the rest."""
+    kept: list[str] = []
+    size = 0
+    for problem in problems:
+        if kept and size + len(problem) + 2 > MAX_DECODE_REASON_CHARS - 40:
+            break
+        kept.append(problem[: MAX_DECODE_REASON_CHARS - 40])
+        size += len(kept[-1]) + 2
+    rest = len(problems) - len(kept)
+    return "; ".join(kept) + (f"; and {rest} more problem{'s' if rest > 1 else ''}" if rest else "")
 
 
 def _salvage_id(body: str | bytes) -> str | None:
