@@ -2,17 +2,10 @@
 
 What it adds is Celery's surface: ``app.conf`` (:mod:`squall.celery.conf`), ``config_from_object``,
 ``autodiscover_tasks`` and ``include`` (imported when the tasks are first needed, as Celery's finalize does),
-``@app.task`` with Celery's options and ``base=`` (:mod:`squall.celery.task`), routing (``task_routes``,
-``queue=``), ``send_task``, ``beat_schedule`` and ``add_periodic_task`` (:mod:`squall.celery.beat`), eager mode,
-and results that read as Celery's (:mod:`squall.celery.result`).
-
-**Queues are infrastructure here.** Every queue the app can name is declared, so that the deploy creates it:
-``task_default_queue`` (Celery's default, ``celery``), each of ``task_queues`` (names, Squall ``Queue`` objects
-with their batch size and concurrency, or kombu ``Queue`` objects, read by name), each queue ``task_routes`` maps
-to, and each a task's ``queue=`` names. A queue named only at call time (``apply_async(queue="new")``, or what a
-router function returns) is refused with :class:`~squall.celery.exceptions.QueueNotFound`, saying how to
-declare it: Celery would have created it on the broker, but a queue here needs its DLQ, its worker mapping and
-its alarms.
+``@app.task`` with Celery's options and ``base=`` (:mod:`squall.celery.task`, :mod:`squall.celery.declaring`),
+routing (``task_routes``, ``queue=``: :mod:`squall.celery.routes`, where every queue the app can name is declared,
+as queues are infrastructure here), ``send_task``, ``beat_schedule`` and ``add_periodic_task``
+(:mod:`squall.celery.beat`), eager mode, and results that read as Celery's (:mod:`squall.celery.result`).
 
 The app's Squall name comes from ``main``: lower-cased, other characters than letters, digits and ``-`` made
 ``-`` (``Celery("My Proj")`` deploys as ``my-proj``; no ``main`` or ``__main__``: ``celery``).
@@ -21,7 +14,6 @@ The app's Squall name comes from ``main``: lower-cased, other characters than le
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import importlib
 import importlib.util
 import logging
@@ -30,13 +22,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from squall import limits
 from squall.app import Squall
-from squall.celery import _context, beat, conf, declaring, result
-from squall.celery.exceptions import ImproperlyConfigured, QueueNotFound
+from squall.celery import _context, beat, conf, declaring, result, routes, shared
+from squall.celery.control import Control
+from squall.celery.exceptions import ImproperlyConfigured
+from squall.celery.shared import _SHARED as _SHARED  # re-exported (squall.celery.shared owns it)
+from squall.celery.shared import gen_task_name as gen_task_name  # re-exported (squall.celery.shared owns it)
+from squall.celery.shared import shared_task as shared_task  # re-exported (squall.celery.shared owns it)
 from squall.celery.signals import Signal
 from squall.celery.task import Task as CeleryTask
-from squall.celery.task import squall_body
+from squall.celery.trace import squall_body
 from squall.deploy.topology import Queue
 from squall.tasks.options import task_options
 from squall.tasks.task import Task as SquallTask
@@ -47,30 +42,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("squall.celery")
 
-_SHARED: list[tuple[Callable[..., Any], dict[str, Any]]] = []
-
 
 def squall_app_name(main: str | None) -> str:
     """The Squall app name for Celery's ``main`` (see the module docstring)."""
     name = re.sub(r"[^a-z0-9-]+", "-", (main or "").lower()).strip("-")
     name = re.sub(r"^[^a-z]+", "", name)[:40].rstrip("-")
     return name or "celery"
-
-
-class _Control:
-    """``app.control``: ``revoke`` only (``inspect``, ``broadcast`` have no workers to ask)."""
-
-    def __init__(self, app: Celery) -> None:
-        self.app = app
-
-    def revoke(self, task_id: str | list[str], terminate: bool = False, **kwargs: Any) -> None:
-        """Revoke each task (``terminate=True`` is refused: a running Lambda cannot be stopped)."""
-        for one in [task_id] if isinstance(task_id, str) else task_id:
-            result.AsyncResult(one, app=self.app).revoke(terminate=terminate)
-
-    def inspect(self, *args: Any, **kwargs: Any) -> Any:
-        """No worker processes to inspect: ``squall stats`` shows queues and failures."""
-        raise NotImplementedError("app.control.inspect(): there are no worker processes to ask; use `squall stats`")
 
 
 class Celery(Squall):
@@ -118,7 +95,7 @@ class Celery(Squall):
         self.on_configure = Signal("on_configure")
         self.on_after_configure = Signal("on_after_configure")
         self.on_after_finalize = Signal("on_after_finalize")
-        self.control = _Control(self)
+        self.control = Control(self)
         if broker is not None or backend is not None:
             logger.info("squall.celery: broker and backend are not used: SQS queues, DynamoDB holds results")
         super().__init__(squall_app_name(main), queues=[self.conf.task_default_queue], **squall_options)
@@ -128,8 +105,7 @@ class Celery(Squall):
             _context.set_current_app(self)
         else:
             _context.register_app(self)
-        for fn, options in _SHARED:
-            self._declare(fn, dict(options))
+        shared.declare_all(self)
 
     def __repr__(self) -> str:
         return f"<Celery {self.main} (squall app {self.name})>"
@@ -138,13 +114,8 @@ class Celery(Squall):
 
     @property
     def queues(self) -> dict[str, Queue]:
-        """Every queue the app can name (see the module docstring), the default first."""
-        found: dict[str, Queue] = {}
-        for queue in [self.default_queue, *self._setting_queues(), *self._declared.values()]:
-            declared = queue if isinstance(queue, Queue) else Queue(declaring.queue_name(queue))
-            if declared.name not in found or isinstance(queue, Queue):
-                found[declared.name] = declared
-        return found
+        """Every queue the app can name (:func:`squall.celery.routes.queues`), the default first."""
+        return routes.queues(self.default_queue, self.conf, self._declared.values())
 
     @queues.setter
     def queues(self, value: dict[str, Queue]) -> None:
@@ -153,7 +124,7 @@ class Celery(Squall):
     @property
     def default_queue(self) -> str:
         """``task_default_queue``."""
-        return declaring.queue_name(self.conf.task_default_queue)
+        return routes.default_queue(self.conf)
 
     @default_queue.setter
     def default_queue(self, value: str) -> None:
@@ -180,14 +151,6 @@ class Celery(Squall):
     @periodic_schedules.setter
     def periodic_schedules(self, value: dict[str, PeriodicSchedule]) -> None:
         self._periodic = value
-
-    def _setting_queues(self) -> list[Any]:
-        queues: list[Any] = list(self.conf.task_queues or ())
-        routes = self.conf.task_routes
-        for table in routes if isinstance(routes, list | tuple) else [routes]:
-            if isinstance(table, Mapping):
-                queues += [q for q in (declaring.route_queue(v) for v in table.values()) if q is not None]
-        return queues
 
     # --- configuring ------------------------------------------------------------------------------------
 
@@ -275,23 +238,11 @@ class Celery(Squall):
         run = fn if bind else staticmethod(fn)
         attributes = {"app": self, "name": name, "run": run, "__doc__": fn.__doc__, "__module__": fn.__module__}
         task: CeleryTask = type(fn.__name__, (base,), {**attributes, **options})()
-        queue = self._static_queue(name, task.queue)
+        queue = routes.static_queue(self, name, task.queue)
         if queue not in self.queues:
             self._declared[queue] = Queue(queue)
         declared = task_options(
-            {
-                "name": name,
-                "queue": queue,
-                "max_retries": limits.MAX_RETRIES_CEILING if task.max_retries is None else task.max_retries,
-                "autoretry_for": (),  # Celery's retry rules are the face's own: see squall.celery.task
-                "ignore_result": bool(task.ignore_result or self.conf.task_ignore_result),
-                "result_ttl": max(1, int(declaring.seconds(self.conf.result_expires))),
-                **declaring.flow_options(task, self.conf.task_default_rate_limit),
-                **declaring.time_limits(task, self.conf.task_time_limit, self.conf.task_soft_time_limit),
-            },
-            name=name,
-            bind=True,
-            app=self,
+            declaring.task_declaration(task, name, queue, self.conf), name=name, bind=True, app=self
         )
         task._squall = SquallTask(self, squall_body(task, fn, bind), declared)
         self._tasks_by_name[name] = task._squall
@@ -351,36 +302,7 @@ class Celery(Squall):
 
     def route(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: Any = None) -> str:
         """The queue a call goes to: ``queue=``, the task's own, ``task_routes``, the default; declared or refused."""
-        chosen = declaring.queue_name(queue) if queue is not None else None
-        task = self._celery_tasks.get(name)
-        if chosen is None and task is not None and task.queue:
-            chosen = declaring.queue_name(task.queue)
-        if chosen is None:
-            chosen = self._routed(name, args, kwargs) or self.default_queue
-        if chosen not in self.queues:
-            raise QueueNotFound(
-                f"queue {chosen!r} (task {name}) is not declared: Squall's queues are infrastructure; name it in "
-                "task_queues, task_routes or the task's queue=, then deploy"
-            )
-        return chosen
-
-    def _static_queue(self, name: str, own: Any) -> str:
-        return declaring.queue_name(own) if own else (self._routed(name, (), {}, static=True) or self.default_queue)
-
-    def _routed(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, static: bool = False) -> str | None:
-        routes = self.conf.task_routes
-        for router in routes if isinstance(routes, list | tuple) else [routes]:
-            if router is None:
-                continue
-            if isinstance(router, Mapping):
-                for pattern, target in router.items():
-                    if pattern == name or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
-                        return declaring.route_queue(target)
-            elif callable(router) and not static:
-                target = router(name, args, kwargs, {}, task=self._celery_tasks.get(name))
-                if target:
-                    return declaring.route_queue(target)
-        return None
+        return routes.route(self, name, args, kwargs, queue)
 
     def send_task(self, name: str, args: Any = None, kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
         """Send task ``name`` by name, routed as its calls are (no code of it needed)."""
@@ -403,7 +325,7 @@ class Celery(Squall):
         """A chain, group or chord: sent, or run here in eager mode."""
         if self.conf.task_always_eager:
             return beat.run_eagerly(self, node)
-        return _face(self, super().send_workflow(node, **options))
+        return result.celery_handle(self, super().send_workflow(node, **options))
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> result.AsyncResult:
         """Celery's ``app.AsyncResult(id)``."""
@@ -452,29 +374,6 @@ class Celery(Squall):
 _SQUALL_OPTIONS = ("settings", "session", "index_success", "signing_key", "extensions", "stage")
 
 
-def gen_task_name(app: Celery | None, name: str, module: str) -> str:
-    """Celery's task naming: ``<module>.<function>``, the app's ``main`` for a script run as ``__main__``."""
-    if module == "__main__" and app is not None and app.main:
-        module = app.main
-    return ".".join(part for part in (module, name) if part)
-
-
-def shared_task(*args: Any, **options: Any) -> Any:
-    """A task of every app (Celery's ``shared_task``): registered with each app made, now and later; what it
-    returns is the current app's task at each use, as in Celery."""
-
-    def declare(fn: Callable[..., Any]) -> Any:
-        _SHARED.append((fn, options))
-        for app in _context.current_apps():
-            app._declare(fn, dict(options))
-        name = options.get("name") or gen_task_name(None, fn.__name__, fn.__module__)
-        return _context.Proxy(lambda: _context.get_current_app().celery_task(name), name)
-
-    if len(args) == 1 and callable(args[0]) and not options:
-        return declare(args[0])
-    return declare
-
-
 def _installed_apps() -> list[str]:
     try:
         from django.conf import settings  # type: ignore[import-not-found]
@@ -484,17 +383,3 @@ def _installed_apps() -> list[str]:
         return list(settings.INSTALLED_APPS)
     except Exception:  # Django present but not configured: nothing to discover, as Celery's fixup does
         return []
-
-
-def _face(app: Celery, sent: Any) -> Any:
-    """Squall's handles of a workflow as Celery's (a chain's parents kept)."""
-    if isinstance(sent, result.GroupResult | result.AsyncResult):
-        return sent
-    from squall.state.result import GroupResult as SquallGroup
-
-    if isinstance(sent, SquallGroup):
-        face: Any = result.GroupResult(sent.id, app=app)
-    else:
-        face = result.AsyncResult(sent.id, app=app)
-    face.parent = None if sent.parent is None else _face(app, sent.parent)
-    return face

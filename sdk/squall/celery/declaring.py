@@ -1,9 +1,10 @@
 """How Celery's task and call options become Squall's: what each one means here, checked or noted once.
 
-``@app.task`` options and class attributes map to :func:`squall.tasks.options.task_options` (time limits, rate
-limits, expiry: :func:`time_limits`, :func:`flow_options`); ``apply_async`` options to Squall's call options
-(:func:`call_options`). What means nothing without a broker is accepted silently (:data:`NO_EFFECT_OPTIONS`); what
-means something and is not carried is logged once (:func:`note_once`).
+``@app.task`` options and class attributes map to :func:`squall.tasks.options.task_options`
+(:func:`task_declaration`; time limits, rate limits, expiry: :func:`time_limits`, :func:`flow_options`);
+``apply_async`` options to Squall's call options (:func:`call_options`). What means nothing without a broker is
+accepted silently (:data:`NO_EFFECT_OPTIONS`); what means something and is not carried is logged once
+(:func:`note_once`). Which queue a task or a call goes to is :mod:`squall.celery.routes`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from squall import limits
 from squall.celery import conf
 from squall.celery.exceptions import ImproperlyConfigured
 
@@ -72,6 +74,21 @@ def check_task_options(name: str, options: dict[str, Any]) -> None:
             note_once(f"task option {key}", f"task option {key}= is accepted and not enforced yet")
 
 
+def task_declaration(task: CeleryTask, name: str, queue: str, settings: conf.Conf) -> dict[str, Any]:
+    """Squall's declared options for Celery task ``task`` (called ``name``, on ``queue``), from its attributes
+    and the app's settings; Celery's retry rules are the face's own (:mod:`squall.celery.trace`), not Squall's."""
+    return {
+        "name": name,
+        "queue": queue,
+        "max_retries": limits.MAX_RETRIES_CEILING if task.max_retries is None else task.max_retries,
+        "autoretry_for": (),
+        "ignore_result": bool(task.ignore_result or settings.task_ignore_result),
+        "result_ttl": max(1, int(seconds(settings.result_expires))),
+        **flow_options(task, settings.task_default_rate_limit),
+        **time_limits(task, settings.task_time_limit, settings.task_soft_time_limit),
+    }
+
+
 def time_limits(task: CeleryTask, default_hard: Any, default_soft: Any) -> dict[str, Any]:
     """Squall's time limits for a Celery task: its own ``time_limit``/``soft_time_limit``, else the conf's
     ``task_time_limit``/``task_soft_time_limit`` (seconds); enforced by the worker (docs/time-limits.md)."""
@@ -97,22 +114,6 @@ def flow_options(task: CeleryTask, default_rate: Any) -> dict[str, Any]:
     if task.expires is not None:
         options["expires"] = float(task.expires)
     return options
-
-
-def queue_name(queue: Any) -> str:
-    name = getattr(queue, "name", queue)
-    if not isinstance(name, str) or not name:
-        raise ImproperlyConfigured(f"{queue!r} is not a queue: give its name, or an object with a .name")
-    return name
-
-
-def route_queue(target: Any) -> str | None:
-    if isinstance(target, str):
-        return target
-    if isinstance(target, Mapping):
-        queue = target.get("queue")
-        return None if queue is None else queue_name(queue)
-    return None
 
 
 def seconds(value: Any) -> float:

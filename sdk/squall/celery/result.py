@@ -95,6 +95,15 @@ def _ignored(record: TaskRecord) -> bool:
     return record.result_json is not None and IGNORED_KEY in record.result_json
 
 
+def celery_handle(app: Celery, sent: Any) -> Any:
+    """Squall's handle of a sent workflow as Celery's (a chain's parents kept)."""
+    if isinstance(sent, GroupResult | AsyncResult):
+        return sent
+    face: Any = GroupResult(sent.id, app=app) if isinstance(sent, _SquallGroup) else AsyncResult(sent.id, app=app)
+    face.parent = None if sent.parent is None else celery_handle(app, sent.parent)
+    return face
+
+
 class AsyncResult(_SquallResult[Any]):
     """Celery's ``AsyncResult(id)``: ``state``/``status``, ``info``/``result``, ``traceback``, ``get()``."""
 

@@ -1,8 +1,8 @@
 """Celery's ``Task``: what ``@app.task`` returns, and ``self`` in a bound task.
 
 Each declared task is an instance of a subclass of :class:`Task` (or of the ``base=`` given), with the function as
-its ``run``, as in Celery; it is registered with Squall as a task whose body is :meth:`Task._execute`. That body
-gives Celery's semantics on Squall's worker:
+its ``run``, as in Celery; it is registered with Squall as a task whose body runs it as Celery would
+(:mod:`squall.celery.trace`), which gives Celery's semantics on Squall's worker:
 
 * **no retry unless asked**: an exception makes the task FAILURE (Squall's DEAD) on its first run, unless it is in
   ``autoretry_for`` (Celery's exponential ``retry_backoff``, ``retry_kwargs``) or the task calls ``self.retry()``;
@@ -18,32 +18,24 @@ gives Celery's semantics on Squall's worker:
 from __future__ import annotations
 
 import datetime as dt
-import inspect
-import random
-import sys
 import traceback
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from squall import limits
-from squall.celery import _context, signals, states
+from squall.celery import _context, states, trace
 from squall.celery._context import Context
-from squall.celery.exceptions import Ignore, MaxRetriesExceededError, Reject, Retry
+from squall.celery.exceptions import MaxRetriesExceededError, Retry
 from squall.celery.result import IGNORED_KEY, AsyncResult, EagerResult
+from squall.celery.trace import STATE_KEY as STATE_KEY  # re-exported (squall.celery.trace owns it)
+from squall.celery.trace import Rejected as Rejected  # re-exported (squall.celery.trace owns it)
+from squall.celery.trace import exponential_backoff as exponential_backoff  # re-exported (squall.celery.trace owns it)
+from squall.celery.trace import squall_body as squall_body  # re-exported (squall.celery.trace owns it)
 
 if TYPE_CHECKING:
     from squall.celery.app import Celery
     from squall.tasks.signature import Signature
     from squall.tasks.task import Task as SquallTask
-    from squall.tasks.task import TaskContext
-
-#: The key of a progress report's meta that holds a custom state (``{"celery": {"state": ..., "meta": ...}}``).
-STATE_KEY = "celery"
-
-
-class Rejected(Exception):
-    """A task raised ``Reject``: its message is dead-lettered with this reason."""
 
 
 class Task:
@@ -176,7 +168,7 @@ class Task:
                 called_directly=False,
             )
             try:
-                value = self._traced(request, args, kwargs)
+                value = trace.traced(self, request, args, kwargs)
             except Retry:
                 tries += 1
                 continue
@@ -267,128 +259,9 @@ class Task:
     ) -> None:
         """Called after the run, whatever its outcome."""
 
-    def _execute(self, squall_context: TaskContext, *args: Any, **kwargs: Any) -> Any:
-        """The body Squall's worker runs: this run's request, then :meth:`_traced`."""
-        given = squall_context.request
-        request = Context(
-            id=given.id,
-            task=self.name,
-            args=args,
-            kwargs=kwargs,
-            retries=given.retries,
-            called_directly=False,
-            delivery_info={"routing_key": given.queue, "exchange": "", "priority": None},
-            timelimit=(self.time_limit, self.soft_time_limit),
-            report=lambda state, meta: squall_context.progress_now(
-                _percent(meta), None, **{STATE_KEY: {"state": state, "meta": meta}}
-            ),
-        )
-        signals.process_started()
-        return self._traced(request, args, kwargs)
-
-    def _traced(self, request: Context, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run the body with autoretry, the hooks and the signals; return its value or raise what Squall reads."""
-        task_id = request.id or ""
-        with _context.executing(self, request):
-            signals.task_prerun.send(sender=self, task_id=task_id, task=self, args=args, kwargs=kwargs)
-            state, value = states.FAILURE, None
-            try:
-                self.before_start(task_id, args, kwargs)
-                value = self._autoretried(args, kwargs)
-                if request.pending_retry is not None:
-                    raise request.pending_retry
-            except Ignore:
-                state = states.IGNORED
-                value = {IGNORED_KEY: True}
-            except Retry as exc:
-                state, einfo = states.RETRY, sys.exc_info()
-                self.on_retry(exc.exc, task_id, args, kwargs, einfo)
-                signals.task_retry.send(sender=self, request=request, reason=exc, einfo=einfo)
-                raise
-            except Reject as exc:
-                if exc.requeue:
-                    state = states.RETRY
-                    raise Retry(f"rejected and requeued: {exc.reason}", when=0) from exc
-                raise Rejected(f"rejected: {exc.reason}") from exc
-            except Exception as exc:
-                einfo = sys.exc_info()
-                self.on_failure(exc, task_id, args, kwargs, einfo)
-                signals.task_failure.send(
-                    sender=self,
-                    task_id=task_id,
-                    exception=exc,
-                    args=args,
-                    kwargs=kwargs,
-                    traceback=einfo[2],
-                    einfo=einfo,
-                )
-                self.after_return(states.FAILURE, exc, task_id, args, kwargs, einfo)
-                raise
-            else:
-                state = states.SUCCESS
-                self.on_success(value, task_id, args, kwargs)
-                signals.task_success.send(sender=self, result=value)
-                self.after_return(states.SUCCESS, value, task_id, args, kwargs, None)
-            finally:
-                signals.task_postrun.send(
-                    sender=self, task_id=task_id, task=self, args=args, kwargs=kwargs, retval=value, state=state
-                )
-            return value
-
-    def _autoretried(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The body, with Celery's ``autoretry_for`` (its ``retry_backoff``, ``retry_kwargs``, ``retry_jitter``)."""
-        try:
-            return self.run(*args, **kwargs)
-        except (Ignore, Retry):
-            raise
-        except self.dont_autoretry_for:
-            raise
-        except self.autoretry_for as exc:
-            retry_kwargs = dict(self.retry_kwargs)
-            if self.retry_backoff:
-                retry_kwargs["countdown"] = exponential_backoff(
-                    factor=int(max(1.0, float(self.retry_backoff))),
-                    retries=self.request.retries,
-                    maximum=int(self.retry_backoff_max),
-                    full_jitter=self.retry_jitter,
-                )
-            raise self.retry(exc=exc, **retry_kwargs) from exc
-
-
-def exponential_backoff(*, factor: int, retries: int, maximum: int, full_jitter: bool) -> int:
-    """Celery's backoff: ``min(maximum, factor * 2**retries)``, drawn uniformly from 0 to that with full jitter."""
-    countdown = int(min(maximum, factor * (2**retries)))
-    if full_jitter:
-        countdown = random.SystemRandom().randrange(countdown + 1)
-    return int(max(0, countdown))
-
-
-def squall_body(task: Task, fn: Callable[..., Any], bind: bool) -> Callable[..., Any]:
-    """The function registered with Squall for ``task``: the declared signature, after Squall's context."""
-    parameters = list(inspect.signature(fn).parameters.values())
-    if bind:
-        parameters = parameters[1:]
-
-    def body(squall_context: TaskContext, /, *args: Any, **kwargs: Any) -> Any:
-        return task._execute(squall_context, *args, **kwargs)
-
-    first = inspect.Parameter("squall_context", inspect.Parameter.POSITIONAL_ONLY)
-    body.__signature__ = inspect.Signature([first, *parameters])  # type: ignore[attr-defined]
-    body.__doc__, body.__module__, body.__qualname__ = fn.__doc__, fn.__module__, fn.__qualname__
-    return body
-
 
 def _budget(max_retries: int | None) -> int | None:
     return None if max_retries is None else min(max_retries, limits.MAX_RETRIES_CEILING)
-
-
-def _percent(meta: Any) -> float:
-    """A progress percentage from Celery's usual ``{"current": n, "total": m}`` meta, else 0."""
-    if isinstance(meta, dict):
-        current, total = meta.get("current"), meta.get("total")
-        if isinstance(current, int | float) and isinstance(total, int | float) and total > 0:
-            return float(max(0.0, min(100.0, 100.0 * current / total)))
-    return 0.0
 
 
 def _aware(moment: dt.datetime, app: Celery) -> dt.datetime:
