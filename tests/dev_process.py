@@ -55,8 +55,10 @@ class DevServer:
         self.cwd = cwd
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
+        # Any free ports unless the test names one: tests run side by side must not meet on the default port.
+        ports = () if "--port" in args else ("--port", "0")
         self.process = subprocess.Popen(  # noqa: S603  # our own console script, fixed arguments
-            [*squall_command(), "--app", app, "dev", *args],
+            [*squall_command(), "--app", app, "dev", *ports, *args],
             cwd=cwd,
             env=sandbox_env(cwd),
             stdout=subprocess.PIPE,

@@ -69,6 +69,8 @@ DYNAMODB_WRITE_UNIT_BYTES = 1024
 DYNAMODB_READ_UNIT_BYTES = 4 * 1024
 #: Most keys in one BatchGetItem request (DynamoDB Developer Guide, "BatchGetItem": 100 items, 16 MB).
 DYNAMODB_BATCH_GET_KEYS = 100
+#: Most put or delete requests in one BatchWriteItem (DynamoDB API Reference, "BatchWriteItem": 25, 16 MB).
+DYNAMODB_BATCH_WRITE_ITEMS = 25
 #: Rounds of BatchGetItem for one batch of keys (DynamoDB may leave keys unprocessed), and the pause between them.
 DYNAMODB_BATCH_GET_ROUNDS = 8
 DYNAMODB_BATCH_GET_BACKOFF_SECONDS = 0.05
@@ -202,6 +204,10 @@ DEFAULT_MAX_REDRIVES = 3
 #: How long a DLQ message received for a look (``squall dlq list``) or a redrive stays hidden, in seconds.
 DLQ_PEEK_VISIBILITY_SECONDS = 30
 DLQ_REDRIVE_VISIBILITY_SECONDS = 120
+#: ``squall dev``'s port on 127.0.0.1 for moto's endpoint (AWS_ENDPOINT_URL); its REST API and dashboard take the
+#: next two. A Squall choice, fixed so a second shell's exports and a bookmarked dashboard outlive a restart:
+#: below the IANA ephemeral range (49152-65535, RFC 6335), away from moto's 5000 and LocalStack's 4566.
+DEV_PORT = 8750
 
 # --- EventBridge Scheduler (Scheduler User Guide "Quotas"; CreateSchedule API reference) ---------------
 

@@ -231,4 +231,27 @@ def test_dev_on_a_taken_port_says_so_instead_of_hanging(squall: Squall_) -> None
 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: port {port} on 127.0.0.1 is taken")
-    assert result.stderr.endswith("pick another --port, or 0\n")
+    assert result.stderr.endswith("pick another with --port N (0: any free port)\n")
+
+
+def test_dev_on_a_taken_api_port_names_the_api_port_option(squall: Squall_) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = squall("dev", "--port", "0", "--api-port", str(port))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: port {port} on 127.0.0.1 is taken")
+    assert "--api-port N" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_dev_defaults_to_its_documented_port() -> None:
+    from squall import limits
+    from squall.cli.dev import dev
+
+    (port,) = [p for p in dev.params if p.name == "port"]
+
+    assert port.default == limits.DEV_PORT == 8750

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from squall import clock
 from squall.cli import AppRef, cli
 from squall.cli._support import CliError, emit_json, err, friendly, iso, json_option, out, suggest
 from squall.errors import InvalidSchedule, ScheduleNotFound
-from squall.scheduler import schedule_expr, scheduling
+from squall.scheduler import firings, schedule_expr, scheduling
 from squall.wire import codec
 
 if TYPE_CHECKING:
@@ -39,31 +39,20 @@ def _kind(name: str) -> str:
 
 
 def _next_fire(doc: Mapping[str, Any]) -> str | None:
-    """When a deployed schedule (a GetSchedule response) fires next, within its StartDate and EndDate.
-
-    A rate fires at its StartDate, or when created if it has none, then every interval (EventBridge Scheduler
-    User Guide, "Schedule types"): its next firing keeps that phase, it is not "now + interval".
-    """
-    expression, timezone = doc["ScheduleExpression"], doc.get("ScheduleExpressionTimezone") or "UTC"
-    now = datetime.fromtimestamp(clock.now(), UTC)
-    start, end = doc.get("StartDate"), doc.get("EndDate")
+    """When a deployed schedule (a GetSchedule response) fires next, within its StartDate and EndDate."""
     try:
-        parsed = schedule_expr.parse(expression)
+        parsed = schedule_expr.parse(doc["ScheduleExpression"])
     except InvalidSchedule:
         return None
-    rate, anchor = parsed.rate, start or doc.get("CreationDate")
-    if parsed.kind == "at":
-        fires = scheduling.preview_schedule(expression, timezone, now, count=1)  # at() ignores Start/EndDate
-        return iso(fires[0].timestamp()) if fires else None
-    if rate is not None and anchor is not None:
-        fire: datetime | None = anchor if anchor > now else anchor + rate * ((now - anchor) // rate + 1)
-    else:
-        after = now if start is None or start <= now else start - timedelta(microseconds=1)
-        fires = scheduling.preview_schedule(expression, timezone, after, count=1)
-        fire = fires[0] if fires else None
-    if fire is None or (end is not None and fire >= end):
-        return None
-    return iso(fire.timestamp())
+    fire = firings.next_firing(
+        parsed,
+        doc.get("ScheduleExpressionTimezone") or "UTC",
+        datetime.fromtimestamp(clock.now(), UTC),
+        created=doc.get("CreationDate"),
+        start=doc.get("StartDate"),
+        end=doc.get("EndDate"),
+    )
+    return None if fire is None else iso(fire.timestamp())
 
 
 def _deployed(app: Squall, with_delays: bool) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ each, in time order, moves the clock to it, substitutes the context attributes i
 sends it to the target queue (the templated SQS SendMessage target). Semantics, from the EventBridge
 Scheduler User Guide ("Schedule types", "Adding context attributes"):
 
-* ``cron`` in ScheduleExpressionTimezone with its daylight-saving rules (:func:`next_fire_after`);
+* ``cron`` in ScheduleExpressionTimezone with its daylight-saving rules (:func:`firings.next_firing`);
 * ``rate``: first at StartDate, or when created if there is none ("starts invoking immediately"), then
   every interval;
 * ``at``: once; a schedule with ActionAfterCompletion DELETE is deleted after firing;
@@ -22,7 +22,6 @@ are sent, late but in order, the next time the runtime moves the clock.
 from __future__ import annotations
 
 import heapq
-import math
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,20 +103,15 @@ class _Schedule:
 
     def next_after(self, cursor: float) -> float | None:
         """The first fire time strictly after ``cursor``, within StartDate/EndDate; None if none."""
-        expr = self.expression
-        if expr.kind == "at":
-            moment = firings.next_fire_after(expr, self.timezone, _utc(cursor))
-            return None if moment is None else moment.timestamp()  # at() ignores StartDate and EndDate
-        if expr.rate is not None:
-            anchor, step = self.start if self.start is not None else self.created, expr.rate.total_seconds()
-            fire = anchor if cursor < anchor else anchor + step * (math.floor((cursor - anchor) / step) + 1)
-        else:
-            after = cursor if self.start is None else max(cursor, self.start - _EPSILON)
-            moment = firings.next_fire_after(expr, self.timezone, _utc(after))
-            if moment is None:
-                return None
-            fire = moment.timestamp()
-        return None if self.end is not None and fire >= self.end else fire
+        fire = firings.next_firing(
+            self.expression,
+            self.timezone,
+            _utc(cursor),
+            created=_utc(self.created),
+            start=None if self.start is None else _utc(self.start),
+            end=None if self.end is None else _utc(self.end),
+        )
+        return None if fire is None else fire.timestamp()
 
 
 def _utc(epoch: float) -> datetime:
@@ -178,6 +172,11 @@ class LocalScheduler:
             if schedule.enabled and (schedule.expression.kind != "at") == recurring
         ]
         return min((t for t in times if t is not None), default=None)
+
+    def resume_from(self, when: float) -> None:
+        """Count every firing up to ``when`` as made: the schedules restored from a stopped dev server fired then."""
+        for schedule in self.schedules():
+            self._cursors[schedule.key] = max(self._cursor(schedule), when)
 
     def _due(self, schedule: _Schedule, until: float) -> Iterator[tuple[float, str, _Schedule]]:
         fire = schedule.next_after(self._cursor(schedule))

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from squall.errors import InvalidSchedule
 from squall.scheduler.schedule_expr import CronFields, ScheduleExpression, parse
 
-__all__ = ["next_fire_after", "preview"]
+__all__ = ["next_fire_after", "next_firing", "preview"]
+
+#: How far before its StartDate a cron search starts, so a firing at StartDate itself counts.
+_BEFORE_START = timedelta(microseconds=1)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -86,6 +89,39 @@ def next_fire_after(expr: ScheduleExpression, tz: str, after: datetime) -> datet
     if expr.cron is not None:
         return _next_cron(expr.cron, zone, after)
     return None
+
+
+def next_firing(
+    expr: ScheduleExpression,
+    tz: str,
+    after: datetime,
+    *,
+    created: datetime | None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> datetime | None:
+    """When a stored schedule (made at ``created``, within StartDate/EndDate) next fires strictly after ``after``.
+
+    From the EventBridge Scheduler User Guide ("Schedule types"): a ``rate`` fires first at its StartDate, or when
+    created if it has none ("starts invoking immediately"), then every interval, so its firings keep that phase
+    (not ``after`` + interval); a ``cron`` fires at or after StartDate; both fire before EndDate only. An ``at``
+    fires once and ignores StartDate and EndDate. None if it never fires again; naive times are read as UTC.
+    """
+    after = _as_utc(after)
+    if expr.at is not None:
+        return next_fire_after(expr, tz, after)
+    if expr.rate is not None:
+        anchor = start if start is not None else created
+        if anchor is None:
+            fire: datetime | None = after + expr.rate  # no phase known: as if created at ``after``
+        else:
+            anchor = _as_utc(anchor)
+            fire = anchor if after < anchor else anchor + expr.rate * ((after - anchor) // expr.rate + 1)
+    else:
+        fire = next_fire_after(expr, tz, after if start is None else max(after, _as_utc(start) - _BEFORE_START))
+    if fire is None or (end is not None and fire >= _as_utc(end)):
+        return None
+    return fire
 
 
 def preview(expression: str, timezone: str = "UTC", start: datetime | None = None, count: int = 5) -> list[datetime]:

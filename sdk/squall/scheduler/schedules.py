@@ -40,6 +40,19 @@ if TYPE_CHECKING:
     from squall.tasks.task import Signature
 
 _RATE_UNITS = ((86_400, "day"), (3_600, "hour"), (60, "minute"))
+#: The fields of a GetSchedule response that CreateSchedule and UpdateSchedule take back as they are (the State
+#: and the dates are each caller's to decide).
+REQUEST_FIELDS = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "FlexibleTimeWindow",
+    "Target",
+    "Description",
+    "ActionAfterCompletion",
+    "KmsKeyArn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,18 +273,7 @@ class Schedules:
         doc = self._get(name)
         if doc.get("State") != state:
             # UpdateSchedule replaces the whole schedule: send back every field, changing only State.
-            keep = (
-                "Name",
-                "GroupName",
-                "ScheduleExpression",
-                "ScheduleExpressionTimezone",
-                "FlexibleTimeWindow",
-                "Target",
-                "Description",
-                "ActionAfterCompletion",
-                "KmsKeyArn",
-                "EndDate",
-            )
+            keep = (*REQUEST_FIELDS, "EndDate")
             request = {key: doc[key] for key in keep if doc.get(key) is not None}
             start = start_date_for(
                 doc["ScheduleExpression"], _utc(doc.get("StartDate")), datetime.fromtimestamp(clock.now(), UTC)
