@@ -93,12 +93,15 @@ def run(
     if "api" in sections:
         tables += api_requests.tables(api_requests.measure(min(n, 500)))
     if "overhead" in sections:
-        batches = (1, 10, 100)
-        records = 1000 if repetitions > 5 else 100
-        tables += overhead.tables(
-            overhead.measure(batches, records_per_sample=records, repetitions=repetitions),
-            overhead.emf_bytes_per_invocation(),
+        full = repetitions > 5
+        measured = overhead.measure(
+            overhead.BATCHES if full else (1, 10, 100),
+            records_per_sample=1000 if full else 100,
+            repetitions=repetitions,
         )
+        tables += overhead.tables(measured, overhead.emf_bytes_per_invocation())
+        if full:
+            overhead.chart(measured)
     if "batch_concurrency" in sections:  # about a second per sequential batch: one each way in a quick run
         tables += batch_concurrency.tables(batch_concurrency.measure(20 if repetitions > 5 else 1))
     if "coldstart" in sections:

@@ -82,6 +82,8 @@ class Scenario:
     workload: cost.Workload
     declare: Callable[[Squall], Enqueue]
     drive: Drive | None = None
+    #: Keyword arguments of the scenario's ``Squall(...)``.
+    app_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _noop(app: Squall) -> Enqueue:
@@ -191,6 +193,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("noop", "no-op, with result", cost.Workload(), _noop),
     Scenario("ignore_result", "no-op, ignore_result=True", cost.Workload(ignore_result=True), _ignore_result),
     Scenario(
+        "index_success",
+        "no-op, Squall(index_success=True)",
+        cost.Workload(index_success=True),
+        _noop,
+        app_options={"index_success": True},
+    ),
+    Scenario(
         "untracked",
         "no-op, track=False",
         cost.Workload(tracked=False, duration_ms=cost.UNTRACKED_DURATION_MS),
@@ -228,7 +237,7 @@ def measure(scenario: Scenario, n: int) -> Measured:
 
 def _measure(scenario: Scenario, n: int) -> Measured:
     measured = Measured(scenario.key, scenario.label, n, scenario.workload)
-    app = Squall(f"bench-{scenario.key.replace('_', '-')}")
+    app = Squall(f"bench-{scenario.key.replace('_', '-')}", **scenario.app_options)
     try:
         enqueue = scenario.declare(app)
     except _Unavailable as exc:

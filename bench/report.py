@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -62,3 +63,15 @@ def micros(seconds: float) -> str:
 def millis(seconds: float) -> str:
     """Seconds as milliseconds."""
     return f"{seconds * 1e3:,.1f} ms"
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or None without matplotlib (the ``bench`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt

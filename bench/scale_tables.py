@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import scale
-from bench.report import Table, money
+from bench.report import Table, money, pyplot
 from squall import limits
 from squall.deploy import cost
 
@@ -128,12 +128,8 @@ def latency_table(record_ms: float = cost.DEFAULT_DURATION_MS) -> Table:
 
 def chart(drains: Sequence[tuple[str, scale.Drain]], path: Path = CHART) -> Path | None:
     """Plot tasks left against minutes for every scenario (PNG); None without matplotlib (the ``bench`` extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     sizes = sorted({d.burst.tasks for _, d in drains})
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)

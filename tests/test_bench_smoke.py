@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import __main__ as bench_main
-from bench import per_task
+from bench import coldstart, per_task
 
 
 def test_the_whole_suite_runs_at_tiny_sizes_and_reports_every_table(tmp_path: Path) -> None:
@@ -29,6 +29,9 @@ def test_the_whole_suite_runs_at_tiny_sizes_and_reports_every_table(tmp_path: Pa
         assert any(system in row[0] for row in side.rows), system
     worker = next(t for t in tables if t.title.startswith("Worker CPU"))
     assert [row[0] for row in worker.rows] == ["1", "10", "100"]
+    cold = next(t for t in tables if t.title.startswith("Cold start"))
+    assert [row[0] for row in cold.rows] == [label for label, *_ in coldstart.VARIANTS if label != "empty"]
+    assert [row[-1].split(":")[0] for row in cold.rows if row[-1]] == ["≤ 1.3x", "≤ 1.15x"]
     for table in tables:
         assert table.markdown().startswith("### ")
 

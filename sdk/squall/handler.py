@@ -7,6 +7,7 @@ calls :func:`make_handler` directly, so both run the same code. A batch from a q
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -108,7 +109,8 @@ def _batch_handler(
     counting = threading.Lock()  # records of a concurrent batch end in several threads
     logger = Logger(service=app.name)
     metrics = Metrics(namespace=METRICS_NAMESPACE, service=app.name)
-    tracer = Tracer(service=app.name)
+    # Only when tracing is on: constructing a Tracer imports the X-Ray SDK even when told it is disabled.
+    tracer = Tracer(service=app.name) if tracing_enabled() else None
     invocation: dict[str, Any] = {}
     # Outcomes are counted per invocation and published once each: one EMF value per outcome instead of
     # one per record (the same Sum in CloudWatch, a fraction of the CPU and of the log bytes).
@@ -133,7 +135,6 @@ def _batch_handler(
         if outcome.keeps_message:
             raise MessageKept(outcome)
 
-    @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     @logger.inject_lambda_context
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -165,9 +166,11 @@ def _batch_handler(
             errors.clear()
             invocation.clear()
 
+    traced = handler if tracer is None else tracer.capture_lambda_handler(handler, capture_response=False)
+
     def invoke(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
-            return handler(event, context)  # type: ignore[no-any-return]
+            return traced(event, context)  # type: ignore[no-any-return]
         finally:
             # Powertools 3.37 flushes nothing and clears nothing while POWERTOOLS_METRICS_DISABLED is set
             # (the local runtime), so its metric set would grow and print every 100 values: drop them.
@@ -175,6 +178,16 @@ def _batch_handler(
                 metrics.clear_metrics()
 
     return invoke
+
+
+def tracing_enabled() -> bool:
+    """Whether the function traces: Powertools' ``POWERTOOLS_TRACE_DISABLED`` unset or false, as the stack deploys
+    it unless told ``squall:tracing=false`` (docs/deploy.md). The local runtime turns it off."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in _TRUTHY
+
+
+#: What Powertools reads as true in its boolean settings (aws_lambda_powertools.shared.functions.strtobool).
+_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})
 
 
 def make_handler(app: Squall, executor: Executor | None = None) -> Handler:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import squall
+from squall.cdk import bytecode as bytecode_module
 from squall.cdk.options import is_source_root
 from squall.deploy.context import CODE, REQUIREMENTS
 from squall.errors import ConfigurationError
@@ -109,6 +110,7 @@ def stage_bundle(
     requirements: Path | None = None,
     not_run: Collection[str] = NOT_RUN,
     exclude: Iterable[Path] = (),
+    bytecode: bool | str = True,
 ) -> Path:
     """Copy squall (less ``not_run``), ``code`` and the ``requirements`` installed for Lambda
     (:func:`install_requirements`) into a fresh directory and return it.
@@ -117,6 +119,9 @@ def stage_bundle(
     ``__init__.py``) has its entries copied to the bundle's root, less :data:`PROJECT_DEBRIS`, cloud assemblies and
     the ``exclude`` paths (the synth's output directory). Two entries of one
     name are refused, as is a dependency that would shadow shipped code.
+
+    ``bytecode``: compile the bundle for the functions' Python (:mod:`squall.cdk.bytecode`) with the interpreter
+    it finds (True), with this one (a path: the caller vouches for its version), or not at all (False).
 
     The directory lives until the process exits: CDK copies it into the cloud assembly while the
     stack is constructed, and the asset hash depends only on the content, so synths are repeatable.
@@ -148,7 +153,15 @@ def stage_bundle(
             )
         # Copied as pip wrote it: *.dist-info included, which importlib.metadata reads at run time.
         shutil.copytree(dependencies, staging, dirs_exist_ok=True)
+    python = bytecode_module.interpreter(PYTHON_VERSION) if bytecode is True else (bytecode or None)
+    if python is not None:
+        bytecode_module.compile_bundle(staging, python)
     return staging
+
+
+def has_bytecode(bundle: Path) -> bool:
+    """Whether a staged bundle ships compiled modules."""
+    return next(bundle.glob("squall/__pycache__/*.pyc"), None) is not None
 
 
 def _entries(path: Path, excluded: Collection[Path]) -> list[Path]:

@@ -77,6 +77,11 @@ _LINES = {
 @click.option("--untracked", is_flag=True, help="Tasks declared with track=False (no record; pass --duration-ms).")
 @click.option("--fifo", is_flag=True, help="Tasks on a FIFO queue (FIFO request price; retries keep their message).")
 @click.option(
+    "--index-success",
+    is_flag=True,
+    help="Squall(index_success=True): every success enters the listing index (one more write unit a task).",
+)
+@click.option(
     "--limiter-writes",
     type=click.FloatRange(min=0),
     default=0.0,
@@ -154,6 +159,7 @@ def cost_command(
     ignore_result: bool,
     untracked: bool,
     fifo: bool,
+    index_success: bool,
     limiter_writes: float,
     chain_links: float,
     chain_batch: int | None,
@@ -194,6 +200,7 @@ def cost_command(
             tracked=not untracked,
             limiter_writes=limiter_writes,
             fifo=fifo,
+            index_success=index_success,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -65,6 +65,10 @@ WRITE_UNITS_PER_WRITE = 1
 #: enters it and the next claim takes it out, one unit each (measured: 6 units for one retry, 4 of them table
 #: writes). A task that succeeds at once never enters the index.
 INDEX_WRITE_UNITS_PER_RETRY = 2
+#: Write units the listing index costs per task with ``Squall(index_success=True)``: the SUCCESS write puts the
+#: task in it (measured: 3 units for a no-op task instead of 2), so the dashboard and ``squall tasks`` list
+#: successes without a scan.
+INDEX_WRITE_UNITS_PER_SUCCESS = 1
 #: Read units the worker spends per task: none (a failed condition returns the item with the error).
 WORKER_READ_UNITS = 0
 #: Scheduler API calls per task delayed past SQS's 15 minutes: one CreateSchedule (not billed).
@@ -186,6 +190,8 @@ class Workload:
     limiter_writes: float = 0.0
     #: The tasks' queue is FIFO: SQS requests at the FIFO price, and retries keep their message.
     fifo: bool = False
+    #: ``Squall(index_success=True)``: each success enters the listing index.
+    index_success: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -284,7 +290,8 @@ def usage(workload: Workload) -> Usage:
         sqs_delete=(deliveries - kept) * DELETES_PER_BATCH_OF_10 * calls_per_batch / w.batch_size,
         sqs_visibility=VISIBILITY_CHANGES_PER_RETRY * resends + FIFO_VISIBILITY_CHANGES_PER_RETRY * kept,
         dynamodb_writes=writes,
-        dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE + INDEX_WRITE_UNITS_PER_RETRY * w.retries * w.tracked,
+        dynamodb_write_units=writes * WRITE_UNITS_PER_WRITE
+        + (INDEX_WRITE_UNITS_PER_RETRY * w.retries + INDEX_WRITE_UNITS_PER_SUCCESS * w.index_success) * w.tracked,
         dynamodb_read_units=float(WORKER_READ_UNITS),
         scheduler_calls=w.delayed_fraction * SCHEDULER_CALLS_PER_LONG_DELAY,
         scheduler_invocations=fired * SCHEDULER_INVOCATIONS_PER_FIRING,
@@ -332,8 +339,9 @@ class Estimate:
 
 
 def event_sources(workload: Workload) -> int:
-    """The event sources that poll even when idle: one per queue and per lane, and the reconciler's."""
-    return workload.queues + workload.lanes + 1
+    """The event sources that poll even when idle: one per queue and per lane, and the reconciler's (a second one,
+    on the FIFO intake queue, when the tasks' queue is FIFO)."""
+    return workload.queues + workload.lanes + (2 if workload.fifo else 1)
 
 
 def idle_receives_per_queue_month() -> float:
@@ -369,7 +377,7 @@ def estimate(workload: Workload, prices: PriceTable | None = None) -> Estimate:
     million = 1_000_000
     per_million = price_per_million(u, workload.arch, p, fifo=workload.fifo)
     fixed = {
-        # One event source per queue and per lane, and one on the intake queue the reconciler drains.
+        # One event source per queue and per lane, and one on each intake queue the reconciler drains.
         "idle_polling": event_sources(workload) * idle_receives_per_queue_month() * p["sqs_standard_request"].each,
         "custom_metrics": WORKER_CUSTOM_METRICS * p["cloudwatch_custom_metric_month"].each,
     }

@@ -58,7 +58,14 @@ def set_index(update: str, values: dict[str, Any], task_id: str, state: State, a
 
 def num(value: float) -> dict[str, str]:
     """A DynamoDB number value (floats rounded to microseconds)."""
-    return {"N": repr(round(value, 6)) if isinstance(value, float) else str(value)}
+    if isinstance(value, float):
+        # Times and durations: fixed-point formatting is the same text, faster. Below 2**33 doubles are closer
+        # together than 1e-6, so each six-decimal value is a distinct double whose shortest repr is that value.
+        if 1.0 <= value < 8_589_934_592.0:
+            fixed = f"{value:.6f}".rstrip("0")
+            return {"N": fixed + "0" if fixed[-1] == "." else fixed}
+        return {"N": repr(round(value, 6))}
+    return {"N": str(value)}
 
 
 def text(value: str) -> dict[str, str]:
@@ -90,6 +97,13 @@ NOT_STARTED = f"{ABSENT} OR #state IN (:pending, :retry) OR {LAPSED}"
 OWNED = "#token = :token"
 #: The state values every condition above may name.
 STATE_VALUES = {f":{state.value.lower()}": {"S": state.value} for state in State}
+
+
+@functools.lru_cache(maxsize=256)
+def state_values_in(update: str, condition: str) -> dict[str, dict[str, str]]:
+    """The state values an expression pair names; cached like :func:`names_in` (callers must not change it)."""
+    return {k: v for k, v in STATE_VALUES.items() if k in condition or k in update}
+
 
 #: A long-delayed task recorded PENDING (TaskStore.hold), and every attribute that write names: the producer's IAM
 #: policy allows an UpdateItem naming these alone (squall.cdk.policies.hold_task_records).

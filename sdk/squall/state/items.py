@@ -49,6 +49,8 @@ class TaskItems:
         self.index_success = index_success
 
     def _notify(self, task_id: str, *states: State) -> None:
+        if not self.listeners:
+            return
         now = clock.now()
         for listener, state in ((listener, state) for listener in self.listeners for state in states):
             try:
@@ -71,13 +73,13 @@ class TaskItems:
         Any other AWS error propagates. An update that would make the item larger than DynamoDB allows is
         refused whole (DynamoDB applies all of an update or none) and raised as ItemTooLarge.
         """
-        used = {k: v for k, v in x.STATE_VALUES.items() if k in condition or k in update}
+        used = x.state_values_in(update, condition)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": task_key(task_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": dict(x.names_in(update, condition)),
+            "ExpressionAttributeNames": dict(x.names_in(update, condition)),  # a copy: the cached one stays as is
             "ExpressionAttributeValues": {**used, **values},
         }
         if old_on_failure:

@@ -19,6 +19,16 @@ from squall.states import State
 __all__ = ["TaskStore", "TransitionListener"]
 
 
+#: A claim's SET clause (with ``, #eta = :eta`` when the delivery has an ETA).
+_CLAIM = (
+    "SET #state = :started, #name = :name, #queue = :queue, "
+    "#attempt = if_not_exists(#attempt, :zero) + :one, #lease_until = :lease, #token = :token, "
+    "#started_at = :now, #updated_at = :now, #created_at = if_not_exists(#created_at, :created), "
+    "#expires_at = :exp, #max_retries = if_not_exists(#max_retries, :maxr)"
+)
+_ZERO, _ONE = x.num(0), x.num(1)
+
+
 class TaskStore(TaskItems):
     """Reads and conditionally writes task items; the only code that knows the item schema."""
 
@@ -46,8 +56,8 @@ class TaskStore(TaskItems):
         values: dict[str, Any] = {
             ":name": x.text(name),
             ":queue": x.text(queue),
-            ":zero": x.num(0),
-            ":one": x.num(1),
+            ":zero": _ZERO,
+            ":one": _ONE,
             ":now": x.num(now),
             ":due": x.num(now + due_tolerance),
             ":lease": x.num(now + lease_seconds),
@@ -56,12 +66,7 @@ class TaskStore(TaskItems):
             ":exp": x.num(int(now) + ttl_seconds),
             ":maxr": x.num(max_retries),
         }
-        update = (
-            "SET #state = :started, #name = :name, #queue = :queue, "
-            "#attempt = if_not_exists(#attempt, :zero) + :one, #lease_until = :lease, #token = :token, "
-            "#started_at = :now, #updated_at = :now, #created_at = if_not_exists(#created_at, :created), "
-            "#expires_at = :exp, #max_retries = if_not_exists(#max_retries, :maxr)"
-        )
+        update = _CLAIM
         if eta is not None:
             update += ", #eta = :eta"
             values[":eta"] = x.num(eta)

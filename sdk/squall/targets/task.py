@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
 
 from squall import limits
-from squall.targets import delivery, spec
+from squall.targets import spec
 from squall.targets.guard import Resolver, check_literal
 from squall.targets.webhooks import WebhookKeys
 from squall.tasks.options import task_options
@@ -90,6 +90,8 @@ class HttpTargets:
 
         def http_target(context: TaskContext, request: dict[str, Any], host: str) -> dict[str, Any]:
             """Deliver ``request`` (a JSON request spec) to its URL; see :mod:`squall.targets.delivery`."""
+            from squall.targets import delivery  # the HTTP client, imported by the first delivery, not cold starts
+
             attempt = delivery.Attempt(
                 context.request.id, settings.keys, allow_private=settings.allow_private, resolver=settings.resolver
             )

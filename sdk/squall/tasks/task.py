@@ -57,6 +57,10 @@ class Request:
         return self.attempt - 1
 
 
+#: How many fitting argument shapes a task remembers (:meth:`Task.check_arguments`).
+_FITTING_SHAPES_KEPT = 64
+
+
 class TaskContext:
     """What a ``bind=True`` task receives first: its request, and ways to report progress and retry."""
 
@@ -117,6 +121,8 @@ class Task(Generic[P, R]):
                     f"task {self.name!r} has bind=True but takes no parameter to receive the task context"
                 )
             self._signature = self._signature.replace(parameters=params[1:])
+        #: Argument shapes (count, keyword names) known to fit: binding depends on nothing else.
+        self._fitting: set[tuple[int, tuple[str, ...]]] = set()
         for label, argument in (("flow_key", options.flow_key), ("tenant_key", options.tenant_key)):
             if argument is not None and argument not in self._signature.parameters:
                 raise TaskDefinitionError(
@@ -150,6 +156,14 @@ class Task(Generic[P, R]):
             return self._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidArguments(f"arguments do not fit {self.name}{self._signature}: {exc}") from exc
+
+    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """:meth:`bind_arguments` without its result, for the worker: a shape that fitted once is not bound again."""
+        shape = (len(args), tuple(kwargs))
+        if shape not in self._fitting:
+            self.bind_arguments(args, kwargs)
+            if len(self._fitting) < _FITTING_SHAPES_KEPT:  # bounded: the shapes come from messages
+                self._fitting.add(shape)
 
     def positional_names(self, count: int) -> tuple[str, ...]:
         """Parameter names of the first ``count`` positional arguments, for error messages."""

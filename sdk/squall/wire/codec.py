@@ -82,6 +82,8 @@ TAGS = (*_DECODERS, "dict")
 
 def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-ready data, or raise EncodeError naming ``path``."""
+    if depth == 0 and _plain(value, 0):  # most values: checked once, without building a path per item
+        return value
     if isinstance(value, str):
         check_text(value, path)
         return value
@@ -113,6 +115,33 @@ def to_json_ready(value: Any, path: str, depth: int = 0) -> Any:
             out[key] = to_json_ready(item, f"{path}[{key!r}]", depth + 1)
         return escape_tag_key(out)
     return _tagged(value, path)
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is already what :func:`to_json_ready` would return, unchanged: JSON's own types exactly
+    (no subclasses), text that reads back as itself, finite floats, ints JSON can write, str keys, no tag key,
+    within the depth limit. Anything else takes the full walk, which names the path of what it refuses."""
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii() or _SPLIT_PAIR.search(value) is None)
+    if value is None or kind is bool:
+        return True
+    if kind is int:
+        return value.bit_length() <= _INT_TEXT_BITS
+    if kind is float:
+        return math.isfinite(value)
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is list:
+        return all(_plain(item, depth + 1) for item in value)
+    if kind is dict:
+        if TAG in value:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not _plain(key, depth) or not _plain(item, depth + 1):
+                return False
+        return True
+    return False
 
 
 def check_text(text: str, path: str) -> None:
@@ -232,9 +261,14 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def compact(doc: Any) -> str:
+    """``doc`` (already JSON-ready) as compact JSON text that SQS and DynamoDB can carry."""
+    return wire_text(_ENCODER.encode(doc))
+
+
 def dumps(value: Any, path: str = "value") -> str:
     """Encode ``value`` to compact JSON text, refusing what JSON cannot carry faithfully."""
-    return wire_text(json.dumps(to_json_ready(value, path), separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+    return compact(to_json_ready(value, path))
 
 
 def wire_text(text: str) -> str:
@@ -243,6 +277,8 @@ def wire_text(text: str) -> str:
     Lone surrogates (a Python str may hold them; UTF-8 cannot) and U+FFFE/U+FFFF (outside the XML character
     set SQS accepts) can only occur inside JSON strings, where the escape decodes to the same value.
     """
+    if text.isascii():
+        return text
     return _UNSENDABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
@@ -256,8 +292,10 @@ def loads(text: str | bytes) -> Any:
         text = bytes(text).decode("utf-8")  # UnicodeDecodeError is a ValueError; json.loads would guess UTF-16/32
     if not isinstance(text, str):
         raise ValueError(f"JSON text must be str or bytes, not {type(text).__name__}")
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
     try:
-        return json.loads(text, object_pairs_hook=_object, parse_float=_finite_float, parse_constant=_refuse_constant)
+        return _DECODER.decode(text)
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to decode (over {MAX_DEPTH} levels)") from exc
 
@@ -275,3 +313,6 @@ def _make_repr() -> reprlib.Repr:
 
 
 _REPR = _make_repr()
+#: Built once: json.dumps and json.loads with options build an encoder or decoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_finite_float, parse_constant=_refuse_constant)

@@ -216,7 +216,7 @@ class Envelope:
             problems.append(f"version {written!r} is not one this SDK writes ({_versions_text()})")
         if problems:
             raise EncodeError("envelope", "; ".join(problems))
-        return codec.wire_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+        return codec.compact(doc)
 
     @classmethod
     def decode(cls, body: str | bytes) -> Envelope:
@@ -310,8 +310,10 @@ def _content_problems(doc: Mapping[str, Any]) -> list[str]:
     if not isinstance(kwargs, dict):
         problems.append(f"field 'kwargs' must be an object, got {type(kwargs).__name__}")
         kwargs = {}
-    labelled = [(f"args[{i}]", value) for i, value in enumerate(args)] + list(kwargs.items())
-    deep = next((label for label, value in labelled if codec.too_deep(value)), None)
+    nested = (list, dict)  # a scalar is never too deep: checked without a walk
+    deep = next((f"args[{i}]" for i, v in enumerate(args) if isinstance(v, nested) and codec.too_deep(v)), None)
+    if deep is None:
+        deep = next((key for key, v in kwargs.items() if isinstance(v, nested) and codec.too_deep(v)), None)
     if deep is not None:  # the first one only: it is enough to act on, and the reason stays short
         problems.append(f"argument {codec.short_repr(deep)} is nested too deeply (over {codec.MAX_DEPTH} levels)")
     return problems
@@ -344,6 +346,8 @@ def _time(doc: Mapping[str, Any], key: str) -> tuple[float | None, list[str]]:
     value = doc.get(key)
     if value is None:
         return None, []
+    if type(value) is float and 1.0 <= value <= _LATEST_EPOCH:  # the usual: a time as Squall writes it
+        return value, []  # (finite, and DynamoDB stores every float of this range: see _dynamodb_number)
     if key == "created" and isinstance(value, str) and _SCHEDULED_TIME.fullmatch(value):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

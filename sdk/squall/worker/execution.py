@@ -28,7 +28,7 @@ from squall.state.schema import ErrorInfo
 from squall.states import State
 from squall.tasks.extensions import Call, ExtensionChain, OutcomeEvent
 from squall.tasks.task import Request, Task, TaskContext
-from squall.wire.bodies import chain_for
+from squall.wire.bodies import CodecChain, chain_for
 from squall.wire.envelope import Envelope
 from squall.worker import calling, decisions
 from squall.worker.delivery import Delivery, Outcome, ProgressBuffer, error_info
@@ -72,6 +72,7 @@ class Executor:
         self.flow = Workflows(app)
         self.outcomes = Outcomes(app, self.queue, self.flow, self._seen)
         self.untracked = Untracked(app, self.queue, self.call, self.durations, self._seen)
+        self._chain: tuple[tuple[Any, ...], CodecChain] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -100,8 +101,15 @@ class Executor:
         )
         return outcome
 
+    def _bodies(self) -> CodecChain:
+        """The app's codec chain, built again only when its extensions or signer change."""
+        key = (tuple(self.app.extensions), self.app.signer)
+        if self._chain is None or self._chain[0] != key:
+            self._chain = (key, chain_for(self.app))
+        return self._chain[1]
+
     def _process(self, delivery: Delivery, remaining_seconds: float, budget_seconds: float | None) -> Outcome:
-        bodies = chain_for(self.app)
+        bodies = self._bodies()
         try:
             # Signing decodes first: with it on, nothing but the signature header is read before it checks out.
             envelope = Envelope.decode(bodies.decode(delivery.body))
@@ -116,7 +124,7 @@ class Executor:
         self._seen["envelope"] = envelope
         try:
             task = self.app.get_task(envelope.task)
-            task.bind_arguments(self.flow.arguments_shape(envelope), envelope.kwargs)
+            task.check_arguments(self.flow.arguments_shape(envelope), envelope.kwargs)
         except (TaskNotRegistered, InvalidArguments) as exc:
             return self.outcomes.reject(delivery, str(exc), type(exc).__name__, envelope=envelope)
         self._seen["task"] = task
