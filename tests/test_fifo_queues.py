@@ -77,11 +77,11 @@ def test_a_fifo_queue_and_its_dlq_are_named_and_made_fifo(rt: Runtime) -> None:
 
     assert resource.queue_name.endswith("-ledger.fifo")
     assert resource.dlq_name.endswith("-ledger-dlq.fifo")
-    assert resource.queue_attributes("arn:intake", "arn:dlq.fifo")["FifoQueue"] == "true"
+    assert resource.queue_attributes("arn:intake", "arn:moved.fifo")["FifoQueue"] == "true"
     assert resource.dlq_attributes()["ContentBasedDeduplication"] == "false"
     assert (
-        '"deadLetterTargetArn":"arn:dlq.fifo"'
-        in resource.queue_attributes("arn:intake", "arn:dlq.fifo")["RedrivePolicy"]
+        '"deadLetterTargetArn":"arn:moved.fifo"'
+        in resource.queue_attributes("arn:intake", "arn:moved.fifo")["RedrivePolicy"]
     )
 
 

@@ -60,6 +60,7 @@ def delivery_from_record(record: SQSRecord) -> Delivery:
         attributes=dict(raw.get("messageAttributes") or {}),
         sent_at=None if sent is None else int(sent) / 1000,
         source_arn=system.get("DeadLetterQueueSourceArn"),
+        group=system.get("MessageGroupId"),
     )
 
 

@@ -48,7 +48,8 @@ def test_every_shipped_module_has_unchecked_hash_bytecode_for_the_interpreter_th
     missing = [str(m) for m in modules if not (m.parent / "__pycache__" / f"{m.stem}.{tag}.pyc").is_file()]
     flags = {int.from_bytes((p.read_bytes()[4:8]), "little") for p in compiled.rglob(f"__pycache__/*.{tag}.pyc")}
 
-    assert modules and missing == []
+    assert modules
+    assert missing == []
     assert flags == {UNCHECKED_HASH_FLAGS}
     assert packaging.has_bytecode(compiled)
 
@@ -77,7 +78,8 @@ def test_a_source_only_bundle_compiles_at_import_and_a_broken_source_fails(tmp_p
     done = import_from(source_only, "import squall.handler")
 
     assert not packaging.has_bytecode(source_only)
-    assert done.returncode != 0 and "the source was read" in done.stderr
+    assert done.returncode != 0
+    assert "the source was read" in done.stderr
 
 
 def test_the_interpreter_of_the_functions_version_is_this_one_when_it_matches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +103,8 @@ def test_a_named_interpreter_of_the_wrong_version_is_refused_in_one_line(monkeyp
 
     message = str(caught.value)
     assert "\n" not in message
-    assert bytecode.INTERPRETER_VARIABLE in message and "not a Python 9.99 interpreter" in message
+    assert bytecode.INTERPRETER_VARIABLE in message
+    assert "not a Python 9.99 interpreter" in message
 
 
 def test_a_named_interpreter_of_the_right_version_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

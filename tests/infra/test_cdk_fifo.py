@@ -1,5 +1,5 @@
 """A FIFO queue deploys as a FIFO source queue and a FIFO DLQ (``.fifo`` names, no content-based deduplication),
-its redrive policy targets its own DLQ (SQS requires a FIFO target), and its event source has no batching
+its redrive policy targets the app's FIFO intake queue (SQS requires a FIFO target), and its event source has no batching
 window and a batch of at most 10 (Lambda's FIFO rules). Standard queues are unchanged; cdk-nag stays clean."""
 
 from __future__ import annotations
@@ -53,13 +53,13 @@ def test_the_fifo_queue_and_its_dlq_are_fifo_without_content_based_deduplication
     assert all(len(name) <= limits.SQS_MAX_QUEUE_NAME_CHARS for name in queues)
 
 
-def test_the_fifo_queue_redrives_to_its_own_fifo_dlq(synth: Synth) -> None:
+def test_the_fifo_queue_redrives_to_the_fifo_intake_queue(synth: Synth) -> None:
     queues = _queues(synth)
-    dlq_id = queues["squall-fifo-ledger-dlq.fifo"][0]
+    intake_id = queues["squall-fifo-moved.fifo"][0]
 
     policy = queues["squall-fifo-ledger.fifo"][1]["RedrivePolicy"]
 
-    assert logical_id(policy["deadLetterTargetArn"]) == dlq_id
+    assert logical_id(policy["deadLetterTargetArn"]) == intake_id
     assert policy["maxReceiveCount"] == limits.MAX_RECEIVE_COUNT
 
 

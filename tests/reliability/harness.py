@@ -14,8 +14,8 @@ repeats exactly. :func:`run_suite` returns a :class:`Report`: the configurations
 injected, how the tasks ended, measures on the fake clock, and every invariant that did not hold, by
 invariant. ``python -m tests.reliability.run`` prints it.
 
-This module is longer than the others: the workload, its model of each task's retry budget and the checks
-read against each other, and splitting them would spread one model over several files.
+This module is longer than the others: the workload, its model of each task's retry budget and the checks read
+against each other. A FIFO queue runs beside them, with its own tasks and checks: tests.reliability.fifo_faults.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ from tests.reliability.faults import (
     WorkerFaults,
     sdk_backoff_on_the_fake_clock,
 )
+from tests.reliability.fifo_faults import FifoWorkload
 
 from squall import (
     ConfigurationError,
     EnqueueError,
     Queue,
     RevokeOutcome,
-    Squall,
     State,
     TaskContext,
     backoff,
@@ -379,7 +379,7 @@ class Suite:
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         signing_key = f"ssm:{SIGNING_PARAMETER}" if plan.signing else None
-        self.app = Squall("reliability", queues=QUEUES, signing_key=signing_key)
+        self.fifo, self.app = FifoWorkload.with_app(plan.seed, plan.n, "reliability", QUEUES, signing_key=signing_key)
         self.plans: dict[str, TaskPlan] = {}
         self.tasks: dict[str, Any] = {}
         self.workload: Counter[str] = Counter()
@@ -568,6 +568,8 @@ class Suite:
         self.transitions[task_id].append((state, at))
         if state in (State.SUCCESS, State.DEAD, State.REVOKED):
             self.final_at.setdefault(task_id, at)
+        if task_id in self.fifo.sent:
+            return  # a FIFO task: fifo_faults checks it
         if state is State.STARTED:
             self._claimed(task_id)
             return
@@ -840,6 +842,7 @@ class Suite:
                         if wave in outages_at:
                             outages.open_window(weather.uniform(3, 10) * 60)
                         self.enqueue(plans[start : start + WAVE], batches)
+                        self.fifo.enqueue(rt, len(waves))
                         for _ in range(3):
                             rt.poll()
                     try:
@@ -853,6 +856,7 @@ class Suite:
             report.faults.update(self.failures)
             report.workload["too-large results returned (then DEAD, never run again)"] = len(self.too_large_returned)
             self._check(rt, throttles, report)
+            self.fifo.check(rt, self.violations, report)
             report.fake_seconds = rt.clock.now() - began
         report.wall_seconds = time.perf_counter() - started
         report.violations = {name: samples for name, samples in self.violations.items() if samples}
@@ -870,7 +874,7 @@ class Suite:
             ssm = rt.session.client("ssm", region_name=rt.settings.region)
             ssm.put_parameter(Name=SIGNING_PARAMETER, Value=sig.new_keyring_document(), Type="SecureString")
         for mapping in rt.mappings:
-            mapping.concurrency = CONCURRENCY[mapping.resource.name]
+            mapping.concurrency = CONCURRENCY.get(mapping.resource.name, 1)
 
     # --- the invariants -----------------------------------------------------------------------------------
 

@@ -106,7 +106,21 @@ def grant_functions(service: SquallService) -> None:
             report_batch_item_failures=True,
         )
     )
-    # It sends each message on to its source queue's DLQ.
+    # And on the FIFO intake queue, if the app has FIFO queues: a second event source of the same function, with at
+    # most 10 records and no batching window, as Lambda requires of a FIFO source ("Lambda parameters for Amazon SQS
+    # event source mappings"). A record it keeps (a live attempt holds its task) is a batch item failure, and the
+    # rest of that record's message group in the batch is returned unprocessed, as Lambda asks of FIFO sources
+    # ("Handling errors for an SQS event source in Lambda"): squall.worker.fifo.
+    if service.fifo_intake is not None and service.topology.fifo_intake is not None:
+        reconciler.add_event_source(
+            event_sources.SqsEventSource(
+                service.fifo_intake,
+                batch_size=service.topology.fifo_intake.batch_size,
+                max_concurrency=service.topology.fifo_intake.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+    # It sends each message on to its source queue's DLQ (a FIFO queue's is FIFO).
     reconciler.add_to_role_policy(policies.on_queues(actions=["sqs:SendMessage"], queues=dead_letters))
 
     # --- what both functions may do ------------------------------------------------------------------

@@ -122,13 +122,14 @@ def acknowledge(service: SquallService) -> None:
         _ack(dead_letter_queue, "Serverless-SQSRedrivePolicy", DEAD_LETTER_IS_TERMINAL)
     for dead_letter_queue in service.dead_letter_queues.values():
         _ack(dead_letter_queue, "AwsSolutions-SQS3", SENT_DEAD_LETTERS)
-    _ack(
-        service.intake,
-        "Serverless-SQSRedrivePolicy",
-        "The intake queue is itself the source queues' redrive target. A message the reconciler fails on "
-        "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
-        "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
-    )
+    for intake in (service.intake, *([] if service.fifo_intake is None else [service.fifo_intake])):
+        _ack(
+            intake,
+            "Serverless-SQSRedrivePolicy",
+            "The intake queue is itself the source queues' redrive target. A message the reconciler fails on "
+            "stays here (14 days, longer than any source keeps it) and the intake's age alarm reports it within "
+            "15 minutes; a further redrive would take it beyond the reconciler without recording it DEAD.",
+        )
     payloads = service.payloads.bucket
     logical = stack.resolve(stack.get_logical_id(cast(CfnElement, payloads.node.default_child)))
     roles = (*(worker.role for worker in workers), service.reconciler.role)

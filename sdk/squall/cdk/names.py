@@ -98,13 +98,13 @@ def check_names(topology: Topology) -> None:
 
 def _queue_names(topology: Topology) -> list[str]:
     names = [name for q in topology.queues for name in (q.queue_name, q.dlq_name)]
-    return [*names, topology.intake.name, topology.scheduler_dlq_name]
+    return [*names, *(intake.name for intake in topology.intakes), topology.scheduler_dlq_name]
 
 
 def peak_concurrency(topology: Topology) -> int:
     """The most concurrent invocations the app's event sources may run: every cap, uncapped ones at Lambda's."""
     caps = [q.max_concurrency or limits.ESM_UNCAPPED_CONCURRENCY for q in topology.queues]
-    return sum(caps) + topology.intake.max_concurrency
+    return sum(caps) + sum(intake.max_concurrency for intake in topology.intakes)
 
 
 def concurrency_warning(topology: Topology) -> str | None:

@@ -34,6 +34,7 @@ from squall.deploy.context import (
     SIGNING,
     STAGE,
     TIMEOUT,
+    TRACING,
 )
 from squall.deploy.topology import WorkerSizing
 from squall.errors import ConfigurationError
@@ -90,6 +91,9 @@ class DeployOptions:
     api: str | None = None
     api_rate_limit: int = DEFAULT_API_RATE_LIMIT
     api_burst_limit: int = DEFAULT_API_BURST_LIMIT
+    #: X-Ray active tracing on both functions (the default); off, the worker builds no Tracer and never imports
+    #: the X-Ray SDK, a shorter cold start (docs/benchmarks.md, "Cold start").
+    tracing: bool = True
 
     def __post_init__(self) -> None:
         if self.api is not None and self.api not in API_AUTH_MODES:
@@ -178,6 +182,7 @@ class DeployOptions:
             api=_api_mode(get(API)),
             api_rate_limit=_integer(get(API_RATE_LIMIT), API_RATE_LIMIT, defaults.api_rate_limit),
             api_burst_limit=_integer(get(API_BURST_LIMIT), API_BURST_LIMIT, defaults.api_burst_limit),
+            tracing=_boolean(get(TRACING), TRACING) is not False,
         )
 
     def load_app(self) -> Squall:

@@ -38,7 +38,7 @@ from squall.cdk.constructs import (
     TaskTable,
 )
 from squall.cdk.constructs.api import ApiProps, TaskApi
-from squall.cdk.constructs.function import LOG_FORMATS, powertools_layer_arn
+from squall.cdk.constructs.function import LOG_FORMATS, powertools_layer_arn, staged_bundle
 from squall.cdk.constructs.payloads import PayloadBucket
 from squall.cdk.names import (
     ENV_CONFIG_BUDGET_BYTES,
@@ -62,6 +62,7 @@ RESERVED_ENVIRONMENT = frozenset(
     {
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_TRACE_DISABLED",  # squall:tracing sets it, with Lambda's tracing mode
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "AWS_EXECUTION_ENV",
@@ -95,8 +96,8 @@ class SquallService(Construct):
     Every resource is a public attribute: ``queues`` and ``dead_letter_queues`` (SQS queues by logical name; a
     queue with priority lanes has one of each per lane, named ``<queue>:<lane>``), ``table``, ``functions``
     (``"worker"``, ``"reconciler"``, and ``"worker:<queue>"`` of each ``queue_workers`` entry: a queue with its own
-    sizing), ``intake``, ``scheduler``, ``parameter``, ``producer_policy``, ``operator_policy``, ``alarm_topic``,
-    ``dashboard``, ``extension_resources``.
+    sizing), ``intake`` and ``fifo_intake`` (None without FIFO queues), ``scheduler``, ``parameter``,
+    ``producer_policy``, ``operator_policy``, ``alarm_topic``, ``dashboard``, ``extension_resources``.
     """
 
     def __init__(
@@ -149,12 +150,20 @@ class SquallService(Construct):
         self.intake = IntakeQueue(
             self, "Intake", resource=self.topology.intake, removal_policy=removal, encryption_key=encryption_key
         ).queue
+        #: The FIFO queues' redrive target (a FIFO queue's must be FIFO); None for an app without FIFO queues.
+        self.fifo_intake: sqs.Queue | None = None
+        if (fifo_intake := self.topology.fifo_intake) is not None:
+            made = IntakeQueue(
+                self, "FifoIntake", resource=fifo_intake, removal_policy=removal, encryption_key=encryption_key
+            )
+            self.fifo_intake = made.queue
         self.task_queues = {
             resource.name: TaskQueue(
                 self,
                 f"Queue-{resource.name}",
                 resource=resource,
                 intake=self.intake,
+                fifo_intake=self.fifo_intake,
                 removal_policy=removal,
                 encryption_key=encryption_key,
             )
@@ -253,6 +262,7 @@ class SquallService(Construct):
             "POWERTOOLS_SERVICE_NAME": self.deployment_name,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **({config.ENV_STAGE: self.stage} if self.stage else {}),
+            **({} if options.tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),  # no Tracer, no X-Ray import
         }
         if options.signing_parameter:
             function_environment[config.ENV_SIGNING] = options.signing_parameter
@@ -262,7 +272,8 @@ class SquallService(Construct):
             function_environment[config.ENV_CONFIG_PARAMETER] = self.parameter.parameter_name
         self.environment = function_environment
         shared = BundleProps(
-            bundle=packaging.stage_bundle(options.code, requirements=options.requirements, exclude=_outdirs(self)),
+            bundle=staged_bundle(self, options.code, options.requirements, _outdirs(self)),
+            tracing=options.tracing,
             environment=function_environment,
             extra_environment=_checked_environment(environment or {}),
             log_retention_days=options.log_retention_days,
@@ -337,6 +348,7 @@ class SquallService(Construct):
             function=self.worker.function,
             queue_workers={queue: worker.function for queue, worker in self.queue_workers.items()},
             intake=self.intake,
+            fifo_intake=self.fifo_intake,
             reconciler=self.reconciler.function,
             scheduler_dead_letter_queue=self.scheduler.dead_letter_queue,
             age_alarm_seconds=options.age_alarm_seconds,

@@ -57,6 +57,11 @@ def attributes(fifo: bool) -> dict[str, str]:
     return dict(FIFO_ATTRIBUTES) if fifo else {}
 
 
+def is_fifo(url: str) -> bool:
+    """Whether the queue at ``url`` (or ARN) is FIFO: SQS requires the suffix of every FIFO queue's name."""
+    return url.endswith(FIFO_SUFFIX)
+
+
 def send_fields(url: str, group: str, deduplication: str) -> dict[str, str]:
     """SendMessage's MessageGroupId and MessageDeduplicationId (128 characters at most, as SQS allows) for a
     message to the queue at ``url`` if it is FIFO; nothing for a standard queue."""

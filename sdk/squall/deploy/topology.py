@@ -159,14 +159,18 @@ class QueueResource:
     #: A FIFO queue and DLQ (both names end in ``.fifo``).
     fifo: bool = False
 
-    def queue_attributes(self, intake_arn: str, dlq_arn: str | None = None) -> dict[str, str]:
+    def queue_attributes(self, intake_arn: str, fifo_intake_arn: str | None = None) -> dict[str, str]:
         """SQS CreateQueue attributes of the source queue (the CDK stack sets the same values).
 
         The redrive target is the app's intake queue (:class:`IntakeResource`): what SQS moves there is recorded
         DEAD with a reason before it reaches the DLQ. A FIFO queue's must be FIFO (SQS Developer Guide, "Using
-        dead-letter queues"): its own DLQ, ``dlq_arn``, where the reconciler records nothing.
+        dead-letter queues"): the app's FIFO intake queue, ``fifo_intake_arn``, which the reconciler drains too.
         """
-        target = dlq_arn if self.fifo and dlq_arn is not None else intake_arn
+        target = intake_arn
+        if self.fifo:
+            if fifo_intake_arn is None:
+                raise ValueError(f"queue {self.name!r} is FIFO: its redrive policy needs the FIFO intake queue's ARN")
+            target = fifo_intake_arn
         return {
             "VisibilityTimeout": str(self.visibility_timeout),
             "MessageRetentionPeriod": str(self.retention),
@@ -211,6 +215,14 @@ class Topology:
     #: The functions of the queues that declare their own sizing (``Queue(timeout=...)``); the rest share the
     #: default worker, sized by ``sizing``.
     workers: tuple[WorkerResource, ...] = ()
+    #: Where the FIFO queues' redrive policies put what they move (FIFO too; the same reconciler drains it), if
+    #: the app declares a FIFO queue; None: no FIFO queue, no such resource.
+    fifo_intake: IntakeResource | None = None
+
+    @property
+    def intakes(self) -> tuple[IntakeResource, ...]:
+        """Every intake queue: the standard one, then the FIFO one if the app has FIFO queues."""
+        return (self.intake,) if self.fifo_intake is None else (self.intake, self.fifo_intake)
 
     def worker(self, queue: str) -> WorkerResource | None:
         """The function of declared queue ``queue`` if it has its own, else None (the default worker serves it)."""
@@ -271,10 +283,23 @@ def describe(
     shared = [q.max_concurrency for q in queues if all(q.queue != worker.queue for worker in workers)]
     polling = None if None in shared else sum(cap for cap in shared if cap is not None)
     worker_rules.check_reservation("the default worker", sizing.reserved_concurrency, polling)
+    intake = IntakeResource(
+        name=f"{prefix}-moved",
+        function_name=f"{prefix}-reconciler",
+        timeout=limits.RECONCILER_TIMEOUT_SECONDS,
+        memory=limits.RECONCILER_MEMORY_MB,
+        visibility_timeout=limits.VISIBILITY_TO_TIMEOUT_RATIO * limits.RECONCILER_TIMEOUT_SECONDS,
+        retention=limits.DLQ_RETENTION_SECONDS,
+        max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
+        batch_size=limits.RECONCILER_BATCH_SIZE,
+        max_concurrency=limits.RECONCILER_MAX_CONCURRENCY,
+    )
+    fifo_intake = intake.as_fifo() if any(q.fifo for q in queues) else None
     lane_rules.check_unique(
         [
             *((name, f"queue {q.name!r}") for q in queues for name in (q.queue_name, q.dlq_name)),
-            (f"{prefix}-moved", "the intake queue"),
+            (intake.name, "the intake queue"),
+            *([] if fifo_intake is None else [(fifo_intake.name, "the FIFO intake queue")]),
             (f"{prefix}-scheduler-dlq", "the scheduler's DLQ"),
         ]
     )
@@ -295,17 +320,8 @@ def describe(
         scheduler_dlq_name=f"{prefix}-scheduler-dlq",
         scheduler_role_name=f"{prefix}-scheduler",
         default_lanes=tuple((q.name, q.default_lane) for q in app.queues.values() if q.default_lane is not None),
-        intake=IntakeResource(
-            name=f"{prefix}-moved",
-            function_name=f"{prefix}-reconciler",
-            timeout=limits.RECONCILER_TIMEOUT_SECONDS,
-            memory=limits.RECONCILER_MEMORY_MB,
-            visibility_timeout=limits.VISIBILITY_TO_TIMEOUT_RATIO * limits.RECONCILER_TIMEOUT_SECONDS,
-            retention=limits.DLQ_RETENTION_SECONDS,
-            max_message_size=limits.SQS_MAX_MESSAGE_BYTES,
-            batch_size=limits.RECONCILER_BATCH_SIZE,
-            max_concurrency=limits.RECONCILER_MAX_CONCURRENCY,
-        ),
+        intake=intake,
+        fifo_intake=fifo_intake,
     )
 
 

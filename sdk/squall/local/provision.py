@@ -14,7 +14,7 @@ from squall.scheduler.periodic import schedule_request
 if TYPE_CHECKING:
     import boto3
 
-    from squall.deploy.topology import Topology
+    from squall.deploy.topology import IntakeResource, Topology
 
 
 def provision(topology: Topology, session: boto3.Session, region: str, endpoint_url: str | None) -> Settings:
@@ -30,10 +30,14 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     intake_url, intake_arn = create(topology.intake.name, topology.intake.queue_attributes())
+    # The FIFO queues' redrive target, if the app has any (not in the settings: only its event source reads it).
+    fifo_intake_arn = None
+    if topology.fifo_intake is not None:
+        _, fifo_intake_arn = create(topology.fifo_intake.name, topology.fifo_intake.queue_attributes())
     queues = {}
     for resource in topology.queues:
         dlq_url, dlq_arn = create(resource.dlq_name, resource.dlq_attributes())
-        url, arn = create(resource.queue_name, resource.queue_attributes(intake_arn, dlq_arn))
+        url, arn = create(resource.queue_name, resource.queue_attributes(intake_arn, fifo_intake_arn))
         queues[resource.name] = QueueAddress(url, arn, dlq_url, dlq_arn, resource.max_receive_count)
     table = topology.table
     dynamodb = session.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
@@ -85,6 +89,16 @@ def provision(topology: Topology, session: boto3.Session, region: str, endpoint_
         scheduler.create_schedule(**schedule_request(schedule, settings))
     provision_extension_resources(topology, session, region, endpoint_url)
     return settings
+
+
+def intake_address(
+    resource: IntakeResource, session: boto3.Session, region: str, endpoint_url: str | None
+) -> QueueAddress:
+    """The address of an intake queue :func:`provision` created (its event source's; an intake has no DLQ)."""
+    sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url)
+    url = sqs.get_queue_url(QueueName=resource.name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return QueueAddress(url, arn, "", "", 0)
 
 
 def provision_extension_resources(

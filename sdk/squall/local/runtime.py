@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from squall import clock as clock_module
 from squall.config import QueueAddress
-from squall.deploy.topology import Topology, WorkerSizing, describe
+from squall.deploy.topology import IntakeResource, Topology, WorkerSizing, describe
 from squall.errors import ConfigurationError, DrainError
 from squall.local import motoshim
 from squall.local.concurrent import ConcurrentRun, SimulatedClock
 from squall.local.esm import EventSourceMapping, Handler, Invocation
-from squall.local.provision import provision, publish_settings
+from squall.local.provision import intake_address, provision, publish_settings
 from squall.local.scheduler import LocalScheduler
 from squall.state.store import TransitionListener
 
@@ -56,13 +56,15 @@ class Runtime:
     scheduler: LocalScheduler | None = None
     #: The reconciler's event source on the intake queue (what SQS's redrive policies move).
     intake: EventSourceMapping | None = None
+    #: The reconciler's second event source, on the FIFO intake queue (what the FIFO queues' policies move), if any.
+    fifo_intake: EventSourceMapping | None = None
     #: The concurrent run, once started: its invocations in flight go on in the next ``run_concurrently``.
     _concurrent: ConcurrentRun | None = field(default=None, repr=False)
 
     @property
     def _sources(self) -> list[EventSourceMapping]:
-        """Every event source: the worker's, one per queue, then the reconciler's."""
-        return [*self.mappings, *([self.intake] if self.intake is not None else [])]
+        """Every event source: the worker's, one per queue, then the reconciler's (standard, then FIFO)."""
+        return [*self.mappings, *(m for m in (self.intake, self.fifo_intake) if m is not None)]
 
     @property
     def invocations(self) -> list[Invocation]:
@@ -326,16 +328,25 @@ def run(
         # The intake's event source polls with a client of its own: like the worker's event sources it is
         # Lambda's poller, but its idle receives are a fixed monthly cost, not a cost per task (squall.deploy.cost).
         intake_sqs = session.client("sqs", region_name=region, endpoint_url=endpoint)
-        intake = EventSourceMapping(
-            topology.intake,
-            QueueAddress(settings.intake_url, settings.intake_arn, "", "", 0),
-            lambda: intake_sqs,
-            make_reconciler_handler(app),
-            region,
-            float(topology.intake.timeout),
-            topology.intake.memory,
-            new_handler=lambda: make_reconciler_handler(app),
-        )
+
+        def reconciler_source(resource: IntakeResource, address: QueueAddress) -> EventSourceMapping:
+            return EventSourceMapping(
+                resource,
+                address,
+                lambda: intake_sqs,
+                make_reconciler_handler(app),
+                region,
+                float(resource.timeout),
+                resource.memory,
+                new_handler=lambda: make_reconciler_handler(app),
+            )
+
+        intake = reconciler_source(topology.intake, QueueAddress(settings.intake_url, settings.intake_arn, "", "", 0))
+        # The FIFO intake: a second event source of the one reconciler function, as the stack makes it.
+        fifo_intake = None
+        if topology.fifo_intake is not None:
+            address = intake_address(topology.fifo_intake, session, region, endpoint)
+            fifo_intake = reconciler_source(topology.fifo_intake, address)
         public_env = {k: v for k, v in env.items() if k.startswith("AWS_")}
         if server:
             public_env["SQUALL_CONFIG"] = json.dumps(settings.to_document())
@@ -343,7 +354,16 @@ def run(
             lambda: app.scheduler, lambda: app.sqs, settings.schedule_group, clock_module.current()
         )
         runtime = Runtime(
-            app, topology, settings, session, clock_module.current(), mappings, public_env, scheduler, intake
+            app,
+            topology,
+            settings,
+            session,
+            clock_module.current(),
+            mappings,
+            public_env,
+            scheduler,
+            intake,
+            fifo_intake,
         )
         stack.callback(runtime._close_concurrent)  # before moto goes: a thread left in flight ends first
         yield runtime

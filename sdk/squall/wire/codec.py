@@ -127,7 +127,7 @@ def _plain(value: Any, depth: int) -> bool:
     if value is None or kind is bool:
         return True
     if kind is int:
-        return value.bit_length() <= _INT_TEXT_BITS
+        return bool(value.bit_length() <= _INT_TEXT_BITS)
     if kind is float:
         return math.isfinite(value)
     if depth >= MAX_DEPTH:

@@ -43,6 +43,8 @@ def send_to_dlq(
     receive_count: int,
     forwarded: Mapping[str, dict[str, Any]] = {},  # read only
     note: bool = True,
+    group: str | None = None,
+    deduplication: str | None = None,
 ) -> None:
     """Put ``body`` in logical ``queue``'s DLQ with the reason; ``forwarded`` are the message's own attributes.
 
@@ -50,6 +52,9 @@ def send_to_dlq(
     attributes among them are dropped. Once sent, a DEAD task's record notes it (``lettered_at``), so that a
     later copy of its message is acknowledged without a second letter; callers record DEAD first. ``note``
     False writes nothing (an untracked task has no record to note it on).
+
+    A FIFO DLQ takes the letter in ``group``, the message's own group (so a redrive returns it there), else in
+    a group of its own; ``deduplication`` is its MessageDeduplicationId, by default one per receive.
     """
     address = app.settings.queue(queue)
     ours = {
@@ -64,10 +69,11 @@ def send_to_dlq(
         (name, attribute_for_send(value)) for name, value in forwarded.items() if not name.startswith(OWN_PREFIX)
     ]
     attributes = fitting_attributes(body, candidates)
-    # A FIFO DLQ: the letter's own group (order among letters does not matter), one letter per receive.
     key = task_id or hashlib.sha256(body.encode("utf-8")).hexdigest()
     request: dict[str, Any] = {"QueueUrl": address.dlq_url, "MessageBody": body, "MessageAttributes": attributes}
-    request.update(fifo_rules.send_fields(address.dlq_url, key, f"{key}#dead#{receive_count}"))
+    request.update(
+        fifo_rules.send_fields(address.dlq_url, group or key, deduplication or f"{key}#dead#{receive_count}")
+    )
     app.sqs.send_message(**request)
     if task_id is None or not note:
         return

@@ -61,6 +61,8 @@ class Delivery:
     sent_at: float | None = None
     #: The source queue's ARN on a message SQS's redrive policy moved (its DeadLetterQueueSourceArn).
     source_arn: str | None = None
+    #: Its message group (a FIFO queue's, or a fair queue's tenant), from its MessageGroupId.
+    group: str | None = None
 
 
 class ProgressBuffer:

@@ -114,4 +114,5 @@ class QueueSide:
             receive_count=delivery.receive_count,
             forwarded=delivery.attributes,
             note=note,
+            group=delivery.group,
         )

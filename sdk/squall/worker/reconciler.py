@@ -21,15 +21,29 @@ the task's letter, so that a DEAD task never lacks one even if an earlier DLQ se
 
 So every DLQ message carries a reason and every DEAD task's message is in its DLQ, whichever path put it
 there; the bound is the intake's batching (seconds) after SQS moves the message.
+
+FIFO queues redrive into the app's FIFO intake queue instead (a FIFO queue's dead-letter queue must be FIFO: SQS
+Developer Guide, "Configure a dead-letter queue"), which the same function drains through a second event source,
+in the same way. There a message may also have been *held* through its receives (deferred by an extension or the
+limiter, its signing keys unreadable, its task held by another attempt, or skipped behind its group's head), since
+the worker never sends a FIFO message again. Its letter goes to the FIFO DLQ in its own message group (the one
+the producer sent it in: a redrive puts it back there) with a deduplication id of the task, its redrive count and
+``#moved``, the same on every receive of the intake, so that a reconciler retry inside SQS's five-minute
+deduplication interval adds no second letter (SendMessage API reference, MessageDeduplicationId; content-based
+deduplication is off on every Squall FIFO queue, squall.deploy.fifo).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from squall import limits
+from squall.deploy import fifo as fifo_rules
 from squall.errors import DecodeError, SignatureError
+from squall.sending.producer import message_group
 from squall.state.schema import ErrorInfo
 from squall.states import State
 from squall.wire.bodies import chain_for
@@ -41,6 +55,12 @@ if TYPE_CHECKING:
     from squall.protocols import App
     from squall.state.schema import TaskRecord
     from squall.worker.execution import Delivery
+
+logger = logging.getLogger("squall.worker.reconciler")
+#: Why a FIFO message may have spent its receives, besides a standard one's reasons (it is never sent again fresh).
+FIFO_KEPT = ", or kept it on its FIFO queue: deferred, keys unreadable, held by another attempt or behind its group"
+#: The suffix of a moved FIFO message's deduplication id in its DLQ (after the task id and its redrive count).
+MOVED_SUFFIX = "#moved"
 
 
 class Reconciled(Enum):
@@ -65,10 +85,6 @@ class Reconciler:
     def process(self, delivery: Delivery) -> Reconciled:
         """Handle one message of the intake queue; AWS errors and an unreadable keyring propagate (kept)."""
         settings = self.app.settings
-        moved = (
-            f"moved by SQS's redrive policy after {limits.MAX_RECEIVE_COUNT} receives on which no outcome was recorded "
-            "(the worker was throttled, crashed or ran out of time each time)"
-        )
         envelope: Envelope | None = None
         problem = None
         try:
@@ -82,6 +98,12 @@ class Reconciler:
         queue = settings.queue_name_for_arn(delivery.source_arn or "")
         if queue is None:  # sent to the intake queue by hand, or from a queue the app no longer declares
             queue = envelope.queue if envelope and settings.has_queue(envelope.queue) else self.app.default_queue
+        fifo = fifo_rules.is_fifo(settings.queue(queue).dlq_url)
+        kept = FIFO_KEPT if fifo else ""
+        moved = (
+            f"moved by SQS's redrive policy after {limits.MAX_RECEIVE_COUNT} receives on which no outcome was recorded "
+            f"(the worker was throttled, crashed or ran out of time each time{kept})"
+        )
         reason = moved if problem is None else f"malformed message ({problem}); {moved}"
         current = self.app.store.get(task_id) if task_id is not None else None
         if current is not None and current.state is State.DEAD:
@@ -110,6 +132,7 @@ class Reconciler:
                     return Reconciled.LEFTOVER
                 return Reconciled.RUNNING
         # DEAD is recorded first: if this send fails, the message stays on the intake queue and comes back.
+        group, deduplication = self._fifo_letter(delivery, envelope, task_id) if fifo else (None, None)
         send_to_dlq(
             self.app,
             queue,
@@ -118,10 +141,23 @@ class Reconciler:
             task_id=task_id,
             receive_count=limits.MAX_RECEIVE_COUNT,
             forwarded=delivery.attributes,
+            group=group,
+            deduplication=deduplication,
         )
         if envelope is not None:  # a workflow step: its error callbacks, its chain's later steps, its chord's count
             Workflows(self.app).dead(envelope, reason)
         return Reconciled.DEAD
+
+    @staticmethod
+    def _fifo_letter(delivery: Delivery, envelope: Envelope | None, task_id: str | None) -> tuple[str, str]:
+        """A moved FIFO message's letter: in its own message group (SQS keeps a message's group when it moves it;
+        else the one the producer sent it in), deduplicated across reconciler retries of one receive."""
+        key = task_id or hashlib.sha256(delivery.body.encode("utf-8")).hexdigest()
+        group = delivery.group
+        if group is None:
+            group = key if envelope is None else message_group(envelope).get("MessageGroupId", envelope.id)
+        redrives = envelope.redrives if envelope is not None else 0
+        return group, f"{key}#{redrives}{MOVED_SUFFIX}"
 
     def _again(self, envelope: Envelope | None, current: TaskRecord) -> None:
         """A spare copy of a finished workflow step: the last chance to send its next steps, if no receive of the

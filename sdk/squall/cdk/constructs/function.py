@@ -3,7 +3,7 @@ role and log group. The worker and the reconciler are two of them, on the same c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from squall.cdk import packaging
+from squall.cdk import bytecode, packaging
 
 #: The functions' runtime and architecture, as squall.cdk.packaging names them (its wheels are chosen for both).
 RUNTIME = lambda_.Runtime(f"python{packaging.PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True)
@@ -97,6 +97,18 @@ def powertools_layer_arn(scope: Construct) -> str:
     return ssm.StringParameter.value_from_lookup(scope, POWERTOOLS_LAYER_PARAMETER)
 
 
+def staged_bundle(scope: Construct, code: Iterable[Path], requirements: Path | None, exclude: Iterable[Path]) -> Path:
+    """The functions' bundle (:func:`squall.cdk.packaging.stage_bundle`); an info annotation when it ships without
+    bytecode, which each cold start then compiles (docs/deploy.md, "Bytecode")."""
+    bundle = packaging.stage_bundle(code, requirements=requirements, exclude=exclude)
+    if not packaging.has_bytecode(bundle):
+        Annotations.of(scope).add_info(
+            f"squall:bytecode: the code bundle ships as source (no Python {packaging.PYTHON_VERSION} interpreter to "
+            f"compile it with), so each cold start compiles it; set {bytecode.INTERPRETER_VARIABLE} to one"
+        )
+    return bundle
+
+
 @dataclass(frozen=True, kw_only=True)
 class BundleProps:
     """What every function on the Squall bundle shares: the code, its environment, logs and the Powertools layer."""
@@ -108,6 +120,8 @@ class BundleProps:
     #: An explicit layer version ARN; by default the pinned version's public SSM parameter gives it
     #: (:func:`powertools_layer_arn`).
     powertools_layer_arn: str | None = None
+    #: X-Ray active tracing; off, Lambda samples nothing and the environment says so to Powertools.
+    tracing: bool = True
     #: The deployer's own variables, for their tasks (checked against Squall's by squall.cdk.service).
     extra_environment: Mapping[str, str] = field(default_factory=dict)
     #: A key of :data:`LOG_FORMATS`.
@@ -168,7 +182,7 @@ class SquallFunction(Construct):
             memory_size=memory,
             role=self.role,
             log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if shared.tracing else lambda_.Tracing.DISABLED,
             environment={**shared.extra_environment, **shared.environment},
             logging_format=LOG_FORMATS[shared.log_format],
             vpc=shared.vpc,

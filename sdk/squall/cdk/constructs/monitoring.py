@@ -46,6 +46,8 @@ class _Watched:
     scheduler_dead_letter_queue: sqs.IQueue
     #: The functions of the queues with their own sizing, by queue.
     queue_workers: Mapping[str, lambda_.IFunction] = field(default_factory=dict)
+    #: The FIFO queues' intake queue, if the app has FIFO queues.
+    fifo_intake: sqs.IQueue | None = None
 
 
 class Monitoring(Construct):
@@ -73,6 +75,7 @@ class Monitoring(Construct):
         service_name: str | None = None,
         dashboard_name: str | None = None,
         queue_workers: Mapping[str, lambda_.IFunction] | None = None,
+        fifo_intake: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.app_name = app_name
@@ -82,7 +85,9 @@ class Monitoring(Construct):
         self.dashboard_name = dashboard_name or f"squall-{app_name}"
         #: What the dashboard shows.
         queue_workers = dict(queue_workers or {})
-        self.watched = _Watched(list(queues), function, intake, reconciler, scheduler_dead_letter_queue, queue_workers)
+        self.watched = _Watched(
+            list(queues), function, intake, reconciler, scheduler_dead_letter_queue, queue_workers, fifo_intake
+        )
         self.topic: sns.ITopic | None = None
         self.topic_key: kms.Key | None = None
         if alarm_topic is not None:
@@ -141,6 +146,16 @@ class Monitoring(Construct):
                 f"{INTAKE_AGE_ALARM_SECONDS} s unreconciled (the reconciler is failing; its task is not yet DEAD)"
             ),
         )
+        if fifo_intake is not None:  # the same alarm on the FIFO queues' intake
+            self._alarm(
+                "FifoIntakeOldestMessage",
+                fifo_intake.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                threshold=INTAKE_AGE_ALARM_SECONDS,
+                description=(
+                    f"Squall {app_name}: a message SQS moved to the FIFO intake queue has waited over "
+                    f"{INTAKE_AGE_ALARM_SECONDS} s unreconciled (the reconciler is failing; its task is not yet DEAD)"
+                ),
+            )
         self._alarm(
             "ReconcilerErrors",
             reconciler.metric_errors(period=PERIOD, statistic="Sum"),
@@ -266,6 +281,10 @@ class Monitoring(Construct):
                 title="Reconciler invocations, errors", left=_invocations(reconciler, throttles=False), width=12
             ),
         )
+        if watched.fifo_intake is not None:
+            dashboard.add_widgets(
+                _depth_and_age("FIFO intake: depth and oldest message age", watched.fifo_intake, in_flight=False)
+            )
         return dashboard
 
 

@@ -1,5 +1,5 @@
 """The app's queues, every attribute from the Topology: one source queue and one DLQ per logical queue, and
-the one intake queue every source queue's redrive policy targets."""
+the intake queue every standard source queue's redrive policy targets (and the FIFO one, every FIFO queue's)."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ class IntakeQueue(Construct):
             max_message_size=resource.max_message_size,
             removal_policy=removal_policy,
             encryption_key=encryption_key,
+            fifo=resource.fifo,
         )
 
 
@@ -94,9 +95,12 @@ class TaskQueue(Construct):
         intake: sqs.IQueue,
         removal_policy: RemovalPolicy,
         encryption_key: kms.IKey | None = None,
+        fifo_intake: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.resource = resource
+        if resource.fifo and fifo_intake is None:
+            raise ValueError(f"queue {resource.name!r} is FIFO: its redrive policy needs the FIFO intake queue")
         #: Holds only what Squall sends it, each with a reason: tasks the worker dead-lettered, and those
         #: the reconciler recorded DEAD after SQS moved them to the intake queue. No redrive policy names it.
         self.dead_letter_queue = secure_queue(
@@ -109,8 +113,8 @@ class TaskQueue(Construct):
             encryption_key=encryption_key,
             fifo=resource.fifo,
         )
-        # A FIFO queue's redrive target must be FIFO: its own DLQ (QueueResource.queue_attributes).
-        target = self.dead_letter_queue if resource.fifo else intake
+        # A FIFO queue's redrive target must be FIFO: the FIFO intake queue (QueueResource.queue_attributes).
+        target = fifo_intake if resource.fifo and fifo_intake is not None else intake
         self.queue = secure_queue(
             self,
             "Queue",
