@@ -1,6 +1,7 @@
 """A FIFO queue deploys as a FIFO source queue and a FIFO DLQ (``.fifo`` names, no content-based deduplication),
-its redrive policy targets the app's FIFO intake queue (SQS requires a FIFO target), and its event source has no batching
-window and a batch of at most 10 (Lambda's FIFO rules). Standard queues are unchanged; cdk-nag stays clean."""
+its redrive policy targets the app's FIFO intake queue (SQS requires a FIFO target), and its event source has no
+batching window and a batch of at most 10 (Lambda's FIFO rules). Standard queues are unchanged; cdk-nag stays
+clean."""
 
 from __future__ import annotations
 
