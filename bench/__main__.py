@@ -100,6 +100,7 @@ def run(
             repetitions=repetitions,
         )
         tables += overhead.tables(measured, overhead.emf_bytes_per_invocation())
+        tables.append(overhead.decomposition_table(overhead.decomposition(15 if full else 2, 2000 if full else 50)))
         if full:
             overhead.chart(measured)
     if "batch_concurrency" in sections:  # about a second per sequential batch: one each way in a quick run

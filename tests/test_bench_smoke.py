@@ -17,6 +17,7 @@ def test_the_whole_suite_runs_at_tiny_sizes_and_reports_every_table(tmp_path: Pa
         "Dollars per million tasks",
         "side by side",
         "Worker CPU",
+        "Where Squall's per-record CPU goes",
         "Cold start",
         "Enqueue",
     ):

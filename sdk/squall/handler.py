@@ -108,10 +108,13 @@ def _batch_handler(
     fifo = FifoBatchProcessor(releaser(app))  # a FIFO queue's batches, in order (squall.worker.fifo)
     concurrent: dict[int, ConcurrentBatchProcessor] = {}
     counting = threading.Lock()  # records of a concurrent batch end in several threads
-    logger = Logger(service=app.name)
-    metrics = Metrics(namespace=METRICS_NAMESPACE, service=app.name)
+    # The deployment's name, as the stack sets POWERTOOLS_SERVICE_NAME (an explicit service wins over it): the
+    # metrics' service dimension the stack's alarms, its dashboard and `squall ui` read; two stages stay apart.
+    service = config.deployment_name(app.name, app.stage)
+    logger = Logger(service=service)
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service=service)
     # Only when tracing is on: constructing a Tracer imports the X-Ray SDK even when told it is disabled.
-    tracer = Tracer(service=app.name) if tracing_enabled() else None
+    tracer = Tracer(service=service) if tracing_enabled() else None
     invocation: dict[str, Any] = {}
     # Outcomes are counted per invocation and published once each: one EMF value per outcome instead of
     # one per record (the same Sum in CloudWatch, a fraction of the CPU and of the log bytes).

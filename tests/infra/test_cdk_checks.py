@@ -59,9 +59,13 @@ def test_every_acknowledgement_lives_in_squall_cdk_nag_and_gives_a_specific_reas
             assert "Acknowledgment(" not in infra_file.read_text(), f"{infra_file} acknowledges a finding"
 
 
-def test_the_only_wildcard_resource_acknowledged_is_xray_on_the_two_function_roles(shop: Synth) -> None:
+def test_the_only_wildcard_resources_acknowledged_are_xray_on_the_function_roles_and_metric_reads_for_operators(
+    shop: Synth,
+) -> None:
     wildcard = [(path, rule) for path, rule, _ in _acknowledgements(shop) if rule.endswith("[Resource::*]")]
     assert sorted(wildcard) == [
+        # cloudwatch:GetMetricData for the dashboard's charts (tests/infra/test_cdk_operator_metrics.py)
+        ("squall-shop/Squall/OperatorPolicy", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
         ("squall-shop/Squall/Reconciler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
         ("squall-shop/Squall/Worker/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
     ]

@@ -204,9 +204,10 @@ def grant_api(service: SquallService, api: TaskApi) -> None:
 def operator_policy(service: SquallService) -> iam.ManagedPolicy:
     """What people and tools running the squall CLI attach (the ``OperatorPolicyArn`` output); docs/deploy.md.
 
-    scheduler:ListSchedules has no resource-level permissions (granted apart, docs/deploy.md); the rest is this
-    app's only. No sqs:StartMessageMoveTask: SQS's own redrive brings back DEAD tasks the worker then acknowledges
-    unrun; ``squall dlq redrive`` resets each record first.
+    scheduler:ListSchedules has no resource-level permissions (granted apart, docs/deploy.md); nor has
+    cloudwatch:GetMetricData, granted on Resource ``*`` as AWS requires (read-only, for the dashboard's charts); the
+    rest is this app's only. No sqs:StartMessageMoveTask: SQS's own redrive brings back DEAD tasks the worker then
+    acknowledges unrun; ``squall dlq redrive`` resets each record first.
     """
     stack, group = Stack.of(service), service.topology.schedule_group
     sources, dead_letters = list(service.queues.values()), list(service.dead_letter_queues.values())
@@ -237,6 +238,8 @@ def operator_policy(service: SquallService) -> iam.ManagedPolicy:
             ),
             policies.on_queues(sid="SendRedrivenTasks", actions=["sqs:SendMessage"], queues=sources),
             _read_settings(service),
+            # The dashboard's outcome charts read the worker's own metrics (squall.ui.metrics).
+            policies.read_metric_data(sid="ReadWorkerMetrics"),
             # Get/Delete: revoking a long-delayed task (reading its body first); Update: pausing schedules;
             # Create (and PassRole): a revoked chord member's body, sent by the revoke, may have a long delay.
             policies.on_schedules(

@@ -101,6 +101,12 @@ def acknowledge(service: SquallService) -> None:
     )
     _ack(
         service.operator_policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData (the dashboard's charts of the worker's metrics) supports no resource-level "
+        "permissions and no namespace condition; AWS requires Resource '*' for it.",
+    )
+    _ack(
+        service.operator_policy,
         schedules,
         "Operators inspect, pause, resume and delete schedules whose names are chosen at run time (dynamic "
         f"schedules, long delays); the wildcard is confined to this app's schedule group {group!r}.",

@@ -228,6 +228,17 @@ def cloudwatch_uses_topic_key(*, stack: Stack, sid: str | None = None) -> iam.Po
     )
 
 
+def read_metric_data(*, sid: str | None = None) -> iam.PolicyStatement:
+    """``cloudwatch:GetMetricData`` (the dashboard's outcome charts), on Resource ``*``: CloudWatch's metric reads
+    support no resource-level permission, and no condition narrows them to a namespace (``cloudwatch:namespace``
+    applies to PutMetricData only).
+
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html
+    """
+    return _statement("cloudwatch", ["cloudwatch:GetMetricData"], ["*"], sid=sid)
+
+
 def _statement(
     service: str,
     actions: Sequence[str],

@@ -22,17 +22,19 @@ class Bar:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """A titled series of bars over equal time buckets, with the largest value for the axis label."""
+    """A titled series of bars over equal time buckets, with the largest value for the axis label, and a one-line
+    note saying where its values come from or why there are none."""
 
     title: str
     bars: tuple[Bar, ...]
     peak: float
     unit: str
+    note: str = ""
     width: int = WIDTH
     height: int = HEIGHT
 
 
-def bar_chart(title: str, values: Sequence[float], labels: Sequence[str], unit: str = "") -> Chart:
+def bar_chart(title: str, values: Sequence[float], labels: Sequence[str], unit: str = "", *, note: str = "") -> Chart:
     """A chart of ``values`` (one per bucket, oldest first), each bar's tooltip ``label: value unit``."""
     peak = max(values, default=0.0)
     step = WIDTH / max(len(values), 1)
@@ -41,4 +43,4 @@ def bar_chart(title: str, values: Sequence[float], labels: Sequence[str], unit: 
         height = 0.0 if peak <= 0 else (HEIGHT - 4) * value / peak
         text = f"{label}: {value:g}{(' ' + unit) if unit else ''}"
         bars.append(Bar(index * step + 1, HEIGHT - height, max(step - 2, 1), height, text))
-    return Chart(title, tuple(bars), peak, unit)
+    return Chart(title, tuple(bars), peak, unit, note)

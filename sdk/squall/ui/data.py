@@ -12,6 +12,7 @@ from squall import clock
 from squall.errors import NotIndexed
 from squall.ops import dlq, listing
 from squall.states import State
+from squall.ui import metrics
 from squall.ui.charts import Chart, bar_chart
 
 if TYPE_CHECKING:
@@ -151,6 +152,12 @@ def charts(app: Squall, recent: RecentTasks | None) -> list[Chart]:
             done[bucket] += 1
         elif row.state in (State.RETRY, State.DEAD, State.FAILURE):
             failed[bucket] += 1
+    note = ""
+    if recent is None and not app.index_success:
+        # A deployed app's index holds no SUCCESS entry: count outcomes from the worker's CloudWatch metrics.
+        outcomes = metrics.hourly_outcomes(app, start, CHART_BUCKETS, CHART_BUCKET_SECONDS)
+        done, failed = outcomes.succeeded, outcomes.failed
+        note = outcomes.note or "from the worker's CloudWatch metrics"
     share = [100 * f / (f + d) if f + d else 0.0 for f, d in zip(failed, done, strict=True)]
     wait = [0.0] * CHART_BUCKETS
     run = [0.0] * CHART_BUCKETS
@@ -166,9 +173,9 @@ def charts(app: Squall, recent: RecentTasks | None) -> list[Chart]:
         if record.finished_at is not None:
             run[bucket] = max(run[bucket], record.finished_at - record.started_at)
     return [
-        bar_chart("succeeded per hour", done, labels, "tasks"),
-        bar_chart("failed (retrying or dead) per hour", failed, labels, "tasks"),
-        bar_chart("failure rate", share, labels, "%"),
+        bar_chart("succeeded per hour", done, labels, "tasks", note=note),
+        bar_chart("failed (retrying or dead) per hour", failed, labels, "tasks", note=note),
+        bar_chart("failure rate", share, labels, "%", note=note),
         bar_chart(f"enqueue to start, slowest of {LATENCY_SAMPLE} recent", wait, labels, "s"),
         bar_chart(f"run time, slowest of {LATENCY_SAMPLE} recent", run, labels, "s"),
     ]

@@ -9,10 +9,13 @@ from __future__ import annotations
 from squall.worker.delivery import Outcome
 from squall.worker.reconciler import Reconciled
 
-__all__ = ["ERROR_METRIC", "METRICS_NAMESPACE", "OUTCOME_METRICS", "RECONCILED_METRICS"]
+__all__ = ["ERROR_METRIC", "METRICS_NAMESPACE", "OUTCOME_METRICS", "RECONCILED_METRICS", "SERVICE_DIMENSION"]
 
 #: CloudWatch namespace of the worker's metrics (the stack's dashboard and alarms read these).
 METRICS_NAMESPACE = "Squall"
+#: The dimension Powertools Metrics adds for its service: the worker sets it to the deployment's name
+#: (``<app>`` or ``<app>-<stage>``, squall.handler), which the stack's dashboard and alarms and ``squall ui`` read.
+SERVICE_DIMENSION = "service"
 #: Metric name for each outcome, counted per record.
 OUTCOME_METRICS = {
     Outcome.SUCCEEDED: "TaskSucceeded",

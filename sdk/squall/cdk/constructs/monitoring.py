@@ -18,7 +18,7 @@ from constructs import Construct
 
 from squall.cdk import policies
 from squall.cdk.constructs.queues import TaskQueue
-from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS
+from squall.worker.metrics import METRICS_NAMESPACE, OUTCOME_METRICS, SERVICE_DIMENSION
 
 #: Alarm evaluation period: SQS publishes queue metrics every minute; five smooth out polling gaps.
 PERIOD = Duration.minutes(5)
@@ -28,8 +28,6 @@ MINUTE = Duration.minutes(1)
 #: drains it within seconds, so a message that waits longer means the reconciler is failing. SQS's
 #: ApproximateAgeOfOldestMessage counts from when a message was moved there, not from its original send.
 INTAKE_AGE_ALARM_SECONDS = 15 * 60
-#: The dimension Powertools Metrics adds for ``Metrics(service=...)``; the worker sets it to the app name.
-SERVICE_DIMENSION = "service"
 #: Days KMS waits before deleting the alarm topic's key once the stack is gone (7-30): the shortest, as the key
 #: protects only notifications in transit, which SNS does not keep.
 KEY_DELETION_WINDOW_DAYS = 7
