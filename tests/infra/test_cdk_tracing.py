@@ -10,7 +10,7 @@ from aws_cdk.assertions import Annotations, Match
 from cdk_support import Synth, synthesize
 
 from squall.cdk import bytecode, packaging
-from squall.cdk.service import RESERVED_ENVIRONMENT
+from squall.cdk.environment import RESERVED_ENVIRONMENT
 from squall.deploy.context import TRACING
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from squall import config
 from squall.app import Squall
+from squall.cdk import environment as environment_module
 from squall.cdk import grants, packaging, workers
 from squall.cdk.constructs import (
     BundleProps,
@@ -52,28 +53,6 @@ from squall.deploy.context import APP, QUEUES
 from squall.deploy.topology import Topology, describe, resource_prefix
 from squall.errors import ConfigurationError
 from squall.offload import bucket as payloads
-from squall.worker.metrics import METRICS_NAMESPACE
-
-#: Environment variables ``environment=`` may not set: Squall's own (``SQUALL_*``, and the Powertools settings
-#: it sets), and those the Lambda runtime reserves (Lambda developer guide, "Defined runtime environment
-#: variables": the ``_*``, ``AWS_LAMBDA_*`` and ``LAMBDA_*`` names, the Region and the credentials).
-RESERVED_ENVIRONMENT_PREFIXES = ("SQUALL_", "_", "AWS_LAMBDA_", "LAMBDA_")
-RESERVED_ENVIRONMENT = frozenset(
-    {
-        "POWERTOOLS_SERVICE_NAME",
-        "POWERTOOLS_METRICS_NAMESPACE",
-        "POWERTOOLS_TRACE_DISABLED",  # squall:tracing sets it, with Lambda's tracing mode
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_XRAY_CONTEXT_MISSING",
-        "AWS_XRAY_DAEMON_ADDRESS",
-    }
-)
 
 
 class SquallService(Construct):
@@ -256,16 +235,7 @@ class SquallService(Construct):
         )
 
         # The worker and the reconciler share the bundle, the environment and the signing-key grant.
-        function_environment = {
-            config.ENV_APP: options.app_spec,
-            # The metrics' service dimension and the logs' service: two stages' stay apart.
-            "POWERTOOLS_SERVICE_NAME": self.deployment_name,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            **({config.ENV_STAGE: self.stage} if self.stage else {}),
-            **({} if options.tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),  # no Tracer, no X-Ray import
-        }
-        if options.signing_parameter:
-            function_environment[config.ENV_SIGNING] = options.signing_parameter
+        function_environment = environment_module.squall_environment(options, self.deployment_name, self.stage)
         if size <= ENV_CONFIG_BUDGET_BYTES:
             function_environment[config.ENV_CONFIG] = document
         else:
@@ -275,7 +245,7 @@ class SquallService(Construct):
             bundle=staged_bundle(self, options.code, options.requirements, _outdirs(self)),
             tracing=options.tracing,
             environment=function_environment,
-            extra_environment=_checked_environment(environment or {}),
+            extra_environment=environment_module.checked_environment(environment or {}),
             log_retention_days=options.log_retention_days,
             log_format=log_format,
             removal_policy=removal,
@@ -414,16 +384,3 @@ def _check_app_spec(options: DeployOptions, app: Squall) -> None:
             f"{APP}={options.app_spec!r} names another object than the app {app.name!r} being deployed; "
             "the worker would import the wrong app"
         )
-
-
-def _checked_environment(environment: Mapping[str, str]) -> dict[str, str]:
-    """The deployer's extra environment variables, refusing those Squall sets or Lambda reserves."""
-    clashes = sorted(
-        name for name in environment if name in RESERVED_ENVIRONMENT or name.startswith(RESERVED_ENVIRONMENT_PREFIXES)
-    )
-    if clashes:
-        raise ConfigurationError(
-            f"environment sets {', '.join(clashes)}, which Squall sets or Lambda reserves (SQUALL_*, _*, LAMBDA_*, "
-            "AWS_LAMBDA_*, the Region, credentials, Powertools' service and namespace): rename them"
-        )
-    return dict(environment)
