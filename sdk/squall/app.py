@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from squall import config, limits
-from squall.deploy.topology import Queue, describe
+from squall.deploy import discovery
+from squall.deploy.topology import Queue
 from squall.errors import ConfigurationError, TaskDefinitionError, TaskNotRegistered
 from squall.ops import revoking
 from squall.ops.limits import Limits
@@ -303,8 +304,12 @@ class Squall:
                     self._settings = config.load_settings(
                         self.name,
                         stage=self.stage,
-                        read_parameter=self._read_parameter,
-                        by_naming=self._find_by_naming,
+                        read_parameter=lambda name, region: discovery.read_parameter(
+                            self._boto_session(), name, region
+                        ),
+                        by_naming=lambda region, endpoint: discovery.by_naming(
+                            self, self._boto_session(), region, endpoint
+                        ),
                     )
         return self._settings
 
@@ -370,40 +375,6 @@ class Squall:
 
             self._session = boto3.Session()
         return self._session
-
-    def _find_by_naming(self, region: str, endpoint: str | None) -> config.Settings | None:
-        """Settings for resources under the default names (``squall-<app>-...``), if they all exist."""
-        topology = describe(self)
-        sqs = self._boto_session().client("sqs", region_name=region, endpoint_url=endpoint)
-        queues = {}
-        for resource in topology.queues:
-            try:
-                url = sqs.get_queue_url(QueueName=resource.queue_name)["QueueUrl"]
-                dlq_url = sqs.get_queue_url(QueueName=resource.dlq_name)["QueueUrl"]
-            except sqs.exceptions.QueueDoesNotExist:
-                return None
-            arns = [
-                sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                for u in (url, dlq_url)
-            ]
-            queues[resource.name] = config.QueueAddress(url, arns[0], dlq_url, arns[1], resource.max_receive_count)
-        return config.Settings(
-            app=self.name,
-            stage=self.stage,
-            region=region,
-            table=topology.table.name,
-            queues=queues,
-            schedule_group=topology.schedule_group,
-            endpoint_url=endpoint,
-            lanes=topology.lanes,
-        )
-
-    def _read_parameter(self, name: str, region: str) -> str | None:
-        ssm = self._boto_session().client("ssm", region_name=region, endpoint_url=config.endpoint_from_env())
-        try:
-            return ssm.get_parameter(Name=name)["Parameter"]["Value"]
-        except ssm.exceptions.ParameterNotFound:
-            return None
 
 
 def load_app(spec: str) -> Squall:
