@@ -126,6 +126,23 @@ def synthesize(
     return Synth(stack, template, dict(template.to_json()), outdir)
 
 
+def synth_app(outdir: Path, app: Any, options: DeployOptions, stack_id: str | None = None) -> Synth:
+    """Synthesize a stack for ``app`` with ``options`` and the cdk-nag packs, as ``infra/cdkw synth`` does; a
+    finding fails with the findings listed."""
+    from squall.cdk import nag
+
+    cdk_app = cdk.App(outdir=str(outdir))
+    stack = SquallStack(cdk_app, stack_id or app.name, app=app, options=options)
+    nag.add_packs(cdk_app)
+    nag.acknowledge(stack.service)
+    try:
+        cdk_app.synth()
+    except RuntimeError as exc:
+        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
+    template = Template.from_stack(stack)
+    return Synth(stack, template, dict(template.to_json()), outdir)
+
+
 def nag_findings(outdir: Path) -> list[str]:
     """'rule at construct path' for every violation in the synth's validation report (none if absent)."""
     report = outdir / "validation-report.json"

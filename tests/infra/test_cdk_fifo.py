@@ -7,15 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
-from cdk_support import ROOT, Synth, logical_id, nag_findings
+from cdk_support import ROOT, Synth, logical_id, synth_app
 
 from squall import Queue, Squall, limits
-from squall.cdk import nag
 from squall.cdk.options import DeployOptions
-from squall.cdk.stack import SquallStack
 
 #: A layer ARN given outright, so the synth needs no lookup.
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
@@ -25,17 +21,8 @@ LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk-fifo")
     app = Squall("fifo", queues=["default", Queue("ledger", fifo=True)])
-    cdk_app = cdk.App(outdir=str(outdir))
     options = DeployOptions(app_spec="fifo_app:app", code=(ROOT / "examples",), powertools_layer_arn=LAYER)
-    stack = SquallStack(cdk_app, "fifo", app=app, options=options)
-    nag.add_packs(cdk_app)
-    nag.acknowledge(stack.service)
-    try:
-        cdk_app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir)
+    return synth_app(outdir, app, options, "fifo")
 
 
 def _queues(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:

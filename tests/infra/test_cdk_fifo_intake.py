@@ -7,32 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
-from cdk_support import ROOT, Synth, logical_id, nag_findings, render
+from cdk_support import ROOT, Synth, logical_id, render, synth_app
 
 from squall import Queue, Squall, limits
-from squall.cdk import nag
 from squall.cdk.options import DeployOptions
-from squall.cdk.stack import SquallStack
 
 #: A layer ARN given outright, so the synth needs no lookup.
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
 
 
 def _synth(outdir: Path, app: Squall) -> Synth:
-    cdk_app = cdk.App(outdir=str(outdir))
     options = DeployOptions(app_spec=f"{app.name}_app:app", code=(ROOT / "examples",), powertools_layer_arn=LAYER)
-    stack = SquallStack(cdk_app, app.name, app=app, options=options)
-    nag.add_packs(cdk_app)
-    nag.acknowledge(stack.service)
-    try:
-        cdk_app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir)
+    return synth_app(outdir, app, options, app.name)
 
 
 @pytest.fixture(scope="module")

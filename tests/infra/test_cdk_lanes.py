@@ -6,15 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
-from cdk_support import ROOT, Synth, logical_id, nag_findings, render
+from cdk_support import ROOT, Synth, logical_id, nag_findings, render, synth_app
 
 from squall import Queue, Squall, config
-from squall.cdk import nag
 from squall.cdk.options import DeployOptions
-from squall.cdk.stack import SquallStack
 
 #: A layer ARN given outright, so the synth needs no lookup.
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:1"
@@ -37,17 +33,8 @@ def laned_app() -> Squall:
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk-lanes")
-    cdk_app = cdk.App(outdir=str(outdir))
     options = DeployOptions(app_spec="lanes_app:app", code=(ROOT / "examples",), powertools_layer_arn=LAYER)
-    stack = SquallStack(cdk_app, "lanes", app=laned_app(), options=options)
-    nag.add_packs(cdk_app)
-    nag.acknowledge(stack.service)
-    try:
-        cdk_app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir)
+    return synth_app(outdir, laned_app(), options, "lanes")
 
 
 def _queue_ids(synth: Synth) -> dict[str, str]:

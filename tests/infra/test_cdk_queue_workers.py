@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
-from cdk_support import ROOT, Synth, logical_id, nag_findings
+from cdk_support import ROOT, Synth, logical_id, nag_findings, synth_app
 
 from squall import Queue, Squall, WorkerSizing
-from squall.cdk import nag
 from squall.cdk.names import check_names
 from squall.cdk.options import DeployOptions
-from squall.cdk.stack import SquallStack
 from squall.deploy.topology import describe
 from squall.errors import ConfigurationError
 
@@ -44,22 +40,13 @@ def sized_app(*, sized: bool) -> Squall:
 
 
 def _synth(outdir: Any, app: Squall, sizing: WorkerSizing | None = None) -> Synth:
-    cdk_app = cdk.App(outdir=str(outdir))
     options = DeployOptions(
         app_spec="workers_app:app",
         code=(ROOT / "examples",),
         powertools_layer_arn=LAYER,
         **({"sizing": sizing} if sizing is not None else {}),  # type: ignore[arg-type]
     )
-    stack = SquallStack(cdk_app, "workers", app=app, options=options)
-    nag.add_packs(cdk_app)
-    nag.acknowledge(stack.service)
-    try:
-        cdk_app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir)
+    return synth_app(outdir, app, options, "workers")
 
 
 @pytest.fixture(scope="module")

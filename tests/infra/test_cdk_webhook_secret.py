@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
-from cdk_support import Synth, nag_findings, render
+from cdk_support import Synth, render, synth_app
 
 from squall import Squall, config, new_webhook_secret
-from squall.cdk import nag
 from squall.cdk.options import DeployOptions
-from squall.cdk.stack import SquallStack
 
 #: Each way to give the secret, and the resource the worker may then read (None: nothing to read).
 SECRETS: dict[str, str | None] = {
@@ -30,16 +26,7 @@ SECRETS: dict[str, str | None] = {
 def hooks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, str]:
     outdir = tmp_path_factory.mktemp("cdk-hooks")
     app = Squall("hooks", webhook_secret=request.param)
-    cdk_app = cdk.App(outdir=str(outdir))
-    stack = SquallStack(cdk_app, "hooks", app=app, options=DeployOptions(app_spec="hooks:app"))
-    nag.add_packs(cdk_app)  # as infra/cdkw synth does: a finding on the new grant fails the synth
-    nag.acknowledge(stack.service)
-    try:
-        cdk_app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir), request.param
+    return synth_app(outdir, app, DeployOptions(app_spec="hooks:app"), "hooks"), request.param
 
 
 def statements_of(synth: Synth, role: Any) -> list[dict[str, Any]]:

@@ -98,25 +98,20 @@ def grant_functions(service: SquallService) -> None:
 
     # --- the reconciler's permissions -----------------------------------------------------------------
     # Receive/Delete/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl on the intake queue only.
-    reconciler.add_event_source(
-        event_sources.SqsEventSource(
-            service.intake,
-            batch_size=service.topology.intake.batch_size,
-            max_concurrency=service.topology.intake.max_concurrency,
-            report_batch_item_failures=True,
-        )
-    )
+    intakes = [(service.intake, service.topology.intake)]
     # And on the FIFO intake queue, if the app has FIFO queues: a second event source of the same function, with at
     # most 10 records and no batching window, as Lambda requires of a FIFO source ("Lambda parameters for Amazon SQS
     # event source mappings"). A record it keeps (a live attempt holds its task) is a batch item failure, and the
     # rest of that record's message group in the batch is returned unprocessed, as Lambda asks of FIFO sources
     # ("Handling errors for an SQS event source in Lambda"): squall.worker.fifo.
     if service.fifo_intake is not None and service.topology.fifo_intake is not None:
+        intakes.append((service.fifo_intake, service.topology.fifo_intake))
+    for queue, resource in intakes:
         reconciler.add_event_source(
             event_sources.SqsEventSource(
-                service.fifo_intake,
-                batch_size=service.topology.fifo_intake.batch_size,
-                max_concurrency=service.topology.fifo_intake.max_concurrency,
+                queue,
+                batch_size=resource.batch_size,
+                max_concurrency=resource.max_concurrency,
                 report_batch_item_failures=True,
             )
         )

@@ -135,22 +135,16 @@ class Monitoring(Construct):
                     "account's is exhausted)"
                 ),
             )
-        self._alarm(
-            "IntakeOldestMessage",
-            intake.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
-            threshold=INTAKE_AGE_ALARM_SECONDS,
-            description=(
-                f"Squall {app_name}: a message SQS moved to the intake queue has waited over "
-                f"{INTAKE_AGE_ALARM_SECONDS} s unreconciled (the reconciler is failing; its task is not yet DEAD)"
-            ),
-        )
+        intakes = [("IntakeOldestMessage", intake, "intake queue")]
         if fifo_intake is not None:  # the same alarm on the FIFO queues' intake
+            intakes.append(("FifoIntakeOldestMessage", fifo_intake, "FIFO intake queue"))
+        for alarm_id, queue_construct, what in intakes:
             self._alarm(
-                "FifoIntakeOldestMessage",
-                fifo_intake.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                alarm_id,
+                queue_construct.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
                 threshold=INTAKE_AGE_ALARM_SECONDS,
                 description=(
-                    f"Squall {app_name}: a message SQS moved to the FIFO intake queue has waited over "
+                    f"Squall {app_name}: a message SQS moved to the {what} has waited over "
                     f"{INTAKE_AGE_ALARM_SECONDS} s unreconciled (the reconciler is failing; its task is not yet DEAD)"
                 ),
             )
