@@ -118,12 +118,7 @@ def synthesize(
     stack = build(app, env=env)
     if customize is not None:
         customize(stack)
-    try:
-        app.synth()
-    except RuntimeError as exc:
-        pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
-    template = Template.from_stack(stack)
-    return Synth(stack, template, dict(template.to_json()), outdir)
+    return _synthesized(app, stack, outdir)
 
 
 def synth_app(outdir: Path, app: Any, options: DeployOptions, stack_id: str | None = None) -> Synth:
@@ -135,8 +130,12 @@ def synth_app(outdir: Path, app: Any, options: DeployOptions, stack_id: str | No
     stack = SquallStack(cdk_app, stack_id or app.name, app=app, options=options)
     nag.add_packs(cdk_app)
     nag.acknowledge(stack.service)
+    return _synthesized(cdk_app, stack, outdir)
+
+
+def _synthesized(app: cdk.App, stack: SquallStack, outdir: Path) -> Synth:
     try:
-        cdk_app.synth()
+        app.synth()
     except RuntimeError as exc:
         pytest.fail(f"synth failed: {exc}\n" + "\n".join(nag_findings(outdir)), pytrace=False)
     template = Template.from_stack(stack)
