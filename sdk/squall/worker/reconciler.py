@@ -36,7 +36,6 @@ deduplication is off on every Squall FIFO queue, squall.deploy.fifo).
 from __future__ import annotations
 
 import hashlib
-import logging
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
     from squall.state.schema import TaskRecord
     from squall.worker.execution import Delivery
 
-logger = logging.getLogger("squall.worker.reconciler")
 #: Why a FIFO message may have spent its receives, besides a standard one's reasons (it is never sent again fresh).
 FIFO_KEPT = ", or kept it on its FIFO queue: deferred, keys unreadable, held by another attempt or behind its group"
 #: The suffix of a moved FIFO message's deduplication id in its DLQ (after the task id and its redrive count).
