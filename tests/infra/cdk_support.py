@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,21 @@ class Synth:
     @property
     def template_file(self) -> Path:
         return self.outdir / f"{self.stack.stack_name}.template.json"
+
+
+def bundle_environment(bundle: Path, **extra: str) -> dict[str, str]:
+    """This process's environment as Lambda would see the bundle: only it and site-packages on the path, no
+    bytecode written, none of this machine's AWS settings, the shop app named, tracing off (X-Ray needs Lambda's
+    daemon), and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "POWERTOOLS_", "PYTHON", "AWS_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(bundle), sysconfig.get_paths()["purelib"]]),
+        PYTHONDONTWRITEBYTECODE="1",
+        SQUALL_APP=SHOP_OPTIONS.app_spec,
+        POWERTOOLS_TRACE_DISABLED="true",
+        **extra,
+    )
+    return env
 
 
 def cdk_json_context() -> dict[str, Any]:

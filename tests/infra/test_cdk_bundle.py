@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cdk_support import SHOP_OPTIONS
+from cdk_support import SHOP_OPTIONS, bundle_environment
 
 from squall.cdk import packaging
 
@@ -35,16 +33,12 @@ def run_from(bundle: Path, out: Path) -> subprocess.CompletedProcess[str]:
     ``-S`` skips site-packages' ``.pth`` hooks, so the repository's editable install of squall is out of reach;
     ``-P`` keeps the driver's own directory off the path.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "POWERTOOLS_", "PYTHON", "AWS_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(bundle), sysconfig.get_paths()["purelib"]]),
-        PYTHONDONTWRITEBYTECODE="1",
-        SQUALL_APP=SHOP_OPTIONS.app_spec,
+    env = bundle_environment(
+        bundle,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         POWERTOOLS_SERVICE_NAME="shop",
-        POWERTOOLS_TRACE_DISABLED="true",  # X-Ray needs the daemon Lambda runs beside the function
     )
     command = [sys.executable, "-S", "-P", str(DRIVER), str(out), packaging.HANDLER, packaging.RECONCILER_HANDLER]
     # This interpreter running the repository's own driver, fixed arguments.

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
-from cdk_support import SHOP_OPTIONS
+from cdk_support import SHOP_OPTIONS, bundle_environment
 
 from squall.cdk import bytecode, packaging
 from squall.errors import ConfigurationError
@@ -23,14 +21,7 @@ READ_MARK = '\nraise RuntimeError("the source was read")\n'
 
 def import_from(bundle: Path, statement: str) -> subprocess.CompletedProcess[str]:
     """Run ``statement`` in a fresh interpreter that sees only ``bundle`` and site-packages, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "POWERTOOLS_", "PYTHON"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(bundle), sysconfig.get_paths()["purelib"]]),
-        PYTHONDONTWRITEBYTECODE="1",
-        SQUALL_APP=SHOP_OPTIONS.app_spec,
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-    )
+    env = bundle_environment(bundle, AWS_DEFAULT_REGION="us-east-1")
     command = [sys.executable, "-S", "-P", "-c", statement]
     return subprocess.run(command, cwd=bundle, env=env, capture_output=True, text=True, check=False)  # noqa: S603
 
