@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from squall import Squall, State
+from squall import Squall, State, limits
 from squall.errors import DecodeError, EncodeError
 from squall.limits import MAX_RETRIES_CEILING, MAX_TASK_ID_CHARS
 from squall.local import Runtime
@@ -177,6 +177,9 @@ def test_schema_figures_are_the_sdks() -> None:
     assert tuple(defs["tagged"]["properties"][codec.TAG]["enum"]) == codec.TAGS
     assert SCHEMA["properties"]["v"]["enum"] == list(VERSIONS)
     assert set(OPTIONS) <= set(defs["options"]["properties"])
+    most = limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
+    assert defs["options"]["properties"]["time_limit"]["maximum"] == most
+    assert defs["options"]["properties"]["soft_time_limit"]["maximum"] == most
 
 
 def test_bodies_the_sdk_writes_are_valid_against_the_schema() -> None:

@@ -150,13 +150,17 @@ class Squall:
         end: dt.datetime | None = None,
         enabled: bool = True,
         expires: float | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        priority: str | None = None,
     ) -> periodic.PeriodicDecorator:
         """Run a task on a schedule: ``@app.periodic("cron(0 9 ? * MON-FRI *)", timezone="Europe/Berlin")``.
 
         Applied to a function it declares the task too (``@app.task`` defaults); applied to a Task it
         schedules that task (``app.periodic("rate(15 minutes)", name="sync")(sync_inventory)``). The
         expression, time zone, window and dates are checked here; ``name`` (default: the task's name) names
-        the schedule. Each firing is a task with id ``p.<name>@<scheduled time>``. See docs/scheduling.md.
+        the schedule. Each firing is a task with id ``p.<name>@<scheduled time>``; ``expires``, the time limits
+        and ``priority`` (a lane of the task's queue) apply to every firing, as a call's do. See docs/scheduling.md.
         """
         return periodic.declare_periodic(
             self,
@@ -170,6 +174,9 @@ class Squall:
             end=end,
             enabled=enabled,
             expires=expires,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            priority=priority,
         )
 
     def get_task(self, name: str) -> Task[..., Any]:

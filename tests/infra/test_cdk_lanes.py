@@ -27,6 +27,7 @@ def laned_app() -> Squall:
     @app.task(queue="emails")
     def digest() -> None: ...
 
+    app.periodic("rate(5 minutes)", name="urgent-digest", priority="high")(digest)
     return app
 
 
@@ -99,8 +100,16 @@ def test_the_settings_document_names_each_lane_and_the_default(synth: Synth) -> 
 
 def test_a_periodic_task_on_a_queue_with_lanes_is_scheduled_onto_its_default_lane(synth: Synth) -> None:
     ids = _queue_ids(synth)
-    (schedule,) = synth.resources("AWS::Scheduler::Schedule").values()
-    assert logical_id(schedule["Properties"]["Target"]["Arn"]) == ids["squall-lanes-emails-normal"]
+    schedules = {s["Properties"]["Name"]: s for s in synth.resources("AWS::Scheduler::Schedule").values()}
+    assert logical_id(schedules["p.digest"]["Properties"]["Target"]["Arn"]) == ids["squall-lanes-emails-normal"]
+
+
+def test_a_periodic_schedule_with_a_priority_targets_that_lanes_queue(synth: Synth) -> None:
+    ids = _queue_ids(synth)
+    schedules = {s["Properties"]["Name"]: s for s in synth.resources("AWS::Scheduler::Schedule").values()}
+    target = schedules["p.urgent-digest"]["Properties"]["Target"]
+    assert logical_id(target["Arn"]) == ids["squall-lanes-emails-high"]
+    assert json.loads(target["Input"])["options"]["lane"] == "high"
 
 
 def test_the_worker_and_the_scheduler_may_send_to_every_lane(synth: Synth) -> None:

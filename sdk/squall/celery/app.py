@@ -296,8 +296,13 @@ class Celery(Squall):
         """Squall's options for a Celery call: the delay, the routed queue; the rest checked or noted once."""
         call = declaring.call_options(options, self.aware)
         queue = options.get("queue")
+        if queue is None and options.get("routing_key") is not None:
+            queue = routes.keyed_queue(self, options["routing_key"], name)
         if route or queue is not None:
             call["queue"] = self.route(name, args, kwargs, queue)
+        lane = routes.call_lane(self, name, call.get("queue"), options)
+        if lane is not None:
+            call["priority"] = lane
         return call
 
     def route(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: Any = None) -> str:

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from squall.celery import schedules, states
+from squall.celery import routes, schedules, states
 from squall.celery.exceptions import ChordError, ImproperlyConfigured
 from squall.celery.result import EagerResult
 from squall.errors import TaskDefinitionError
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from squall.tasks.signature import Node
 
 logger = logging.getLogger("squall.celery")
-
-#: Beat entry options that change what a firing does and that a schedule cannot carry yet (logged once); a
-#: firing runs under its task's own time limits.
-_ENTRY_OPTIONS_NOT_YET = frozenset({"priority", "time_limit", "soft_time_limit"})
 
 
 class Beat:
@@ -86,9 +82,10 @@ class Beat:
                 f"beat_schedule entry {name!r}: options queue {queue_name!r} differs from task {task_name!r}'s queue "
                 f"{task.options.queue!r}; a schedule sends to its task's queue: route the task there instead"
             )
-        ignored = sorted(_ENTRY_OPTIONS_NOT_YET & set(options))
-        if ignored:  # the entry is kept; what it cannot carry yet is said in the log
-            logger.warning("squall.celery: beat entry %r: %s not enforced yet", name, ", ".join(ignored))
+        hard, soft = options.get("time_limit"), options.get("soft_time_limit")
+        if hard is not None and soft is not None and soft >= hard:  # Celery's rule: the hard limit strikes first
+            logger.warning("squall.celery: beat entry %r: soft_time_limit >= time_limit is never raised", name)
+            soft = None
         periodic.declare_periodic(
             app,
             schedules.expression_for(entry["schedule"], name=name),
@@ -101,6 +98,9 @@ class Beat:
             end=None,
             enabled=True,
             expires=_seconds_or_none(options.get("expires")),
+            time_limit=hard,
+            soft_time_limit=soft,
+            priority=routes.call_lane(app, task_name, None, options),
         )(task)
 
 

@@ -49,11 +49,15 @@ READ: dict[str, Any] = {
     "result_accept_content": None,
     # Read: the rate limit of every task that sets none (enforced globally by Squall's limiter).
     "task_default_rate_limit": None,
-    # Accepted; not enforced yet (listed ≈ in docs/coming-from-celery.md): the worker's Lambda timeout is the
-    # hard limit of every task, and priorities map onto priority lanes.
+    # Read: every task's time limits unless it sets its own (enforced by the worker, docs/time-limits.md).
     "task_time_limit": None,
     "task_soft_time_limit": None,
+    # Read: how a numeric priority picks a lane of a queue declared with lanes (squall.celery.routes.lane_for):
+    # the priority of calls that give none, the top of the range (RabbitMQ's x-max-priority), and, with
+    # broker_transport_options {"queue_order_strategy": "priority"}, Redis's order (0 the most urgent).
     "task_default_priority": None,
+    "task_queue_max_priority": None,
+    "broker_transport_options": None,
 }
 
 #: Settings that mean nothing without a broker and worker processes: accepted, noted once in the log.
@@ -63,7 +67,6 @@ NO_EFFECT = frozenset(
         "broker",
         "result_backend",
         "backend",
-        "broker_transport_options",
         "broker_connection_retry",
         "broker_connection_retry_on_startup",
         "broker_connection_max_retries",

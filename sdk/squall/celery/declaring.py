@@ -26,16 +26,12 @@ logger = logging.getLogger("squall.celery")
 
 #: Options of ``apply_async`` that mean nothing without a broker (publishing, exchanges, serializers...).
 NO_EFFECT_OPTIONS = frozenset(
-    {"producer", "connection", "exchange", "routing_key", "retry", "retry_policy", "serializer", "compression",
+    {"producer", "connection", "exchange", "retry", "retry_policy", "serializer", "compression",
      "headers", "add_to_parent", "shadow", "ignore_result", "reply_to", "mandatory", "delivery_mode"}
 )  # fmt: skip
-#: Options that mean something and are not enforced yet (logged once). Per call, time limits are not carried
-#: (a task's own ``time_limit``/``soft_time_limit``, and the conf's, are); ``priority`` needs a queue's lanes.
-NOT_YET_OPTIONS = frozenset({"priority", "time_limit", "soft_time_limit"})
-#: Task options enforced by Squall but not per call: a declaration's own are not "not yet".
-_DECLARED_OPTIONS = frozenset({"time_limit", "soft_time_limit"})
 #: apply_async options that become Squall's call options as they are (a naive datetime read in the app's zone).
-CARRIED_OPTIONS = ("countdown", "eta", "task_id", "expires")
+#: ``priority`` becomes a lane (:func:`squall.celery.routes.call_lane`), ``queue`` the routed queue.
+CARRIED_OPTIONS = ("countdown", "eta", "task_id", "expires", "time_limit", "soft_time_limit")
 _noted: set[str] = set()
 
 
@@ -54,14 +50,13 @@ def call_options(options: Mapping[str, Any], aware: Callable[[dt.datetime], dt.d
         if value is not None:
             call[key] = aware(value) if isinstance(value, dt.datetime) else value  # type: ignore[literal-required]
     for key in options:
-        if key in (*CARRIED_OPTIONS, "queue"):
-            continue
-        if key in _DECLARED_OPTIONS:
-            note_once(f"option {key}", f"{key}= per call is not carried: set it on the task (@app.task({key}=))")
-        elif key in NOT_YET_OPTIONS:
-            note_once(f"option {key}", f"{key}= is not enforced yet (docs/coming-from-celery.md)")
-        elif key not in NO_EFFECT_OPTIONS:
+        if key not in (*CARRIED_OPTIONS, "queue", "routing_key", "priority", *NO_EFFECT_OPTIONS):
             note_once(f"option {key}", f"apply_async option {key}= is not one squall.celery knows; ignored")
+    hard, soft = call.get("time_limit"), call.get("soft_time_limit")
+    if hard is not None and soft is not None and soft >= hard:
+        # Celery accepts it and the hard limit strikes first; Squall refuses the pair, so the soft one is dropped.
+        note_once("call soft limit", f"soft_time_limit {soft} >= time_limit {hard} in a call: never raised")
+        del call["soft_time_limit"]
     return call
 
 
@@ -69,9 +64,6 @@ def check_task_options(name: str, options: dict[str, Any]) -> None:
     serializer = options.get("serializer")
     if serializer is not None and str(serializer).lower() != "json":
         raise ImproperlyConfigured(f"task {name!r}: serializer={serializer!r}: Squall carries JSON only")
-    for key in options:
-        if key in NOT_YET_OPTIONS - _DECLARED_OPTIONS and options[key] is not None:
-            note_once(f"task option {key}", f"task option {key}= is accepted and not enforced yet")
 
 
 def task_declaration(task: CeleryTask, name: str, queue: str, settings: conf.Conf) -> dict[str, Any]:

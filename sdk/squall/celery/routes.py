@@ -15,12 +15,17 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from squall.celery.declaring import note_once
 from squall.celery.exceptions import ImproperlyConfigured, QueueNotFound
 from squall.deploy.topology import Queue
+from squall.errors import InvalidArguments
 
 if TYPE_CHECKING:
     from squall.celery.app import Celery
     from squall.celery.conf import Conf
+
+#: The top of Celery's priority range when no maximum is set (``apply_async``: "a number between 0 and 9").
+MAX_PRIORITY = 9
 
 
 def queues(default: str, settings: Conf, declared: Iterable[Queue]) -> dict[str, Queue]:
@@ -44,6 +49,8 @@ def route(app: Celery, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
     task = app._celery_tasks.get(name)
     if chosen is None and task is not None and task.queue:
         chosen = queue_name(task.queue)
+    if chosen is None and task is not None and task.routing_key:
+        chosen = keyed_queue(app, task.routing_key, name)
     if chosen is None:
         chosen = _routed(app, name, args, kwargs) or app.default_queue
     if chosen not in app.queues:
@@ -52,6 +59,67 @@ def route(app: Celery, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
             "task_queues, task_routes or the task's queue=, then deploy"
         )
     return chosen
+
+
+def call_lane(app: Celery, name: str, queue: str | None, options: Mapping[str, Any]) -> str | None:
+    """The lane a call of task ``name`` on ``queue`` (None: the task's own) travels on: its ``priority``, else the
+    task's ``priority`` attribute, else ``task_default_priority``, read by :func:`lane_for`."""
+    priority = options.get("priority")
+    task = app._celery_tasks.get(name)
+    if priority is None and task is not None:
+        priority = task.priority
+    if priority is None:
+        priority = app.conf.task_default_priority
+    if priority is None:
+        return None
+    if queue is None:
+        queue = app.tasks[name].options.queue if name in app.tasks else app.default_queue
+    return lane_for(app, queue, priority)
+
+
+def lane_for(app: Celery, queue: str, priority: Any) -> str | None:
+    """The lane of ``queue`` a Celery ``priority`` picks (None: the queue's default lane).
+
+    A lane's name (Squall's own form) is kept as it is. A number is Celery's priority, 0 to the top of the range
+    (``task_queue_max_priority``, else 9, Celery's documented range; with Redis's order, the highest of its
+    ``priority_steps``). On a queue declared with lanes (the most urgent first) the range is split evenly over
+    the lanes, the most urgent numbers on the first: the highest, as RabbitMQ orders them, or the lowest with
+    ``broker_transport_options={"queue_order_strategy": "priority"}`` (Redis). On a queue without lanes a
+    number does nothing, as on Celery's SQS transport (noted once).
+    """
+    if isinstance(priority, str):
+        return priority
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidArguments(f"priority={priority!r}: give Celery's priority as an integer (0-9), or a lane's name")
+    lanes = app.queues[queue].lanes if queue in app.queues else ()
+    if not lanes:
+        note_once(
+            f"priority on {queue}",
+            f"queue {queue!r} has no priority lanes, so priority= does nothing there (as on Celery's SQS transport); "
+            f'declare Queue({queue!r}, lanes=("high", "low"), max_concurrency=...) in task_queues to use it',
+        )
+        return None
+    transport = app.conf.broker_transport_options or {}
+    redis = transport.get("queue_order_strategy") == "priority"
+    top = max(transport.get("priority_steps") or [MAX_PRIORITY]) if redis else app.conf.task_queue_max_priority
+    top = int(top if top is not None else MAX_PRIORITY)
+    value = min(max(priority, 0), top)
+    urgency = value if redis else top - value  # 0: the most urgent
+    return lanes[urgency * len(lanes) // (top + 1)]
+
+
+def keyed_queue(app: Celery, key: str, name: str) -> str:
+    """The declared queue a Celery ``routing_key`` reaches: the ``task_queues`` entry bound with that key (a kombu
+    ``Queue(name, routing_key=...)``), else the queue of that name, as Celery's default exchange routes."""
+    for queue in app.conf.task_queues or ():
+        if getattr(queue, "routing_key", None) == key:
+            return queue_name(queue)
+    if key in app.queues:
+        return key
+    raise QueueNotFound(
+        f"routing_key {key!r} (task {name}) reaches no declared queue: give queue=, or declare a queue of that name "
+        "(or a kombu Queue bound with that routing_key) in task_queues, then deploy"
+    )
 
 
 def static_queue(app: Celery, name: str, own: Any) -> str:

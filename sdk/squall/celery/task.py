@@ -62,6 +62,7 @@ class Task:
     acks_late: ClassVar[bool | None] = None
     reject_on_worker_lost: ClassVar[bool | None] = None
     serializer: ClassVar[str | None] = None
+    #: Routes the task's calls to the queue it reaches when the task names no queue (squall.celery.routes).
     routing_key: ClassVar[str | None] = None
     #: Enforced by Squall's limiter (global across workers) and worker: see docs/flow-control.md.
     rate_limit: ClassVar[str | None] = None
@@ -69,7 +70,7 @@ class Task:
     #: Enforced by the worker (seconds; the conf's task_time_limit / task_soft_time_limit otherwise).
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
-    # Accepted, not enforced yet (logged once when declared).
+    #: The lane of the queue its calls travel on, unless a call gives one (squall.celery.routes.lane_for).
     priority: ClassVar[int | None] = None
 
     #: The Squall task this one is registered as.

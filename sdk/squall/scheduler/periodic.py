@@ -16,14 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from squall import clock, limits
+from squall.config import lane_key
 from squall.errors import (
     InvalidArguments,
     InvalidSchedule,
     TaskDefinitionError,
 )
 from squall.scheduler import firings, schedule_expr
-from squall.tasks import flow
-from squall.tasks.task import Task, default_task_name
+from squall.tasks import flow, lanes
+from squall.tasks.options import call_time_limits
+from squall.tasks.task import Signature, Task, default_task_name
 from squall.wire.bodies import CodecChain, codecs_of
 
 if TYPE_CHECKING:
@@ -103,6 +105,25 @@ class PeriodicSchedule:
     #: Seconds after its scheduled time when a firing expires (REVOKED as expired if received later); None:
     #: the task's own ``expires``.
     expires: float | None = None
+    #: The firings' own time limits (seconds), instead of the task's (docs/time-limits.md, "Per call").
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    #: The lane of the task's queue the firings travel on (a queue declared with lanes); None: its default lane.
+    priority: str | None = None
+
+    def call_options(self) -> dict[str, Any]:
+        """The envelope options every firing carries: its expiry, time limits and lane (those given)."""
+        options: dict[str, Any] = {} if self.expires is None else {"expires_after": self.expires}
+        options.update(call_time_limits(self.name, self.time_limit, self.soft_time_limit))
+        if self.priority is not None:
+            options.update(lanes.call_options(self.task, self.task.options.queue, self.priority))
+        return options
+
+    @property
+    def queue(self) -> str:
+        """The queue its firings are sent to: the task's, or the lane ``priority`` names (``<queue>:<lane>``)."""
+        queue = self.task.options.queue
+        return queue if self.priority is None else lane_key(queue, self.priority)
 
     @property
     def schedule_name(self) -> str:
@@ -119,13 +140,17 @@ class PeriodicSchedule:
 
 
 class PeriodicDecorator(Protocol):
-    """What ``app.periodic(...)`` returns: apply it to a function (declaring a task) or to a Task."""
+    """What ``app.periodic(...)`` returns: apply it to a function (declaring a task), to a Task, or to a signature
+    (its task with its arguments: ``app.periodic("rate(5 minutes)", name="ping")(app.http(url, payload))``)."""
 
     @overload
     def __call__(self, target: Task[P, R], /) -> Task[P, R]: ...
 
     @overload
     def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, target: Signature[R], /) -> Task[..., R]: ...
 
 
 def declare_periodic(
@@ -141,12 +166,19 @@ def declare_periodic(
     end: datetime | None,
     enabled: bool,
     expires: float | None = None,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
+    priority: str | None = None,
 ) -> PeriodicDecorator:
     """Check a periodic declaration now, and return the decorator that registers it (see Squall.periodic)."""
     parsed = check_expression(expression, recurring=True)
     problem = flow.expires_seconds_problem(expires)
     if problem is not None:
         raise TaskDefinitionError(f"periodic schedule {name or expression!r}: option 'expires' {problem}")
+    try:
+        call_time_limits(name or expression, time_limit, soft_time_limit)
+    except InvalidArguments as exc:
+        raise TaskDefinitionError(f"periodic schedule {str(exc).removeprefix('task ')}") from None
     check_timezone(timezone)
     check_window(flexible_window_minutes)
     start, end = check_dates(start, end)
@@ -154,6 +186,21 @@ def declare_periodic(
         check_name(name)
 
     def apply(target: Any) -> Any:
+        nonlocal args, kwargs
+        if isinstance(target, Signature):
+            # A call as data (``app.http(url, payload)``, ``task.s(...)``): its task, with its arguments
+            if args or kwargs:
+                raise TaskDefinitionError(
+                    f"periodic schedule {name or target.name!r}: the signature carries the arguments; "
+                    "leave out args= and kwargs="
+                )
+            if target.options or target.callbacks or target.errbacks:
+                raise TaskDefinitionError(
+                    f"periodic schedule {name or target.name!r}: a periodic firing takes no call options or "
+                    "callbacks; give app.periodic the plain call"
+                )
+            args, kwargs = target.args, target.kwargs
+            target = app.get_task(target.name)
         if isinstance(target, Task):
             if target.app is not app:
                 raise TaskDefinitionError(
@@ -184,14 +231,20 @@ def declare_periodic(
                 end,
                 enabled,
                 None if expires is None else float(expires),
+                time_limit,
+                soft_time_limit,
+                priority,
             )
+            what = "priority"
+            periodic.call_options()  # refuses a priority that names no lane of the task's queue
+            what = "args/kwargs"
             task.bind_arguments(periodic.args, periodic.kwargs)
             schedule_input(app, periodic)  # refuses arguments JSON cannot carry, or too large an input
         except (InvalidArguments, ValueError) as exc:
             if task is not target:
                 del app.tasks[task.name]  # declared here: undo, so a corrected declaration can register it
             if isinstance(exc, InvalidArguments):
-                raise TaskDefinitionError(f"periodic schedule {periodic_name!r}: args/kwargs: {exc}") from exc
+                raise TaskDefinitionError(f"periodic schedule {periodic_name!r}: {what}: {exc}") from exc
             raise
         app.periodic_schedules[periodic_name] = periodic
         return task
@@ -218,9 +271,13 @@ def schedule_input(app: App, periodic: PeriodicSchedule) -> str:
     """
     if periodic.task.app is not app:
         raise TaskDefinitionError(f"periodic schedule {periodic.name!r} belongs to another app")
-    options = {} if periodic.expires is None else {"expires_after": periodic.expires}
     template = envelope_template(
-        periodic.schedule_name, periodic.task, periodic.args, periodic.kwargs, periodic.task.options.queue, options
+        periodic.schedule_name,
+        periodic.task,
+        periodic.args,
+        periodic.kwargs,
+        periodic.task.options.queue,
+        periodic.call_options(),
     )
     return encoded_input(CodecChain(codecs_of(app)), periodic.task, template)
 
@@ -233,7 +290,7 @@ def schedule_resources(app: App) -> tuple[ScheduleResource, ...]:
             periodic_name=periodic.name,
             expression=str(periodic.expression),
             timezone=periodic.timezone,
-            queue=periodic.task.options.queue,
+            queue=periodic.queue,
             task=periodic.task.name,
             input=schedule_input(app, periodic),
             flexible_window_minutes=periodic.flexible_window_minutes,

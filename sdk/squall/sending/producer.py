@@ -21,6 +21,7 @@ from squall.limits import (
     SQS_MAX_MESSAGE_BYTES,
 )
 from squall.tasks import flow, lanes
+from squall.tasks.options import call_time_limits
 from squall.tasks.signature import Signature
 from squall.wire.bodies import chain_for
 from squall.wire.envelope import Envelope, check_task_id, valid_task_name
@@ -126,6 +127,8 @@ def prepare(
     flow_key: str | None = None,
     priority: str | None = None,
     message_group_id: str | None = None,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
     workflow: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """Check, encode and size one task for sending; raises before anything is sent.
@@ -144,6 +147,8 @@ def prepare(
     flow_key = given.get("flow_key") if flow_key is None else flow_key
     priority = given.get("priority") if priority is None else priority
     message_group_id = given.get("message_group_id") if message_group_id is None else message_group_id
+    time_limit = given.get("time_limit") if time_limit is None else time_limit
+    soft_time_limit = given.get("soft_time_limit") if soft_time_limit is None else soft_time_limit
     task = signature.task
     if workflow and not task.options.track:
         raise InvalidArguments(
@@ -176,6 +181,7 @@ def prepare(
         )
     )
     options.update(lanes.call_options(task, queue or task.options.queue, priority))
+    options.update(call_time_limits(task.name, time_limit, soft_time_limit))
     # A wait past SQS_MAX_DELAY_SECONDS is kept as is: the app sends it through EventBridge Scheduler.
     envelope = Envelope(
         id=str(uuid.uuid4()) if task_id is None else check_task_id(task_id),

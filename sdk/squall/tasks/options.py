@@ -13,6 +13,7 @@ is applied, naming the options that exist. The task reads them back from ``task.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,10 +22,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from squall import limits
-from squall.errors import TaskDefinitionError
+from squall.errors import InvalidArguments, TaskDefinitionError
 from squall.tasks import flow
 from squall.wire.codec import MAX_DEPTH, short_repr
 from squall.wire.envelope import valid_task_name
+from squall.wire.options import declare_option
 
 if TYPE_CHECKING:
     from squall.protocols import App
@@ -166,21 +168,45 @@ class TaskOptions:
         return isinstance(exc, self.autoretry_for) and not isinstance(exc, self.dont_autoretry_for)
 
 
+def limit_problem(label: str, value: object) -> str | None:
+    """What is wrong with one time limit called ``label`` (None: usable, or not given)."""
+    most = limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
+    if value is None or (not isinstance(value, bool) and isinstance(value, int | float) and 0 < value <= most):
+        return None
+    return (
+        f"{label} {value!r} must be a number of seconds more than 0 and at most {most:g} (Lambda's longest "
+        "timeout less the margin kept for writes)"
+    )
+
+
 def time_limits_problem(hard: float | None, soft: float | None) -> str | None:
     """What is wrong with a ``time_limit`` / ``soft_time_limit`` pair, or None; the worker's timeout is checked
     where it is known (squall.deploy.topology.check_fits)."""
-    most = limits.LAMBDA_MAX_TIMEOUT_SECONDS - limits.DEADLINE_MARGIN_SECONDS
     for label, value in (("time_limit", hard), ("soft_time_limit", soft)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
-            return (
-                f"{label} {value!r} must be a number of seconds more than 0 and at most {most:g} (Lambda's longest "
-                "timeout less the margin kept for writes)"
-            )
+        problem = limit_problem(label, value)
+        if problem is not None:
+            return problem
     if hard is not None and soft is not None and soft >= hard:
         return f"soft_time_limit {soft:g} s must be less than time_limit {hard:g} s, so the task can clean up first"
     return None
+
+
+def call_time_limits(name: str, hard: float | None, soft: float | None) -> dict[str, float]:
+    """The envelope options of one call's own time limits (those given, each checked; both given, the soft one
+    first), overriding task ``name``'s. InvalidArguments names the problem."""
+    problem = time_limits_problem(hard, soft)
+    if problem is not None:
+        raise InvalidArguments(f"task {name!r}: {problem}")
+    given = (("time_limit", hard), ("soft_time_limit", soft))
+    return {label: float(value) for label, value in given if value is not None}
+
+
+# A call's own limits travel as envelope options (squall.wire.options), kept by its retries. Neither is required:
+# a worker that does not know them applies the task's limits, as it did before they existed.
+#: The call's hard limit (seconds), instead of the task's ``time_limit``.
+declare_option("time_limit", functools.partial(limit_problem, "time_limit"))
+#: The call's soft limit (seconds), instead of the task's ``soft_time_limit``.
+declare_option("soft_time_limit", functools.partial(limit_problem, "soft_time_limit"))
 
 
 def task_options(args: Mapping[str, Any], *, name: str, bind: bool, app: App) -> TaskOptions:

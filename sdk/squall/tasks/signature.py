@@ -16,8 +16,8 @@ is needed (to send, or to check the arguments). See docs/wire-format.md.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, T
 
 from squall.errors import ConfigurationError, DecodeError, InvalidArguments
 from squall.tasks import flow
+from squall.tasks.options import limit_problem
 from squall.wire import codec
 from squall.wire.envelope import max_retries_problem, valid_queue_name, valid_task_id, valid_task_name
 
@@ -70,6 +71,9 @@ class CallOptions(TypedDict, total=False):
     priority: str | None
     #: The SQS message group id: the tenant on a fair (standard) queue; instead of the task's ``tenant_key``.
     message_group_id: str | None
+    #: This call's hard and soft time limits (seconds), instead of the task's ``time_limit``/``soft_time_limit``.
+    time_limit: float | None
+    soft_time_limit: float | None
 
 
 def _countdown_problem(value: object) -> str | None:
@@ -107,6 +111,8 @@ _OPTION_CHECKS: dict[str, Callable[[object], str | None]] = {
     "flow_key": flow.key_problem,
     "priority": flow.key_problem,
     "message_group_id": flow.key_problem,
+    "time_limit": functools.partial(limit_problem, "time_limit"),
+    "soft_time_limit": functools.partial(limit_problem, "soft_time_limit"),
 }
 
 
@@ -180,7 +186,7 @@ class Signature(Generic[R]):
     name: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
-    #: Per-call options (countdown, eta, task_id, queue, max_retries), only those given.
+    #: Per-call options (:class:`CallOptions`), only those given.
     options: CallOptions = field(default_factory=lambda: CallOptions())
     #: The app whose registry holds the task (not data: it is neither compared nor carried).
     app: App | None = field(default=None, compare=False, repr=False)
@@ -209,11 +215,11 @@ class Signature(Generic[R]):
     def link(self, *callbacks: Signature[Any]) -> Signature[R]:
         """This call with callbacks sent when it succeeds, each given its result first (a new signature: this one
         is frozen, so unlike Celery's ``link`` nothing is changed in place)."""
-        return dataclasses.replace(self, callbacks=(*self.callbacks, *_signatures(callbacks)))
+        return replace(self, callbacks=(*self.callbacks, *_signatures(callbacks)))
 
     def link_error(self, *errbacks: Signature[Any]) -> Signature[R]:
         """This call with callbacks sent when it is DEAD, each given its task id first (a new signature)."""
-        return dataclasses.replace(self, errbacks=(*self.errbacks, *_signatures(errbacks)))
+        return replace(self, errbacks=(*self.errbacks, *_signatures(errbacks)))
 
     @property
     def task(self) -> Task[..., Any]:
@@ -227,7 +233,7 @@ class Signature(Generic[R]):
             merged.pop("eta", None)  # the later choice of delay wins: one of the two, never both
         elif "eta" in options:
             merged.pop("countdown", None)
-        return dataclasses.replace(self, options=merged)
+        return replace(self, options=merged)
 
     def delay(self) -> AsyncResult[R]:
         """Send this call now, with its options (and its callbacks, if it has any)."""
@@ -246,10 +252,8 @@ class Signature(Generic[R]):
 
     @classmethod
     def from_dict(cls, app: App | None, doc: object) -> Signature[Any]:
-        """The signature a document describes, bound to ``app``; DecodeError names what is wrong with it.
-
-        ``doc`` holds codec values, as :meth:`to_dict` returns them or as they are read from a message.
-        """
+        """The signature a document of codec values describes (as :meth:`to_dict` returns it, or a message
+        holds it), bound to ``app``; DecodeError names what is wrong with it."""
         problems = document_problems(doc)
         if problems:
             raise DecodeError(f"signature: {'; '.join(problems)}")
@@ -280,12 +284,9 @@ class Signature(Generic[R]):
         return self.app
 
 
-# --- workflows (sent by squall.tasks.canvas) ---------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Group:
-    """Tasks that run in parallel: ``group(fetch.s(i) for i in range(30))``; ``.delay()`` returns a GroupResult."""
+    """Tasks that run in parallel, ``group(fetch.s(i) for i in range(30))`` (a workflow: squall.tasks.canvas)."""
 
     members: tuple[Node, ...]
     id: str | None = None

@@ -28,7 +28,7 @@ import atexit
 import contextvars
 import inspect
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,19 +48,23 @@ _shared: asyncio.AbstractEventLoop | None = None  # the process loop while share
 
 
 def call(
-    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], context: TaskContext | None = None
+    task: Task[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    context: TaskContext | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run ``task``'s function once and return its value; what it raises propagates unchanged.
 
     ``context`` is what a ``bind=True`` task receives first (required for those, and only given to them). An
     ``async def`` task is awaited on the process's event loop (see the module). The task's ``time_limit`` and
-    ``soft_time_limit`` apply (:mod:`squall.worker.timelimits`).
+    ``soft_time_limit`` apply, or the call's own in its envelope ``options`` (:mod:`squall.worker.timelimits`).
     """
     if task.options.bind:
         if context is None:
             raise TypeError(f"task {task.name} has bind=True: pass the TaskContext it receives first")
         args = (context, *args)
-    bounds = timelimits.Bounds.of(task)
+    bounds = timelimits.Bounds.of(task, options)
     if task.is_async:
         coroutine = timelimits.bounded_coroutine(bounds, task.fn(*args, **kwargs))
         return timelimits.bounded(bounds, lambda: run(coroutine), on_loop=True)

@@ -241,6 +241,6 @@ class Executor:
     ) -> Any:
         """Run the task once, through the extensions that wrap runs; its value, or what it raised."""
         if self.extensions.wrapping:
-            run = lambda: calling.call(task, args, envelope.kwargs, context)  # noqa: E731
+            run = lambda: calling.call(task, args, envelope.kwargs, context, envelope.options)  # noqa: E731
             return self.extensions.call(Call(envelope, task, attempt), run)
-        return calling.call(task, args, envelope.kwargs, context)
+        return calling.call(task, args, envelope.kwargs, context, envelope.options)

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 import types
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,9 +58,15 @@ class Bounds:
     hard: float | None
 
     @classmethod
-    def of(cls, task: Task[..., Any]) -> Bounds | None:
-        """The limits of a run of ``task`` starting now, or None when it declares none."""
+    def of(cls, task: Task[..., Any], call: Mapping[str, Any] | None = None) -> Bounds | None:
+        """The limits of a run of ``task`` starting now, or None when it has none: the call's own (the envelope
+        options ``time_limit`` / ``soft_time_limit``), else the task's. A soft limit at or past the hard one is
+        never raised: the hard one strikes first (a call's ``time_limit`` under the task's soft limit)."""
         soft, hard = task.options.soft_time_limit, task.options.time_limit
+        if call:
+            soft, hard = call.get("soft_time_limit", soft), call.get("time_limit", hard)
+        if soft is not None and hard is not None and soft >= hard:
+            soft = None
         if soft is None and hard is None:
             return None
         return cls(task.name, clock.now(), soft, hard)
