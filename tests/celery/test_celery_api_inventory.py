@@ -8,6 +8,8 @@ from collections import Counter
 
 from tests.celery.api_inventory import DOC, coverage_marks, inventory, mark_of
 
+from squall.celery import conf
+
 
 def test_every_api_the_code_bases_use_is_named_in_the_coverage_table() -> None:
     marks = coverage_marks()
@@ -36,3 +38,11 @@ def test_the_inventory_finds_what_the_code_bases_are_known_to_use() -> None:
     assert found["beat entry options.expires"] == {"analytics"}
     assert found["setting task_default_queue"] == {"analytics"}
     assert {"shared_task(autoretry_for=)", "task(retry_kwargs=)", "retry(countdown=)"} <= set(found)
+
+
+def test_every_setting_the_face_reads_or_accepts_without_effect_is_listed_in_the_doc() -> None:
+    text = DOC.read_text()
+
+    unlisted = sorted(name for name in (*conf.READ, *conf.NO_EFFECT) if f"`{name}`" not in text)
+
+    assert unlisted == []
