@@ -35,8 +35,9 @@ def operation_for(method: str, path: str) -> dict[str, Any] | None:
     return None
 
 
-def check_against_document(method: str, path: str, answer: Answer) -> None:
-    """The answer's status is documented for its operation, and its body fits the documented schema."""
+def check_against_document(method: str, path: str, answer: Answer, sent: str | None = None) -> None:
+    """The answer's status is documented for its operation, and its body fits the documented schema; a request
+    the API accepted (2xx) fits the documented request body too."""
     operation = operation_for(method, path)
     if operation is None:
         assert answer.status == 404, f"{method} {path} is not in the OpenAPI document but answered {answer.status}"
@@ -45,6 +46,9 @@ def check_against_document(method: str, path: str, answer: Answer) -> None:
     assert str(answer.status) in responses, f"{method} {path} answered {answer.status}, not in {sorted(responses)}"
     ref = responses[str(answer.status)]["content"]["application/json"]["schema"]["$ref"]
     jsonschema.Draft202012Validator({**DOCUMENT, "$ref": ref}).validate(answer.body)
+    if 200 <= answer.status < 300 and "requestBody" in operation:
+        request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        jsonschema.Draft202012Validator({**DOCUMENT, "$ref": request}).validate(json.loads(sent or "null"))
 
 
 def v2_event(method: str, path: str, body: str | None, headers: dict[str, str]) -> dict[str, Any]:
@@ -90,7 +94,7 @@ class Client:
             sent.setdefault("Content-Type", "application/json")
         out = self.resolver.resolve(v2_event(method, path, body, sent), None)  # type: ignore[arg-type]
         answer = Answer(out["statusCode"], dict(out.get("headers") or {}), json.loads(out["body"]))
-        check_against_document(method, path, answer)
+        check_against_document(method, path, answer, body)
         return answer
 
     def get(self, path: str, **kw: Any) -> Answer:

@@ -18,6 +18,7 @@ const seen = {};
 seen.openapi = (await call("GET", "/openapi.json", undefined, {})).body.openapi;
 seen.unauthorized = (await call("POST", "/tasks", { task: "x" }, { "Content-Type": "application/json" })).status;
 seen.unknown = await call("POST", "/tasks", { task: "no.such.task" });
+seen.refused = await call("POST", "/tasks", { target: "http://169.254.169.254/latest/meta-data/", payload: {} });
 const sent = await call("POST", "/tasks", { task: "examples.shop.tasks.charge", args: ["o-node", 250] }, {
   ...auth,
   "Idempotency-Key": "node-charge-1",

@@ -66,6 +66,9 @@ def test_nodes_fetch_sends_a_task_and_reads_its_result_back(server: DevServer, a
     assert (seen["openapi"], seen["unauthorized"]) == ("3.1.0", 401)
     assert seen["unknown"]["status"] == 400
     assert "no.such.task" in seen["unknown"]["body"]["error"]
+    assert seen["refused"]["status"] == 400
+    assert "refused" in seen["refused"]["body"]["error"]
+    assert "link-local" in seen["refused"]["body"]["error"]
     assert seen["sent"] == {"status": 202, "body": {"id": "node-charge-1", "state": "PENDING"}}
     assert seen["task"]["body"]["state"] == "SUCCESS"
     assert seen["task"]["body"]["result"] == {"order_id": "o-node", "charged": 250, "currency": "EUR"}

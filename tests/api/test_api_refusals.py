@@ -99,3 +99,28 @@ def test_a_batch_over_the_cap_is_a_400(client: Client, rt: Runtime) -> None:
 
     assert answer.status == 400
     assert "at most 100" in answer.body["error"]
+
+
+def test_revoking_an_id_that_cannot_be_a_task_id_is_a_documented_400(client: Client, rt: Runtime) -> None:
+    answer = client.delete("/v1/tasks/" + "x" * 300)  # the client checks the status is in the OpenAPI document
+
+    assert answer.status == 400
+    assert "task_id" in answer.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("/v1/batches", {"tasks": [{"task": "add", "args": [1, 2]}]}, 'its own "id"'),
+        ("/v1/workflows", {"workflow": {"task": "add", "args": [1, 2]}}, '"task_id"'),
+    ],
+)
+def test_an_idempotency_key_where_it_names_no_single_task_is_a_400_not_ignored(
+    client: Client, rt: Runtime, path: str, body: dict[str, object], says: str
+) -> None:
+    answer = client.post(path, body, headers={"Idempotency-Key": "retry-me"})
+
+    assert answer.status == 400
+    assert "Idempotency-Key" in answer.body["error"]
+    assert says in answer.body["error"]
+    assert rt.queued() == 0

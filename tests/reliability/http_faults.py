@@ -1,4 +1,5 @@
-"""The HTTP-target part of the fault suite: receivers that time out, reset, drop, answer 500/429 or slowly.
+"""The HTTP-target part of the fault suite: receivers that time out, reset, drop, answer 500/429 or slowly (within
+the timeout, or a byte at a time past it).
 
 A seeded plan gives every delivery a ``max_retries`` and, for each attempt it may make, how the receiver on
 127.0.0.1 behaves (:data:`BEHAVIOURS`). The receiver picks its reply by the request's ``webhook-id`` (the task id,
@@ -34,6 +35,7 @@ BEHAVIOURS: dict[str, int] = {
     "ok": 5,
     "slow": 2,  # the body arrives a byte at a time, within the timeout: a success
     "timeout": 2,  # headers only after the timeout: the attempt times out
+    "drip-past-timeout": 1,  # each body byte within the read timeout, the whole past the timeout: cut, retried
     "reset": 2,  # the connection is reset (RST) without an answer
     "close": 1,  # the connection is closed without an answer
     "500": 3,
@@ -110,6 +112,8 @@ def reply_for(behaviour: str, now: float) -> Reply:
         return Reply(200, close, b"slowly", action="drip", seconds=0.01)
     if behaviour == "timeout":
         return Reply(200, close, action="stall", seconds=TIMEOUT * 4)
+    if behaviour == "drip-past-timeout":
+        return Reply(200, close, b"x" * 40, action="drip", seconds=TIMEOUT / 4)  # 10 s in all if never cut
     if behaviour in ("reset", "close"):
         return Reply(action=behaviour)
     if behaviour == "500":

@@ -51,6 +51,8 @@ class Receiver:
         self.chooser = chooser
         self.script: list[Reply] = [Reply()]
         self.received: list[Received] = []
+        #: For each dripped body, the bytes written before it ended (all of them) or the client cut it.
+        self.dripped: list[int] = []
         self._lock = threading.Lock()
         receiver = self
 
@@ -91,10 +93,16 @@ class Receiver:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 if reply.action == "drip":
-                    for byte in reply.body:
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(reply.seconds)
+                    sent = 0
+                    try:
+                        for byte in reply.body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            sent += 1
+                            time.sleep(reply.seconds)
+                    finally:
+                        with receiver._lock:
+                            receiver.dripped.append(sent)  # how far a drip got before it ended or was cut
                 else:
                     self.wfile.write(reply.body)
 

@@ -32,6 +32,10 @@ HOSTILE_LITERALS: list[tuple[str, str]] = [
     ("http://127.0.1/", "loopback"),
     ("http://127.0.0.1./", "loopback"),
     ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "loopback"),  # full-width digits
+    ("http://\u2460\u2461\u2466.0.0.1/", "loopback"),  # circled digits, folded by IDNA
+    ("http://0x7f.0.0.0x1/", "loopback"),  # hex and decimal mixed
+    ("http://127.000.000.001/", "loopback"),  # zero-padded (read as octal, as inet_aton does)
+    ("http://[0:0::1]/", "loopback"),
     ("http://[::1]/", "loopback"),
     ("http://[::ffff:127.0.0.1]/", "loopback"),
     ("http://[0:0:0:0:0:ffff:7f00:1]/", "loopback"),

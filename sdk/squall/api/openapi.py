@@ -38,6 +38,24 @@ _WHEN = {
 }
 _ID = {"type": "string", "description": "The task id (else the Idempotency-Key header, else a new one)."}
 _NULLABLE_OBJECT = {"type": ["object", "null"]}
+#: An HTTP target's request, in a call, a workflow step or a schedule.
+_TARGET_REQUEST: dict[str, Any] = {
+    "target": {"type": "string", "format": "uri", "description": "The http(s) URL the payload goes to."},
+    "payload": {"description": "Any JSON value, sent as application/json."},
+    "method": {"type": "string", "enum": list(TARGET_METHODS), "default": "POST"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "timeout": {"type": "number", "exclusiveMinimum": 0},
+}
+_SCHEDULE_WHEN: dict[str, Any] = {
+    "cron": {"type": "string", "description": 'Six fields, "0 9 ? * MON-FRI *".'},
+    "rate": {"type": "string", "description": '"15 minutes".'},
+    "at": {"type": "string", "format": "date-time", "description": "Fires once."},
+    "timezone": {"type": "string", "default": "UTC"},
+    "enabled": {"type": "boolean", "default": True},
+    "queue": {"type": "string"},
+    "start": {"type": "string", "format": "date-time"},
+    "end": {"type": "string", "format": "date-time"},
+}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -65,12 +83,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["target"],
         "additionalProperties": False,
         "properties": {
-            "target": {"type": "string", "format": "uri", "description": "The http(s) URL the payload goes to."},
-            "payload": {"description": "Any JSON value, sent as application/json."},
-            "method": {"type": "string", "enum": list(TARGET_METHODS), "default": "POST"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            **_TARGET_REQUEST,
             "max_retries": {"type": "integer", "minimum": 0},
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
             "id": _ID,
             **_WHEN,
         },
@@ -100,8 +114,9 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "workflow": {
                 "type": "object",
-                "description": 'A signature {"task", "args", "kwargs"}, {"chain": [...]}, {"group": [...]} or '
-                '{"chord": {"group": [...]}, "body": {...}}.',
+                "description": 'A signature {"task", "args", "kwargs"}, a target step {"target", "payload", '
+                '"method"?, "headers"?, "timeout"?}, {"chain": [...]}, {"group": [...]} or '
+                '{"chord": {"group": [...]}, "body": {...}}; a step may carry "link" and "link_error".',
             },
             **_WHEN,
         },
@@ -134,23 +149,28 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["id", "state"],
         "properties": {"id": {"type": "string"}, "state": {"const": "REVOKED"}},
     },
-    "NewSchedule": {
+    "NewSchedule": {"oneOf": [_ref("TaskSchedule"), _ref("TargetSchedule")]},
+    "TaskSchedule": {
         "type": "object",
         "required": ["name", "task"],
         "additionalProperties": False,
         "properties": {
             "name": {"type": "string"},
-            "task": {"type": "string"},
+            "task": {"type": "string", "description": "A task the app registers."},
             "args": {"type": "array"},
             "kwargs": {"type": "object"},
-            "cron": {"type": "string", "description": 'Six fields, "0 9 ? * MON-FRI *".'},
-            "rate": {"type": "string", "description": '"15 minutes".'},
-            "at": {"type": "string", "format": "date-time", "description": "Fires once."},
-            "timezone": {"type": "string", "default": "UTC"},
-            "enabled": {"type": "boolean", "default": True},
-            "queue": {"type": "string"},
-            "start": {"type": "string", "format": "date-time"},
-            "end": {"type": "string", "format": "date-time"},
+            **_SCHEDULE_WHEN,
+        },
+        "oneOf": [{"required": ["cron"]}, {"required": ["rate"]}, {"required": ["at"]}],
+    },
+    "TargetSchedule": {
+        "type": "object",
+        "required": ["name", "target"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            **_TARGET_REQUEST,
+            **_SCHEDULE_WHEN,
         },
         "oneOf": [{"required": ["cron"]}, {"required": ["rate"]}, {"required": ["at"]}],
     },
@@ -243,6 +263,7 @@ _PATHS: dict[str, Any] = {
             "parameters": [_TASK_ID],
             "responses": {
                 "200": _answer("Revoked: it will not run.", "Revoked"),
+                "400": _answer("The id is not a usable task id."),
                 **_PROTECTED,
                 "409": _answer("It is running, or has finished; nothing changed."),
             },

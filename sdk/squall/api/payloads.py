@@ -114,6 +114,15 @@ def call_from_doc(doc: Any, *, where: str = "the body", task_id: str | None = No
         name = _required_str(doc, "task", where)
         queue = _optional_str(doc, "queue", where)
         return TaskCall(name, tuple(args), kwargs, when, max_retries, queue, task_id)
+    request = target_request(doc, where)
+    return TargetCall(
+        request.target, request.payload, request.method, request.headers, when, max_retries, request.timeout, task_id
+    )
+
+
+def target_request(doc: dict[str, Any], where: str) -> TargetCall:
+    """The request fields of a target form (``target``, ``payload``, ``method``, ``headers``, ``timeout``), checked;
+    the other fields are left to the caller."""
     method = (_optional_str(doc, "method", where) or "POST").upper()
     if method not in TARGET_METHODS:
         raise ApiRequestError(f'{where}: "method" must be one of {", ".join(TARGET_METHODS)}, got {method!r}')
@@ -122,7 +131,7 @@ def call_from_doc(doc: Any, *, where: str = "the body", task_id: str | None = No
         raise ApiRequestError(f'{where}: "headers" must be an object of strings, like {{"X-Tenant": "acme"}}')
     timeout = _optional_number(doc, "timeout", where)
     target = _required_str(doc, "target", where)
-    return TargetCall(target, doc.get("payload"), method, headers, when, max_retries, timeout, task_id)
+    return TargetCall(target, doc.get("payload"), method, headers, timeout=timeout)
 
 
 def when_from_doc(doc: dict[str, Any], where: str) -> When:

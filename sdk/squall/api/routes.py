@@ -16,7 +16,7 @@ from squall import config
 from squall.api import openapi, schedule_routes
 from squall.api.auth import TokenSource, authorized, secret_tokens
 from squall.api.payloads import an_object, batch_from_doc, call_from_doc, json_body, when_from_doc
-from squall.api.sending import Sent, refusal, send_call, send_calls
+from squall.api.sending import Sent, refusal, send_call, send_calls, with_target_steps
 from squall.api.views import error, reply, task_view
 from squall.app import load_app
 from squall.errors import (
@@ -94,20 +94,27 @@ def make_resolver(app: Squall, tokens: TokenSource | None) -> APIGatewayHttpReso
         call = call_from_doc(json_body(resolver.current_event.decoded_body), task_id=idempotency_key())
         return reply(202, accepted(send_call(app, call)))
 
+    def no_idempotency_key(instead: str) -> None:
+        # Ignoring it would let a client believe a retried POST is safe when it sends everything again
+        if idempotency_key() is not None:
+            raise ApiRequestError(f"{IDEMPOTENCY_HEADER} names one task (POST {PREFIX}/tasks); here {instead}")
+
     @resolver.post(f"{PREFIX}/batches")
     def send_batch() -> Response[str]:
+        no_idempotency_key('give each call its own "id" instead')
         calls = batch_from_doc(json_body(resolver.current_event.decoded_body))
         return reply(202, {"tasks": [accepted(sent) for sent in send_calls(app, calls)]})
 
     @resolver.post(f"{PREFIX}/workflows")
     def send_workflow() -> Response[str]:
+        no_idempotency_key('give steps their ids as "options": {"task_id": "..."} instead')
         doc = an_object(json_body(resolver.current_event.decoded_body))
         unknown = sorted(set(doc) - {"workflow", "countdown", "eta"})
         if unknown or "workflow" not in doc:
             raise ApiRequestError('the body must be {"workflow": {...}} (with "countdown" or "eta" if due later)')
         when = when_from_doc(doc, "the body")
         try:
-            node = node_from_doc(app, doc["workflow"])
+            node = node_from_doc(app, with_target_steps(app, doc["workflow"]))
             sent = app.send_workflow(node, countdown=when.countdown, eta=when.eta)
         except (InvalidArguments, TaskNotRegistered, ValueError) as exc:
             raise refusal(exc) from None

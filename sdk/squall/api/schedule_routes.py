@@ -1,15 +1,16 @@
 """``/v1/schedules``: the app's dynamic schedules (``app.schedules``) over HTTP.
 
 ``POST`` creates one (``{"name", "task", "args"?, "kwargs"?, "cron" | "rate" | "at", "timezone"?, "enabled"?,
-"queue"?, "start"?, "end"?}`` → 201), ``GET`` lists them or reads one, ``DELETE`` removes one.
+"queue"?, "start"?, "end"?}`` → 201; an HTTP target's has ``"target", "payload"?, "method"?, "headers"?,
+"timeout"?`` instead of the task and its arguments), ``GET`` lists them or reads one, ``DELETE`` removes one.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from squall.api.payloads import an_object, json_body, parse_time
-from squall.api.sending import refusal
+from squall.api.payloads import an_object, json_body, parse_time, target_request
+from squall.api.sending import refusal, refuse_http_task_by_name, target_signature
 from squall.api.views import error, reply, schedule_summary, schedule_view
 from squall.errors import ApiRequestError, InvalidArguments, InvalidSchedule, ScheduleExists, ScheduleNotFound
 from squall.tasks.task import Signature
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 _FIELDS = frozenset({"name", "task", "args", "kwargs", "cron", "rate", "at", "timezone", "enabled", "queue"})
 _FIELDS |= {"start", "end"}
+#: A schedule of an HTTP target: its request (as ``POST /v1/tasks`` takes it) instead of a task and arguments.
+_TARGET_FIELDS = (_FIELDS - {"task", "args", "kwargs"}) | {"target", "payload", "method", "headers", "timeout"}
 
 
 def add_routes(resolver: APIGatewayHttpResolver, app: Squall, prefix: str) -> None:
@@ -39,18 +42,16 @@ def add_routes(resolver: APIGatewayHttpResolver, app: Squall, prefix: str) -> No
     @resolver.post(f"{prefix}/schedules")
     def create() -> Response[str]:
         doc = an_object(json_body(resolver.current_event.decoded_body))
-        unknown = sorted(set(doc) - _FIELDS)
+        if "target" in doc and "task" in doc:
+            raise ApiRequestError('give either "task" (a registered task\'s name) or "target" (a URL), not both')
+        allowed = _TARGET_FIELDS if "target" in doc else _FIELDS
+        unknown = sorted(set(doc) - allowed)
         if unknown:
-            raise ApiRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}")
-        name, task = doc.get("name"), doc.get("task")
-        if not isinstance(name, str) or not isinstance(task, str):
-            raise ApiRequestError('"name" (the schedule\'s) and "task" (a registered task\'s) must be strings')
-        if task not in app.tasks:
-            known = ", ".join(sorted(app.tasks)) or "none"
-            raise ApiRequestError(f"unknown task {task!r}: schedule one of the app's registered tasks ({known})")
-        args, kwargs = doc.get("args", []), doc.get("kwargs", {})
-        if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ApiRequestError('"args" must be a JSON array and "kwargs" a JSON object')
+            raise ApiRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        name = doc.get("name")
+        if not isinstance(name, str):
+            raise ApiRequestError('"name" (the schedule\'s) must be a string')
+        signature = target_signature(app, target_request(doc, "the body")) if "target" in doc else _call(app, doc)
         options: dict[str, Any] = {key: doc[key] for key in ("cron", "rate", "at", "timezone", "queue") if key in doc}
         for key in ("cron", "rate", "at", "timezone", "queue"):
             if key in options and not isinstance(options[key], str):
@@ -64,8 +65,6 @@ def add_routes(resolver: APIGatewayHttpResolver, app: Squall, prefix: str) -> No
         if not isinstance(enabled, bool):
             raise ApiRequestError('"enabled" must be true or false')
         try:
-            app.get_task(task).bind_arguments(tuple(args), kwargs)
-            signature: Signature[Any] = Signature(task, tuple(args), kwargs, app=app)
             info = app.schedules.create(name, signature, enabled=enabled, **options)
         except (InvalidArguments, InvalidSchedule, ValueError) as exc:
             raise refusal(exc) from None
@@ -84,6 +83,25 @@ def add_routes(resolver: APIGatewayHttpResolver, app: Squall, prefix: str) -> No
         if not app.schedules.delete(name):
             raise ScheduleNotFound(name)
         return reply(200, {"name": name, "deleted": True})
+
+
+def _call(app: Squall, doc: dict[str, Any]) -> Signature[Any]:
+    """The registered task's call a schedule's ``task``, ``args`` and ``kwargs`` describe, its arguments checked."""
+    task = doc.get("task")
+    refuse_http_task_by_name(task)
+    if not isinstance(task, str):
+        raise ApiRequestError('give "task" (a registered task\'s name, as a string) or "target" (a URL)')
+    if task not in app.tasks:
+        known = ", ".join(sorted(app.tasks)) or "none"
+        raise ApiRequestError(f"unknown task {task!r}: schedule one of the app's registered tasks ({known})")
+    args, kwargs = doc.get("args", []), doc.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ApiRequestError('"args" must be a JSON array and "kwargs" a JSON object')
+    try:
+        app.get_task(task).bind_arguments(tuple(args), kwargs)
+    except InvalidArguments as exc:
+        raise refusal(exc) from None
+    return Signature(task, tuple(args), kwargs, app=app)
 
 
 def _text(value: Any, key: str) -> str:

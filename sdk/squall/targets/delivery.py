@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 from collections.abc import Callable
@@ -107,15 +108,18 @@ def retry_after(value: str | None, now: float) -> float | None:
         return None
     text = value.strip()
     seconds: float
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # delta-seconds are ASCII digits (str.isdigit takes any script's)
         seconds = float(int(text))
     else:
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
-        if when is None or when.tzinfo is None:
+        if when is None:
             return None
+        if when.tzinfo is None:
+            # asctime, the third HTTP-date form (RFC 9110 5.6.7), carries no zone: HTTP dates are all in GMT.
+            when = when.replace(tzinfo=datetime.UTC)
         seconds = when.timestamp() - now
     if not math.isfinite(seconds):
         return None
