@@ -153,6 +153,10 @@ class PeriodicDecorator(Protocol):
     def __call__(self, target: Signature[R], /) -> Task[..., R]: ...
 
 
+#: The call options a periodic schedule takes from the signature it is applied to (as its own arguments).
+_SIGNATURE_OPTIONS = ("expires", "time_limit", "soft_time_limit", "priority")
+
+
 def declare_periodic(
     app: App,
     expression: str,
@@ -187,6 +191,9 @@ def declare_periodic(
 
     def apply(target: Any) -> Any:
         nonlocal args, kwargs
+        given: dict[str, Any] = {
+            "expires": expires, "time_limit": time_limit, "soft_time_limit": soft_time_limit, "priority": priority
+        }  # fmt: skip
         if isinstance(target, Signature):
             # A call as data (``app.http(url, payload)``, ``task.s(...)``): its task, with its arguments
             if args or kwargs:
@@ -194,11 +201,16 @@ def declare_periodic(
                     f"periodic schedule {name or target.name!r}: the signature carries the arguments; "
                     "leave out args= and kwargs="
                 )
-            if target.options or target.callbacks or target.errbacks:
+            refused = sorted(set(target.options) - set(_SIGNATURE_OPTIONS))
+            if refused or target.callbacks or target.errbacks or isinstance(target.options.get("expires"), datetime):
                 raise TaskDefinitionError(
-                    f"periodic schedule {name or target.name!r}: a periodic firing takes no call options or "
-                    "callbacks; give app.periodic the plain call"
+                    f"periodic schedule {name or target.name!r}: a signature given to app.periodic may carry "
+                    f"{', '.join(_SIGNATURE_OPTIONS)} (expires in seconds), and no call options like "
+                    f"{', '.join(refused) or 'expires as a datetime'} nor callbacks (the schedule decides when it "
+                    "fires and its ids); give app.periodic the call without them"
                 )
+            for option, value in target.options.items():  # a signature's option counts where the declaration gives none
+                given[option] = value if given[option] is None else given[option]
             args, kwargs = target.args, target.kwargs
             target = app.get_task(target.name)
         if isinstance(target, Task):
@@ -230,13 +242,13 @@ def declare_periodic(
                 start,
                 end,
                 enabled,
-                None if expires is None else float(expires),
-                time_limit,
-                soft_time_limit,
-                priority,
+                None if given["expires"] is None else float(given["expires"]),
+                given["time_limit"],
+                given["soft_time_limit"],
+                given["priority"],
             )
-            what = "priority"
-            periodic.call_options()  # refuses a priority that names no lane of the task's queue
+            what = "options"
+            periodic.call_options()  # refuses a priority that names no lane of the task's queue, or unusable limits
             what = "args/kwargs"
             task.bind_arguments(periodic.args, periodic.kwargs)
             schedule_input(app, periodic)  # refuses arguments JSON cannot carry, or too large an input

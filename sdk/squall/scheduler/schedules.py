@@ -32,6 +32,8 @@ from squall.scheduler.scheduling import (
     start_date_for,
     target,
 )
+from squall.tasks import flow, lanes
+from squall.tasks.options import call_time_limits
 from squall.wire import codec
 from squall.wire.bodies import CodecChain, chain_for
 
@@ -141,6 +143,34 @@ def at_expression(at: datetime | str, timezone: str) -> str:
     return f"at({wall.replace(tzinfo=None).isoformat()})"
 
 
+def firing_options(name: str, signature: Signature[Any], queue: str, *, once: bool) -> dict[str, Any]:
+    """The envelope options every firing of dynamic schedule ``name`` carries from its signature's options, as a
+    call's would: ``expires`` (seconds after each firing's time; a datetime only for a one-time schedule), the
+    flow key and message group (or the task's ``tenant_key`` argument), the time limits and the lane."""
+    given, task = signature.options, signature.task
+    options: dict[str, Any] = {}
+    expires = given.get("expires")
+    if isinstance(expires, datetime):
+        if not once:
+            raise InvalidSchedule(
+                f"schedule {name!r}: expires= as a datetime would expire every firing after it; give the seconds "
+                "after each firing's time instead"
+            )
+        options["expires_at"] = expires.timestamp()
+    elif expires is not None:
+        options["expires_after"] = float(expires)
+    if given.get("flow_key") is not None:
+        options["flow_key"] = given["flow_key"]
+    group = given.get("message_group_id")
+    if group is None and task.options.tenant_key is not None:
+        group = flow.key_value(task.argument(task.options.tenant_key, signature.args, signature.kwargs))
+    if group is not None:
+        options["message_group_id"] = group
+    options.update(call_time_limits(task.name, given.get("time_limit"), given.get("soft_time_limit")))
+    options.update(lanes.call_options(task, queue, given.get("priority")))
+    return options
+
+
 class Schedules:
     """The app's dynamic schedules in EventBridge Scheduler: create, get, list, pause, resume, delete."""
 
@@ -199,8 +229,9 @@ class Schedules:
                 "(its firing time and its firing ids); drop them from the signature"
             )
         queue_name = queue or signature.options.get("queue") or task.options.queue
+        options = firing_options(name, signature, queue_name, once=parsed.kind == "at")
         bodies = chain_for(self.app)  # signed when the app signs: the worker then refuses unsigned firings
-        template = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name)
+        template = envelope_template(DYNAMIC_PREFIX + name, task, signature.args, signature.kwargs, queue_name, options)
         body = encoded_input(bodies, task, template)
         request: dict[str, Any] = {
             "Name": DYNAMIC_PREFIX + name,
@@ -208,7 +239,7 @@ class Schedules:
             "ScheduleExpression": str(parsed),
             "ScheduleExpressionTimezone": timezone,
             "FlexibleTimeWindow": flexible_window(flexible_window_minutes),
-            "Target": target(settings, queue_name, body),
+            "Target": target(settings, queue_name, body, lane=options.get(lanes.LANE_OPTION)),
             "State": "ENABLED" if enabled else "DISABLED",
             "ActionAfterCompletion": "DELETE" if parsed.kind == "at" else "NONE",
             "Description": f"Squall dynamic schedule: task {task.name}",
