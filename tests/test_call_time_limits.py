@@ -148,3 +148,5 @@ def test_a_message_with_a_malformed_call_limit_is_dead_with_the_reason(
     result = rt.app.AsyncResult(task_id)
     assert result.state is State.DEAD
     assert "time_limit -1 must be a number of seconds" in _reason(result)
+    [letter] = rt.dead_letters(rt.app.default_queue)  # DLQ and DEAD agree: the message is kept, with its reason
+    assert json.loads(letter.body)["id"] == task_id
