@@ -12,10 +12,9 @@ imported: an entry naming a task no module declares is refused then, naming both
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import TYPE_CHECKING, Any
 
-from squall.celery import routes, schedules, states
+from squall.celery import declaring, routes, schedules, states
 from squall.celery.exceptions import ChordError, ImproperlyConfigured
 from squall.celery.result import EagerResult
 from squall.errors import TaskDefinitionError
@@ -25,8 +24,6 @@ from squall.tasks.signature import Chain, Chord, Group, Signature
 if TYPE_CHECKING:
     from squall.celery.app import Celery
     from squall.tasks.signature import Node
-
-logger = logging.getLogger("squall.celery")
 
 
 class Beat:
@@ -82,10 +79,8 @@ class Beat:
                 f"beat_schedule entry {name!r}: options queue {queue_name!r} differs from task {task_name!r}'s queue "
                 f"{task.options.queue!r}; a schedule sends to its task's queue: route the task there instead"
             )
-        hard, soft = options.get("time_limit"), options.get("soft_time_limit")
-        if hard is not None and soft is not None and soft >= hard:  # Celery's rule: the hard limit strikes first
-            logger.warning("squall.celery: beat entry %r: soft_time_limit >= time_limit is never raised", name)
-            soft = None
+        hard = options.get("time_limit")
+        soft = declaring.raised_soft(hard, options.get("soft_time_limit"), f"beat entry {name!r}")
         periodic.declare_periodic(
             app,
             schedules.expression_for(entry["schedule"], name=name),

@@ -52,12 +52,19 @@ def call_options(options: Mapping[str, Any], aware: Callable[[dt.datetime], dt.d
     for key in options:
         if key not in (*CARRIED_OPTIONS, "queue", "routing_key", "priority", *NO_EFFECT_OPTIONS):
             note_once(f"option {key}", f"apply_async option {key}= is not one squall.celery knows; ignored")
-    hard, soft = call.get("time_limit"), call.get("soft_time_limit")
-    if hard is not None and soft is not None and soft >= hard:
-        # Celery accepts it and the hard limit strikes first; Squall refuses the pair, so the soft one is dropped.
-        note_once("call soft limit", f"soft_time_limit {soft} >= time_limit {hard} in a call: never raised")
+    if "soft_time_limit" in call and raised_soft(call.get("time_limit"), call["soft_time_limit"], "a call") is None:
         del call["soft_time_limit"]
     return call
+
+
+def raised_soft(hard: Any, soft: Any, where: str) -> Any:
+    """``soft``, or None when it falls at or past ``hard`` (noted once): Celery accepts such a pair and never raises
+    the soft limit, as the hard one strikes first; Squall refuses the pair, so the face drops the soft one."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (hard, soft))
+    if numbers and soft >= hard:
+        note_once(f"soft {where}", f"{where}: soft_time_limit {soft} >= time_limit {hard}: never raised")
+        return None
+    return soft
 
 
 def check_task_options(name: str, options: dict[str, Any]) -> None:
@@ -85,11 +92,7 @@ def time_limits(task: CeleryTask, default_hard: Any, default_soft: Any) -> dict[
     """Squall's time limits for a Celery task: its own ``time_limit``/``soft_time_limit``, else the conf's
     ``task_time_limit``/``task_soft_time_limit`` (seconds); enforced by the worker (docs/time-limits.md)."""
     hard = task.time_limit if task.time_limit is not None else default_hard
-    soft = task.soft_time_limit if task.soft_time_limit is not None else default_soft
-    if hard is not None and soft is not None and float(soft) >= float(hard):
-        # Celery accepts it and the hard limit strikes first; Squall refuses it, so the face drops the soft one.
-        note_once(f"soft {task.name}", f"task {task.name}: soft_time_limit {soft} >= time_limit {hard}: never raised")
-        soft = None
+    soft = raised_soft(hard, task.soft_time_limit if task.soft_time_limit is not None else default_soft, task.name)
     return {
         **({} if hard is None else {"time_limit": float(hard)}),
         **({} if soft is None else {"soft_time_limit": float(soft)}),
