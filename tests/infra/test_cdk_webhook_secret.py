@@ -1,7 +1,9 @@
-"""The webhook secret of HTTP targets, by reference: the worker alone gets its variable and a read grant."""
+"""The webhook secret of HTTP targets, by reference: the worker alone gets its variable and a read grant; a periodic
+schedule of an HTTP target deploys as a schedule of the built-in task."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -22,10 +24,15 @@ SECRETS: dict[str, str | None] = {
 }
 
 
+#: The HTTP target a periodic schedule of the app calls.
+PARTNER = "https://partner.example.com/ping"
+
+
 @pytest.fixture(scope="module", params=list(SECRETS), ids=["ssm", "secretsmanager", "inline"])
 def hooks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, str]:
     outdir = tmp_path_factory.mktemp("cdk-hooks")
     app = Squall("hooks", webhook_secret=request.param)
+    app.periodic("rate(5 minutes)", name="ping-partner")(app.http(PARTNER, {"from": "shop"}))
     return synth_app(outdir, app, DeployOptions(app_spec="hooks:app"), "hooks"), request.param
 
 
@@ -65,3 +72,16 @@ def test_only_the_worker_may_read_the_secret_and_only_that_one(hooks: tuple[Synt
         action = "ssm:GetParameter" if secret.startswith("ssm:") else "secretsmanager:GetSecretValue"
         assert [(s["Effect"], s["Action"], render(s["Resource"])) for s in worker] == [("Allow", action, expected)]
     assert reconciler == []
+
+
+def test_a_periodic_http_target_deploys_as_a_schedule_of_the_built_in_task(hooks: tuple[Synth, str]) -> None:
+    synth, _ = hooks
+    [schedule] = synth.resources("AWS::Scheduler::Schedule").values()
+    target = schedule["Properties"]["Target"]
+    envelope = json.loads(target["Input"])
+
+    assert schedule["Properties"]["Name"] == "p.ping-partner"
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert envelope["task"] == "squall.http"
+    assert PARTNER in json.dumps(envelope["args"] or envelope["kwargs"])
+    assert target["Arn"] == {"Fn::GetAtt": [synth.logical_id_of(synth.stack.service.queues["default"]), "Arn"]}
